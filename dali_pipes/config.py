@@ -1,0 +1,150 @@
+"""The preprocessing configuration: frozen dataclasses, validated when built, and the presets.
+
+This is the single source of truth. The DALI graph (`dali_pipes.dali.graph`) and the torchvision
+pipeline (`dali_pipes.tv.transforms`) each translate a `Preprocess`; neither adds a knob of its own.
+Every check lives in `__post_init__` so a bad value fails where it is written, naming the field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range; the message names the field and what is allowed."""
+
+
+def _require(ok: bool, where: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"{where}: {message}")
+
+
+def _pair(value, where: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected a pair of numbers (low, high), got {value!r}") from None
+    _require(lo <= hi, where, f"low must not exceed high, got ({lo}, {hi})")
+    return lo, hi
+
+
+def _triple(value, where: str) -> tuple[float, float, float]:
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected 3 numbers (one per RGB channel), got {value!r}") from None
+    _require(len(out) == 3, where, f"expected 3 numbers (one per RGB channel), got {len(out)}")
+    return out
+
+
+def _positive_int(value, where: str) -> int:
+    _require(isinstance(value, int) and not isinstance(value, bool) and value > 0,
+             where, f"expected a positive integer, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Normalize:
+    """Per-channel `(x / 255 - mean) / std`, then the output dtype and memory layout.
+
+    `channels_last=True` keeps the logical shape (B, 3, H, W) with NHWC memory, as
+    `torch.channels_last` does.
+    """
+
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    dtype: str = "float32"
+    channels_last: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "mean", _triple(self.mean, "Normalize.mean"))
+        object.__setattr__(self, "std", _triple(self.std, "Normalize.std"))
+        _require(all(s > 0 for s in self.std), "Normalize.std", f"every value must be > 0, got {self.std}")
+        _require(self.dtype in DTYPES, "Normalize.dtype", f"must be one of {DTYPES}, got {self.dtype!r}")
+        _require(isinstance(self.channels_last, bool), "Normalize.channels_last",
+                 f"must be True or False, got {self.channels_last!r}")
+
+
+@dataclass(frozen=True)
+class TrainTransform:
+    """RandomResizedCrop(size, scale, ratio) then a horizontal flip with probability `hflip`."""
+
+    size: int = 224
+    scale: tuple[float, float] = (0.08, 1.0)
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    hflip: float = 0.5
+
+    def __post_init__(self):
+        _positive_int(self.size, "TrainTransform.size")
+        scale = _pair(self.scale, "TrainTransform.scale")
+        _require(0 < scale[0] and scale[1] <= 1, "TrainTransform.scale",
+                 f"must lie in (0, 1], got {scale}")
+        ratio = _pair(self.ratio, "TrainTransform.ratio")
+        _require(ratio[0] > 0, "TrainTransform.ratio", f"must be > 0, got {ratio}")
+        _require(0.0 <= float(self.hflip) <= 1.0, "TrainTransform.hflip",
+                 f"is a probability in [0, 1], got {self.hflip!r}")
+        object.__setattr__(self, "scale", scale)
+        object.__setattr__(self, "ratio", ratio)
+        object.__setattr__(self, "hflip", float(self.hflip))
+
+
+@dataclass(frozen=True)
+class EvalTransform:
+    """Resize the shorter side to `resize_size`, then center-crop `size` (deterministic)."""
+
+    size: int = 224
+    resize_size: int = 256
+
+    def __post_init__(self):
+        _positive_int(self.size, "EvalTransform.size")
+        _positive_int(self.resize_size, "EvalTransform.resize_size")
+        _require(self.resize_size >= self.size, "EvalTransform.resize_size",
+                 f"must be >= size ({self.size}) so the center crop fits, got {self.resize_size}")
+
+    @classmethod
+    def from_crop_ratio(cls, size: int = 224, crop_ratio: float = 0.875) -> "EvalTransform":
+        """timm's `crop_pct`: resize the shorter side to floor(size / crop_ratio)."""
+        _require(0 < crop_ratio <= 1, "EvalTransform.crop_ratio", f"must lie in (0, 1], got {crop_ratio!r}")
+        return cls(size=size, resize_size=int(math.floor(size / crop_ratio + 1e-9)))
+
+    @property
+    def crop_ratio(self) -> float:
+        return self.size / self.resize_size
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Everything that turns an encoded image into a training or evaluation tensor."""
+
+    train: TrainTransform = field(default_factory=TrainTransform)
+    eval: EvalTransform = field(default_factory=EvalTransform)
+    normalize: Normalize = field(default_factory=Normalize)
+
+    def __post_init__(self):
+        for name, kind in (("train", TrainTransform), ("eval", EvalTransform), ("normalize", Normalize)):
+            _require(isinstance(getattr(self, name), kind), f"Preprocess.{name}",
+                     f"expected a {kind.__name__}, got {type(getattr(self, name)).__name__}")
+
+    def output_size(self, train: bool) -> int:
+        return self.train.size if train else self.eval.size
+
+
+PRESETS: dict[str, Preprocess] = {
+    # The standard ImageNet recipe (torchvision's reference scripts, timm's defaults).
+    "imagenet": Preprocess(),
+}
+
+
+def resolve_preset(preset: str | Preprocess) -> Preprocess:
+    """A preset name or a ready `Preprocess`; unknown names list the valid ones."""
+    if isinstance(preset, Preprocess):
+        return preset
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(sorted(PRESETS))}")
+    return PRESETS[preset]

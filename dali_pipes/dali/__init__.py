@@ -1,0 +1,1 @@
+"""The DALI backend: graph functions, the pipeline that joins them to a source, the PyTorch adapter."""

@@ -1,0 +1,116 @@
+"""The PyTorch adapter over DALI's `DALIGenericIterator`.
+
+DALI's iterator owns the epoch boundary (the feeder's StopIteration) and the copy into torch
+tensors; this class adds what a DataLoader user expects: no manual reset, an abandoned epoch
+released cleanly, and a decode error that names the file.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from nvidia.dali.plugin.pytorch import DALIGenericIterator
+
+from ..errors import ImageDecodeError
+from ..loader_base import LoaderBase, log
+from .pipeline import BatchFeeder, build_pipeline
+
+_SAMPLE_IN_MESSAGE = re.compile(r"sample #(\d+)")
+
+
+class DaliLoader(LoaderBase):
+    def __init__(self, source, preprocess, plan, train, device: torch.device, *, num_threads: int,
+                 prefetch: int = 2):
+        super().__init__(source, preprocess, plan, train, device)
+        self.backend = "dali-gpu" if device.type == "cuda" else "dali-cpu"
+        self.num_threads = num_threads
+        self.prefetch = prefetch
+        self._feeder = BatchFeeder(source, plan)
+        self._iterator: DALIGenericIterator | None = None
+        self._needs_reset = False
+
+    def _dali_iterator(self) -> DALIGenericIterator:
+        if self._iterator is None:
+            pipe = build_pipeline(
+                self._feeder, self.preprocess, train=self.train,
+                device="gpu" if self.device.type == "cuda" else "cpu",
+                num_threads=self.num_threads,
+                device_id=self.device.index if self.device.type == "cuda" else None,
+                seed=self.seed, prefetch=self.prefetch,
+            )
+            self._iterator = DALIGenericIterator([pipe], ["images", "labels"], prepare_first_batch=False)
+            self._needs_reset = False
+        return self._iterator
+
+    def _run_epoch(self, epoch: int):
+        iterator = self._dali_iterator()
+        self._feeder.start_epoch(epoch)
+        if self._needs_reset:
+            iterator.reset()
+        self._needs_reset = True
+        channels_last = self.preprocess.normalize.channels_last
+        while True:
+            try:
+                out = next(iterator)
+            except StopIteration:
+                return
+            except ImageDecodeError:
+                self._discard_pipeline()
+                raise
+            except RuntimeError as err:
+                failed = self._feeder.in_flight[0] if self._feeder.in_flight else None
+                self._discard_pipeline()
+                if failed is None:
+                    raise
+                raise self._decode_error(failed, str(err)) from err
+            self._feeder.in_flight.popleft()
+            images, labels = out[0]["images"], out[0]["labels"]
+            if channels_last:  # DALI wrote NHWC: this view is (B, 3, H, W) in channels_last memory
+                images = images.permute(0, 3, 1, 2)
+            yield self._finish_images(images), labels.reshape(-1)
+
+    def _decode_error(self, indices, message: str) -> ImageDecodeError:
+        """Name the file behind a DALI decode failure: DALI's message gives the index in the batch."""
+        found = _SAMPLE_IN_MESSAGE.search(message)
+        if found and int(found.group(1)) < len(indices):
+            suspects = [int(indices[int(found.group(1))])]
+        else:
+            suspects = [int(i) for i in indices if not _pil_decodes(self.dataset.read(int(i)))] or \
+                       [int(i) for i in indices]
+        names = ", ".join(self.dataset.describe(i) for i in suspects)
+        first_line = next((line for line in message.splitlines() if "Failed" in line or "failure" in line),
+                          message.splitlines()[-1] if message else "")
+        return ImageDecodeError(names, f"DALI could not decode it ({first_line.strip()})")
+
+    def _abandon(self) -> None:
+        if self._iterator is None:
+            return
+        self._feeder.stop()
+        try:
+            for _ in self._iterator:  # only the batches DALI already prefetched remain
+                pass
+        except Exception:
+            self._discard_pipeline()
+
+    def _discard_pipeline(self) -> None:
+        """After an error DALI's pipeline is unusable; the next epoch builds a new one."""
+        self._feeder.stop()
+        self._iterator = None
+
+    def _release(self) -> None:
+        self._feeder.stop()
+        self._iterator = None
+
+
+def _pil_decodes(data: bytes) -> bool:
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+        return True
+    except Exception:
+        return False

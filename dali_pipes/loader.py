@@ -1,0 +1,79 @@
+"""`make_loader`: the one entry point. Validates at the edge, then hands over to a backend."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .backend import resolve_backend
+from .config import Preprocess, resolve_preset
+from .loader_base import LoaderBase, log
+from .sampling import EpochPlan, fresh_seed
+from .sources import resolve_source
+
+
+def default_num_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def _check_positive(name: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def make_loader(
+    source,
+    *,
+    train: bool,
+    batch_size: int,
+    backend: str = "auto",
+    preset: str | Preprocess = "imagenet",
+    seed: int | None = None,
+    shuffle: bool | None = None,
+    drop_last: bool = False,
+    num_threads: int | None = None,
+    device=None,
+    prefetch: int = 2,
+) -> LoaderBase:
+    """A drop-in replacement for `torch.utils.data.DataLoader` over an image-classification source.
+
+    Iterating yields `(images, labels)`: images `(B, 3, S, S)` normalized as the preset says, labels
+    int64 `(B,)`, on the GPU for the `dali-gpu` backend and on `device` (default CPU) otherwise.
+    `shuffle` defaults to `train`; the order of an epoch depends only on `(seed, epoch)`.
+    """
+    if not isinstance(train, bool):
+        raise ValueError(f"train must be True or False, got {train!r}")
+    _check_positive("batch_size", batch_size)
+    _check_positive("prefetch", prefetch)
+    if num_threads is not None:
+        _check_positive("num_threads", num_threads)
+    if seed is not None and (not isinstance(seed, int) or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    cfg = resolve_preset(preset)
+    choice = resolve_backend(backend, device)
+    src = resolve_source(source)
+    if len(src) == 0:
+        raise ValueError(f"source {src!r} has no samples")
+    plan = EpochPlan(
+        num_samples=len(src),
+        batch_size=batch_size,
+        shuffle=train if shuffle is None else bool(shuffle),
+        drop_last=bool(drop_last),
+        seed=fresh_seed() if seed is None else seed,
+    )
+    threads = num_threads or default_num_threads()
+    if choice.name == "torchvision":
+        from .tv.loader import TorchvisionLoader
+
+        loader = TorchvisionLoader(src, cfg, plan, train, choice.device, num_workers=threads)
+    else:
+        from .dali.loader import DaliLoader
+
+        loader = DaliLoader(src, cfg, plan, train, choice.device, num_threads=threads, prefetch=prefetch)
+    log.info("dali-pipes backend: %s (%s); %d samples, %d batches of %d",
+             loader.backend, choice.reason, len(src), len(loader), batch_size)
+    return loader

@@ -1,0 +1,121 @@
+"""The part of the loader that is the same for every backend: the DataLoader-like surface.
+
+Epoch accounting lives here once: which epoch the next `iter()` runs, `set_epoch`, `len`, closing,
+and superseding an iterator that was abandoned mid-epoch. A backend only says how to run one epoch
+of a plan (`_run_epoch`) and how to let go of an unfinished one (`_abandon`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterator
+
+import torch
+
+from .config import Preprocess
+from .sampling import EpochPlan
+
+log = logging.getLogger("dali_pipes")
+
+_TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    return _TORCH_DTYPES[name]
+
+
+class LoaderBase:
+    """Iterate for `(images, labels)`; iterate again for the next epoch."""
+
+    backend: str
+
+    def __init__(self, source, preprocess: Preprocess, plan: EpochPlan, train: bool, device: torch.device):
+        self.dataset = source
+        self.preprocess = preprocess
+        self.plan = plan
+        self.train = train
+        self.device = device
+        self.batch_size = plan.batch_size
+        self.drop_last = plan.drop_last
+        self.seed = plan.seed
+        self._epoch = 0
+        self._generation = 0
+        self._running = False
+        self._closed = False
+
+    # -- the DataLoader surface -------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    @property
+    def epoch(self) -> int:
+        """The epoch that the next `iter(loader)` runs."""
+        return self._epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch the next iteration runs; its order depends only on (seed, epoch)."""
+        if not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"set_epoch: epoch must be a non-negative integer, got {epoch!r}")
+        self._epoch = epoch
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self._closed:
+            raise RuntimeError("this loader is closed")
+        if self._running:
+            self._abandon()
+            self._running = False
+        self._generation += 1
+        return self._epoch_iterator(self._generation, self._epoch)
+
+    def _epoch_iterator(self, generation: int, epoch: int):
+        self._running = True
+        self._epoch = epoch + 1  # a loop without set_epoch still gets a new order every epoch
+        batches = self._run_epoch(epoch)
+        while True:
+            if generation != self._generation:  # checked before pulling: never steal a newer epoch's batch
+                raise RuntimeError("this iterator was replaced by a newer iter(loader)")
+            try:
+                batch = next(batches)
+            except StopIteration:
+                break
+            yield batch
+        if generation == self._generation:
+            self._running = False
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._running = False
+            self._release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(backend={self.backend!r}, samples={len(self.dataset)}, "
+                f"batch_size={self.batch_size}, batches={len(self)}, train={self.train})")
+
+    # -- what a backend provides ------------------------------------------------------------
+    def _run_epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        raise NotImplementedError
+
+    def _abandon(self) -> None:
+        """Let go of an epoch that the user stopped iterating before its end."""
+
+    def _release(self) -> None:
+        """Free engine resources (pipelines, worker processes)."""
+
+    # -- shared output conversion -----------------------------------------------------------
+    def _finish_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Cast to the configured dtype (bfloat16 is made here; engines emit float32/float16)."""
+        dtype = torch_dtype(self.preprocess.normalize.dtype)
+        return images if images.dtype == dtype else images.to(dtype)

@@ -1,0 +1,83 @@
+"""The torchvision backend's loader: a map-style dataset over the source and a DataLoader.
+
+Batches come from `EpochPlan` through a batch sampler, so order and last-batch policy match the
+DALI backend. Each sample is augmented under its own seed from the plan (inside `fork_rng`, so the
+caller's global RNG is untouched): the output does not depend on the number of workers.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ..loader_base import LoaderBase
+from ..sampling import EpochPlan
+from .transforms import build_transform, decode_rgb
+
+
+class PlannedBatchSampler(Sampler):
+    """Yields the plan's batches as lists of (sample index, augmentation seed)."""
+
+    def __init__(self, plan: EpochPlan):
+        self.plan = plan
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def __iter__(self):
+        seeds = self.plan.sample_seeds(self.epoch)
+        position = 0
+        for batch in self.plan.batches(self.epoch):
+            yield [(int(i), int(seeds[position + k])) for k, i in enumerate(batch)]
+            position += len(batch)
+
+
+class TransformedSource(Dataset):
+    def __init__(self, source, transform):
+        self.source = source
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, key):
+        index, seed = key
+        image = decode_rgb(self.source.read(index), self.source.describe(index))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            image = self.transform(image)
+        return image, self.source.targets[index]
+
+
+class TorchvisionLoader(LoaderBase):
+    backend = "torchvision"
+
+    def __init__(self, source, preprocess, plan, train, device: torch.device, *, num_workers: int):
+        super().__init__(source, preprocess, plan, train, device)
+        self.num_workers = num_workers
+        self._sampler = PlannedBatchSampler(plan)
+        self._loader = DataLoader(
+            TransformedSource(source, build_transform(preprocess, train)),
+            batch_sampler=self._sampler,
+            num_workers=num_workers,
+            persistent_workers=num_workers > 0,
+            pin_memory=device.type == "cuda",
+        )
+
+    def _run_epoch(self, epoch: int):
+        self._sampler.epoch = epoch
+        channels_last = self.preprocess.normalize.channels_last
+        for images, labels in self._loader:
+            if channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            if self.device.type != "cpu":
+                images = images.to(self.device, non_blocking=True)
+                labels = labels.to(self.device, non_blocking=True)
+            yield images, labels
+
+    def _release(self) -> None:
+        iterator = getattr(self._loader, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+        self._loader._iterator = None
