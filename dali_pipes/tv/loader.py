@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..errors import ImageDecodeError
 from ..loader_base import LoaderBase
 from ..sampling import EpochPlan
 from .transforms import build_transform, decode_rgb
@@ -68,7 +69,7 @@ class TorchvisionLoader(LoaderBase):
     def _run_epoch(self, epoch: int):
         self._sampler.epoch = epoch
         channels_last = self.preprocess.normalize.channels_last
-        for images, labels in self._loader:
+        for images, labels in _worker_errors_surfaced(self._loader):
             if channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             if self.device.type != "cpu":
@@ -81,3 +82,13 @@ class TorchvisionLoader(LoaderBase):
         if iterator is not None and hasattr(iterator, "_shutdown_workers"):
             iterator._shutdown_workers()
         self._loader._iterator = None
+
+
+def _worker_errors_surfaced(loader: DataLoader):
+    """Re-raise a worker's ImageDecodeError with its own message first, not the worker traceback."""
+    try:
+        yield from loader
+    except ImageDecodeError as err:
+        message = str(err).rstrip().splitlines()[-1]
+        prefix = f"{ImageDecodeError.__module__}.{ImageDecodeError.__name__}: "
+        raise ImageDecodeError(message.removeprefix(prefix)) from err
