@@ -1,0 +1,63 @@
+"""Backend resolution: names, the `auto` rule, and what runs where."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dali_pipes import backend as backend_module
+from dali_pipes.backend import resolve_backend
+
+
+def test_unknown_backend_lists_the_valid_names():
+    with pytest.raises(ValueError, match="valid backends: auto, dali, dali-gpu, dali-cpu, torchvision"):
+        resolve_backend("fast")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="describes a machine without CUDA")
+def test_without_cuda_auto_and_dali_run_dali_on_the_cpu():
+    for name in ("auto", "dali"):
+        choice = resolve_backend(name)
+        assert choice.name == "dali-cpu" and choice.device == torch.device("cpu")
+    with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
+        resolve_backend("dali-gpu")
+
+
+def test_auto_falls_back_to_torchvision_when_dali_does_not_import(monkeypatch):
+    monkeypatch.setattr(backend_module, "dali_import_error", lambda: "ImportError: No module named 'nvidia'")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    choice = resolve_backend("auto")
+    assert choice.name == "torchvision" and "DALI unavailable" in choice.reason
+    with pytest.raises(RuntimeError, match="needs NVIDIA DALI"):
+        resolve_backend("dali")
+
+
+def test_auto_prefers_dali_on_the_gpu(monkeypatch):
+    monkeypatch.setattr(backend_module, "dali_import_error", lambda: None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    choice = resolve_backend("auto")
+    assert choice.name == "dali-gpu" and choice.device == torch.device("cuda", 0)
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert resolve_backend("auto").device == torch.device("cuda", 3)  # torchrun's GPU for this rank
+    assert resolve_backend("auto", device="cuda:1").device == torch.device("cuda", 1)
+    assert resolve_backend("auto", device="cpu").name == "dali-cpu"
+
+
+def test_torchvision_delivers_where_asked():
+    assert resolve_backend("torchvision").device == torch.device("cpu")
+    assert resolve_backend("torchvision", device="cuda:2").device == torch.device("cuda", 2)
+
+
+def test_the_backend_is_logged_once_per_loader(tmp_path, caplog):
+    from dali_pipes import make_loader
+
+    from .conftest import write_image
+
+    (tmp_path / "a").mkdir()
+    write_image(tmp_path / "a" / "x.png", (1, 2, 3), (5, 5))
+    with caplog.at_level("INFO", logger="dali_pipes"):
+        make_loader(tmp_path, train=True, batch_size=1, backend="torchvision", num_threads=1).close()
+    lines = [r.getMessage() for r in caplog.records if "backend" in r.getMessage()]
+    assert len(lines) == 1 and "torchvision" in lines[0]

@@ -1,0 +1,77 @@
+"""The frozen configuration: defaults are the standard recipe, bad values name their field."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from dali_pipes import PRESETS, ConfigError, EvalTransform, Normalize, Preprocess, TrainTransform
+from dali_pipes.config import resolve_preset
+
+
+def test_the_imagenet_preset_is_the_standard_recipe():
+    cfg = PRESETS["imagenet"]
+    assert cfg.normalize.mean == (0.485, 0.456, 0.406)
+    assert cfg.normalize.std == (0.229, 0.224, 0.225)
+    assert cfg.normalize.dtype == "float32" and cfg.normalize.channels_last is False
+    assert cfg.train.size == 224 and cfg.train.scale == (0.08, 1.0)
+    assert cfg.train.ratio == pytest.approx((3 / 4, 4 / 3))
+    assert cfg.train.hflip == 0.5
+    assert (cfg.eval.resize_size, cfg.eval.size) == (256, 224)
+    assert cfg.eval.crop_ratio == pytest.approx(0.875)
+    assert cfg == Preprocess()
+
+
+def test_crop_ratio_expresses_the_eval_resize():
+    assert EvalTransform.from_crop_ratio(224, 0.875) == EvalTransform(224, 256)
+    assert EvalTransform.from_crop_ratio(288, 1.0) == EvalTransform(288, 288)
+    assert EvalTransform.from_crop_ratio(224, 0.95).resize_size == 235  # timm: floor(224 / 0.95)
+
+
+def test_configs_are_frozen_and_hashable():
+    cfg = Preprocess()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.train = TrainTransform(size=128)
+    assert hash(cfg) == hash(Preprocess())
+
+
+def test_sequences_are_normalised_to_tuples_of_floats():
+    n = Normalize(mean=[0, 0, 0], std=[1, 1, 1])
+    assert n.mean == (0.0, 0.0, 0.0) and n.std == (1.0, 1.0, 1.0)
+    assert TrainTransform(scale=[0.5, 1]).scale == (0.5, 1.0)
+
+
+@pytest.mark.parametrize("build, field", [
+    (lambda: Normalize(mean=(0.5, 0.5)), "Normalize.mean"),
+    (lambda: Normalize(std=(0.2, 0.0, 0.2)), "Normalize.std"),
+    (lambda: Normalize(dtype="int8"), "Normalize.dtype"),
+    (lambda: Normalize(channels_last="yes"), "Normalize.channels_last"),
+    (lambda: TrainTransform(size=0), "TrainTransform.size"),
+    (lambda: TrainTransform(size=224.0), "TrainTransform.size"),
+    (lambda: TrainTransform(scale=(0.5, 0.1)), "TrainTransform.scale"),
+    (lambda: TrainTransform(scale=(0.0, 1.0)), "TrainTransform.scale"),
+    (lambda: TrainTransform(scale=(0.5, 1.5)), "TrainTransform.scale"),
+    (lambda: TrainTransform(ratio=(0.0, 1.0)), "TrainTransform.ratio"),
+    (lambda: TrainTransform(ratio=3), "TrainTransform.ratio"),
+    (lambda: TrainTransform(hflip=1.5), "TrainTransform.hflip"),
+    (lambda: EvalTransform(size=224, resize_size=200), "EvalTransform.resize_size"),
+    (lambda: EvalTransform.from_crop_ratio(224, 1.2), "EvalTransform.crop_ratio"),
+    (lambda: Preprocess(train=EvalTransform()), "Preprocess.train"),
+])
+def test_bad_values_name_the_field(build, field):
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        build()
+
+
+def test_the_dtype_error_lists_the_allowed_values():
+    with pytest.raises(ConfigError, match="float32.*float16.*bfloat16"):
+        Normalize(dtype="float64")
+
+
+def test_resolve_preset():
+    assert resolve_preset("imagenet") is PRESETS["imagenet"]
+    custom = Preprocess(train=TrainTransform(size=160))
+    assert resolve_preset(custom) is custom
+    with pytest.raises(ValueError, match="unknown preset 'nope'; valid presets: imagenet"):
+        resolve_preset("nope")

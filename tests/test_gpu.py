@@ -1,0 +1,65 @@
+"""The GPU path (DALI `mixed` decoding and GPU ops). Skipped on machines without CUDA."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dali_pipes import Normalize, Preprocess, make_loader
+
+from .conftest import read_identities, unnormalize
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_gpu_batches_are_on_the_gpu_with_true_labels(identity_folder, train):
+    root, identity_to_class = identity_folder
+    with make_loader(root, train=train, batch_size=5, backend="dali", seed=0) as loader:
+        assert loader.backend == "dali-gpu"
+        seen, sizes = [], []
+        for images, labels in loader:
+            assert images.is_cuda and labels.is_cuda
+            assert images.dtype == torch.float32 and labels.dtype == torch.int64
+            assert images.shape[1:] == (3, 224, 224)
+            ids = read_identities(images)
+            assert labels.tolist() == [identity_to_class[i] for i in ids]
+            seen += ids
+            sizes.append(len(labels))
+    assert sorted(seen) == sorted(identity_to_class)
+    assert sizes == [5, 5, 5, 5, 3]
+
+
+def test_gpu_and_cpu_dali_agree_in_eval(identity_folder):
+    root, _ = identity_folder
+    outputs = {}
+    for backend in ("dali-gpu", "dali-cpu"):
+        with make_loader(root, train=False, batch_size=23, backend=backend) as loader:
+            outputs[backend] = unnormalize(next(iter(loader))[0])
+    difference = (outputs["dali-gpu"] - outputs["dali-cpu"]).abs()
+    assert difference.max() <= 4.0  # nvJPEG vs libjpeg-turbo on uniform JPEGs; PNG are exact
+
+
+def test_gpu_channels_last_bfloat16(identity_folder):
+    root, identity_to_class = identity_folder
+    cfg = Preprocess(normalize=Normalize(dtype="bfloat16", channels_last=True))
+    with make_loader(root, train=False, batch_size=23, backend="dali", preset=cfg) as loader:
+        images, _ = next(iter(loader))
+    assert images.is_cuda and images.dtype == torch.bfloat16
+    assert images.is_contiguous(memory_format=torch.channels_last)
+    assert read_identities(images.float()) == sorted(identity_to_class)
+
+
+def test_gpu_decode_error_names_the_file(tmp_path):
+    from dali_pipes import ImageDecodeError
+
+    from .conftest import make_identity_folder
+    from .test_bad_input import noisy_jpeg
+
+    make_identity_folder(tmp_path, {"a": 4})
+    bad = tmp_path / "a" / "zz.jpg"
+    bad.write_bytes(noisy_jpeg()[:20000])
+    with make_loader(tmp_path, train=True, batch_size=5, backend="dali") as loader:
+        with pytest.raises(ImageDecodeError, match=str(bad)):
+            for _ in loader:
+                pass

@@ -1,0 +1,59 @@
+"""Loaders never block interpreter exit, whatever state they are left in."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from .conftest import CPU_BACKENDS
+
+SCRIPT = textwrap.dedent("""
+    import sys
+    from dali_pipes import make_loader
+    root, backend, mode = sys.argv[1:4]
+    loader = make_loader(root, train=True, batch_size=4, backend=backend, num_threads=2, seed=0)
+    it = iter(loader)
+    next(it)                      # mid-epoch, prefetch queues full
+    if mode == "second":
+        loader2 = make_loader(root, train=False, batch_size=4, backend=backend, num_threads=2)
+        next(iter(loader2))
+    if mode == "error":
+        (__import__("pathlib").Path(root) / "ant" / "0000.png").write_bytes(b"")
+        try:
+            for _ in loader:
+                pass
+        except Exception as err:
+            print("raised", type(err).__name__)
+    print("leaving")
+    # no close(): the interpreter must still exit promptly
+""")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("mode", ["plain", "second", "error"])
+def test_the_interpreter_exits_with_a_loader_left_open(tmp_path, backend, mode):
+    from .conftest import make_identity_folder
+
+    make_identity_folder(tmp_path, {"ant": 5, "bee": 6})
+    result = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path), backend, mode],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "leaving" in result.stdout
+    if mode == "error":
+        assert "raised ImageDecodeError" in result.stdout
+
+
+def test_close_is_idempotent_and_the_context_manager_closes(identity_folder):
+    from dali_pipes import make_loader
+
+    root, _ = identity_folder
+    for backend in CPU_BACKENDS:
+        with make_loader(root, train=True, batch_size=4, backend=backend, num_threads=2) as loader:
+            next(iter(loader))
+        loader.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            next(iter(loader))
