@@ -1,0 +1,123 @@
+"""The `dali-pipes` command: `demo` (the main job on a built-in synthetic set) and `info`.
+
+Errors print one line and exit non-zero; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+import sys
+import time
+
+
+def _cmd_demo(args) -> int:
+    from tqdm import tqdm
+
+    from . import make_loader
+    from .synthetic import make_synthetic_imagefolder
+
+    if args.data is None:
+        with tqdm(total=args.images, desc="making synthetic JPEGs", unit="img", disable=args.quiet) as bar:
+            root = make_synthetic_imagefolder(num_images=args.images, progress=bar.update)
+    else:
+        root = args.data
+    loader = make_loader(root, train=not args.eval, batch_size=args.batch_size, backend=args.backend,
+                         seed=args.seed, num_threads=args.threads)
+    print(f"dali-pipes demo: backend={loader.backend} data={root} samples={len(loader.dataset)} "
+          f"classes={len(loader.dataset.classes)} batch_size={loader.batch_size} batches/epoch={len(loader)}")
+    rates = []
+    with loader:
+        for epoch in range(args.epochs):
+            loader.set_epoch(epoch)
+            count, start = 0, time.perf_counter()
+            with tqdm(total=len(loader), desc=f"epoch {epoch}", unit="batch", disable=args.quiet) as bar:
+                for images, labels in loader:
+                    count += len(labels)
+                    bar.update(1)
+            elapsed = time.perf_counter() - start
+            rates.append(count / elapsed)
+            print(f"epoch {epoch}: {count} images in {elapsed:.2f} s = {rates[-1]:.0f} images/s "
+                  f"(batch {tuple(images.shape)} {images.dtype} on {images.device})")
+    best = max(rates[1:] or rates)
+    print(f"backend {loader.backend}: {best:.0f} images/s ({'eval' if args.eval else 'train'} pipeline"
+          f"{', first epoch excluded as warm-up' if len(rates) > 1 else ''})")
+    return 0
+
+
+def _cmd_info(args) -> int:
+    import torch
+    import torchvision
+
+    from . import __version__
+    from .backend import dali_import_error, resolve_backend
+
+    def version(module: str) -> str:
+        try:
+            return __import__(module, fromlist=["__version__"]).__version__
+        except Exception as err:
+            return f"not available ({type(err).__name__})"
+
+    cuda = torch.cuda.is_available()
+    rows = [
+        ("dali-pipes", __version__),
+        ("python", platform.python_version()),
+        ("nvidia-dali", version("nvidia.dali") if dali_import_error() is None else f"not available ({dali_import_error()})"),
+        ("torch", torch.__version__),
+        ("torchvision", torchvision.__version__),
+        ("datasets", version("datasets")),
+        ("numpy", version("numpy")),
+        ("CUDA (torch build)", torch.version.cuda or "none (CPU build)"),
+        ("GPU visible", ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+         if cuda else "no"),
+    ]
+    choice = resolve_backend("auto")
+    rows.append(("backend 'auto'", f"{choice.name} ({choice.reason})"))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dali-pipes", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="stream a dataset (default: a built-in synthetic JPEG set) "
+                                       "through the loader and print images/s")
+    demo.add_argument("--data", default=None, help="an ImageFolder tree (default: synthetic, made and cached)")
+    demo.add_argument("--images", type=int, default=512, help="synthetic set size (default 512)")
+    demo.add_argument("--backend", default="auto", help="auto | dali | dali-gpu | dali-cpu | torchvision")
+    demo.add_argument("--batch-size", type=int, default=64)
+    demo.add_argument("--epochs", type=int, default=2, help="the first is reported as warm-up")
+    demo.add_argument("--threads", type=int, default=None, help="decode threads / workers (default: all cores)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--eval", action="store_true", help="run the eval pipeline instead of train")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.set_defaults(func=_cmd_demo)
+
+    info = sub.add_parser("info", help="versions, GPU visibility and the backend 'auto' picks")
+    info.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, format="%(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("dali-pipes: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if args.debug:
+            raise
+        print(f"dali-pipes {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""The `dali-pipes` command line: demo on the synthetic set, info, and one-line errors."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from dali_pipes.cli import main
+from dali_pipes.synthetic import make_synthetic_imagefolder
+
+
+@pytest.mark.parametrize("backend", ["dali-cpu", "torchvision"])
+def test_demo_streams_the_synthetic_set_and_reports_images_per_second(tmp_path, monkeypatch, capsys, backend):
+    monkeypatch.setenv("DALI_PIPES_CACHE", str(tmp_path))
+    code = main(["demo", "--images", "12", "--batch-size", "5", "--epochs", "2", "--threads", "2",
+                 "--backend", backend, "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"backend={backend}" in out and "samples=12" in out and "batches/epoch=3" in out
+    assert re.search(rf"backend {backend}: \d+ images/s", out)
+    assert out.count("12 images in") == 2
+
+
+def test_synthetic_set_is_photo_sized_jpeg_cached_and_deterministic(tmp_path):
+    from PIL import Image
+
+    root = make_synthetic_imagefolder(tmp_path / "a", num_images=6, num_classes=3, seed=1)
+    files = sorted(root.rglob("*.jpg"))
+    assert len(files) == 6 and len({f.parent.name for f in files}) == 3
+    for f in files:
+        with Image.open(f) as im:
+            assert im.format == "JPEG" and 300 <= max(im.size) <= 500
+    again = make_synthetic_imagefolder(tmp_path / "b", num_images=6, num_classes=3, seed=1)
+    assert [f.read_bytes() for f in files] == [f.read_bytes() for f in sorted(again.rglob("*.jpg"))]
+    before = files[0].stat().st_mtime_ns
+    make_synthetic_imagefolder(tmp_path / "a", num_images=6, num_classes=3, seed=1)
+    assert files[0].stat().st_mtime_ns == before  # reused, not rewritten
+
+
+def test_info_names_versions_and_the_auto_backend(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    for key in ("dali-pipes", "nvidia-dali", "torch", "torchvision", "datasets", "GPU visible", "backend 'auto'"):
+        assert key in out
+
+
+def test_bad_data_is_one_line_and_a_non_zero_exit(tmp_path, capsys):
+    assert main(["demo", "--data", str(tmp_path / "missing"), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "missing" in err and "Traceback" not in err
+
+
+def test_the_console_script_is_installed():
+    exe = shutil.which("dali-pipes")
+    assert exe is not None
+    result = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "demo" in result.stdout and "info" in result.stdout
