@@ -58,6 +58,11 @@ class LoaderBase:
             raise ValueError(f"set_epoch: epoch must be a non-negative integer, got {epoch!r}")
         self._epoch = epoch
 
+    @property
+    def sampler(self) -> "SamplerView":
+        """For loops written as `loader.sampler.set_epoch(epoch)` (the DistributedSampler idiom)."""
+        return SamplerView(self)
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if self._closed:
             raise RuntimeError("this loader is closed")
@@ -119,3 +124,16 @@ class LoaderBase:
         """Cast to the configured dtype (bfloat16 is made here; engines emit float32/float16)."""
         dtype = torch_dtype(self.preprocess.normalize.dtype)
         return images if images.dtype == dtype else images.to(dtype)
+
+
+class SamplerView:
+    """The `loader.sampler` of a DataLoader: `set_epoch` and `len` (samples per epoch)."""
+
+    def __init__(self, loader: LoaderBase):
+        self._loader = loader
+
+    def set_epoch(self, epoch: int) -> None:
+        self._loader.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return self._loader.plan.samples_per_epoch

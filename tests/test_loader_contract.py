@@ -208,3 +208,13 @@ def test_a_dataloader_training_loop_runs_unchanged(identity_folder, backend):
     loader.close()
     with pytest.raises(RuntimeError, match="closed"):
         iter(loader)
+
+
+def test_sampler_set_epoch_idiom_sets_the_epoch(identity_folder, backend):
+    root, identity_to_class = identity_folder
+    with make_loader(root, train=True, batch_size=6, backend=backend, seed=9, num_threads=2) as a, \
+            make_loader(root, train=True, batch_size=6, backend=backend, seed=9, num_threads=2) as b:
+        a.sampler.set_epoch(4)
+        b.set_epoch(4)
+        assert collect(a)[0] == collect(b)[0]
+        assert len(a.sampler) == len(identity_to_class)
