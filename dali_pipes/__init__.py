@@ -12,7 +12,10 @@ from .config import (
 )
 from .errors import ImageDecodeError, SourceError
 from .loader import make_loader
-from .sources import ImageFolderSource
+from .sources import ArraySource, HFDatasetSource, ImageFolderSource
+from .sources.coco import CocoSource
+from .sources.webdataset import WebDatasetSource
+from .stats import DatasetStats, cached_stats, compute_stats
 
 __version__ = "0.1.0"
 
@@ -29,4 +32,11 @@ __all__ = [
     "ImageDecodeError",
     "SourceError",
     "ImageFolderSource",
+    "HFDatasetSource",
+    "ArraySource",
+    "CocoSource",
+    "WebDatasetSource",
+    "DatasetStats",
+    "compute_stats",
+    "cached_stats",
 ]

@@ -1,4 +1,4 @@
-"""The `dali-pipes` command: `demo` (the main job on a built-in synthetic set) and `info`.
+"""The `dali-pipes` command: `demo` (the main job on a built-in synthetic set), `stats`, `convert`, `info`.
 
 Errors print one line and exit non-zero; `--debug` shows the traceback.
 """
@@ -43,6 +43,50 @@ def _cmd_demo(args) -> int:
     best = max(rates[1:] or rates)
     print(f"backend {loader.backend}: {best:.0f} images/s ({'eval' if args.eval else 'train'} pipeline"
           f"{', first epoch excluded as warm-up' if len(rates) > 1 else ''})")
+    return 0
+
+
+def _source_from_args(args):
+    from .sources import resolve_source
+    from .sources.coco import CocoSource
+
+    if args.coco_images:
+        return CocoSource(args.source, args.coco_images)
+    options = {k: v for k, v in (("image_column", args.image_column), ("label_column", args.label_column))
+               if v is not None}
+    return resolve_source(args.source, **options)
+
+
+def _cmd_stats(args) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from .stats import cached_stats
+
+    source = _source_from_args(args)
+    with tqdm(total=len(source), desc="pixel statistics", unit="img", disable=args.quiet) as bar:
+        stats = cached_stats(source, refresh=args.refresh, progress=bar.update, num_workers=args.workers)
+    if args.json:
+        print(json.dumps({"mean": stats.mean, "std": stats.std, "images": stats.images, "pixels": stats.pixels}))
+        return 0
+    print(f"{source!r}: {stats.images} images, {stats.pixels} pixels")
+    print(f"mean = ({', '.join(f'{m:.8f}' for m in stats.mean)})")
+    print(f"std  = ({', '.join(f'{v:.8f}' for v in stats.std)})")
+    print(f"use: Normalize(mean={tuple(round(m, 8) for m in stats.mean)}, std={tuple(round(v, 8) for v in stats.std)})"
+          " or Normalize.per_dataset()")
+    return 0
+
+
+def _cmd_convert(args) -> int:
+    from tqdm import tqdm
+
+    from .convert import convert_to_shards
+
+    source = _source_from_args(args)
+    with tqdm(total=len(source), desc="writing shards", unit="img", disable=args.quiet) as bar:
+        shards = convert_to_shards(source, args.dst, shard_size=args.shard_size, progress=bar.update)
+    print(f"wrote {len(source)} samples in {len(shards)} shard(s) to {args.dst} (indexed)")
     return 0
 
 
@@ -97,6 +141,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--eval", action="store_true", help="run the eval pipeline instead of train")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=_cmd_demo)
+
+    def source_arguments(p):
+        p.add_argument("source", help="an ImageFolder tree, a saved HF dataset, a folder of .tar shards, "
+                                      "or a COCO instances JSON (with --coco-images)")
+        p.add_argument("--image-column", default=None, help="HF datasets: the image column")
+        p.add_argument("--label-column", default=None, help="HF datasets: the label column")
+        p.add_argument("--coco-images", default=None, help="COCO: the folder of the images the JSON names")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    stats = sub.add_parser("stats", help="exact per-channel mean and std of a dataset (cached next to it)")
+    source_arguments(stats)
+    stats.add_argument("--refresh", action="store_true", help="recompute even when cached")
+    stats.add_argument("--workers", type=int, default=None, help="decode workers (default: cores, at most 8)")
+    stats.add_argument("--json", action="store_true", help="print JSON")
+    stats.set_defaults(func=_cmd_stats)
+
+    convert = sub.add_parser("convert", help="write WebDataset shards (.jpg/.png + .cls) from a dataset")
+    source_arguments(convert)
+    convert.add_argument("dst", help="a new or empty folder for the shards")
+    convert.add_argument("--shard-size", type=int, default=1000, help="samples per shard (default 1000)")
+    convert.set_defaults(func=_cmd_convert)
 
     info = sub.add_parser("info", help="versions, GPU visibility and the backend 'auto' picks")
     info.set_defaults(func=_cmd_info)

@@ -8,10 +8,17 @@ Every check lives in `__post_init__` so a bad value fails where it is written, n
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# Exact per-channel statistics of the CIFAR training sets (all pixels, population std).
+CIFAR10_MEAN = (0.49139968, 0.48215841, 0.44653091)
+CIFAR10_STD = (0.24703223, 0.24348513, 0.26158784)
+CIFAR100_MEAN = (0.50707516, 0.48654887, 0.44091784)
+CIFAR100_STD = (0.26733429, 0.25643846, 0.27615047)
+
+GEOMETRIES = ("random_resized_crop", "pad_crop")
 
 DTYPES = ("float32", "float16", "bfloat16")
 
@@ -53,8 +60,9 @@ def _positive_int(value, where: str) -> int:
 class Normalize:
     """Per-channel `(x / 255 - mean) / std`, then the output dtype and memory layout.
 
-    `channels_last=True` keeps the logical shape (B, 3, H, W) with NHWC memory, as
-    `torch.channels_last` does.
+    `mean=None, std=None` (see `Normalize.per_dataset()`) standardizes with the dataset's own exact
+    statistics, computed (and cached) when the loader is built. `channels_last=True` keeps the
+    logical shape (B, 3, H, W) with NHWC memory, as `torch.channels_last` does.
     """
 
     mean: tuple[float, float, float] = IMAGENET_MEAN
@@ -63,25 +71,49 @@ class Normalize:
     channels_last: bool = False
 
     def __post_init__(self):
-        object.__setattr__(self, "mean", _triple(self.mean, "Normalize.mean"))
-        object.__setattr__(self, "std", _triple(self.std, "Normalize.std"))
-        _require(all(s > 0 for s in self.std), "Normalize.std", f"every value must be > 0, got {self.std}")
+        _require((self.mean is None) == (self.std is None), "Normalize.mean",
+                 "mean and std are both None (per-dataset statistics) or both given")
+        if self.mean is not None:
+            object.__setattr__(self, "mean", _triple(self.mean, "Normalize.mean"))
+            object.__setattr__(self, "std", _triple(self.std, "Normalize.std"))
+            _require(all(s > 0 for s in self.std), "Normalize.std", f"every value must be > 0, got {self.std}")
         _require(self.dtype in DTYPES, "Normalize.dtype", f"must be one of {DTYPES}, got {self.dtype!r}")
         _require(isinstance(self.channels_last, bool), "Normalize.channels_last",
                  f"must be True or False, got {self.channels_last!r}")
 
+    @classmethod
+    def per_dataset(cls, dtype: str = "float32", channels_last: bool = False) -> "Normalize":
+        """Zero mean, unit variance with the dataset's own statistics (for training from scratch)."""
+        return cls(mean=None, std=None, dtype=dtype, channels_last=channels_last)
+
+    @property
+    def is_per_dataset(self) -> bool:
+        return self.mean is None
+
 
 @dataclass(frozen=True)
 class TrainTransform:
-    """RandomResizedCrop(size, scale, ratio) then a horizontal flip with probability `hflip`."""
+    """A random crop to `size` x `size`, then a horizontal flip with probability `hflip`.
+
+    `geometry="random_resized_crop"`: torchvision's RandomResizedCrop(size, scale, ratio).
+    `geometry="pad_crop"` (small images such as CIFAR): zero-pad each side by `padding`, take a
+    random crop of the image's own size, and resize it to `size` only if the image is not already
+    `size` x `size` (so CIFAR stays 32 x 32 unless a larger `size` is asked for).
+    """
 
     size: int = 224
+    geometry: str = "random_resized_crop"
     scale: tuple[float, float] = (0.08, 1.0)
     ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    padding: int = 4
     hflip: float = 0.5
 
     def __post_init__(self):
         _positive_int(self.size, "TrainTransform.size")
+        _require(self.geometry in GEOMETRIES, "TrainTransform.geometry",
+                 f"must be one of {GEOMETRIES}, got {self.geometry!r}")
+        _require(isinstance(self.padding, int) and not isinstance(self.padding, bool) and self.padding >= 0,
+                 "TrainTransform.padding", f"expected an integer >= 0, got {self.padding!r}")
         scale = _pair(self.scale, "TrainTransform.scale")
         _require(0 < scale[0] and scale[1] <= 1, "TrainTransform.scale",
                  f"must lie in (0, 1], got {scale}")
@@ -134,10 +166,26 @@ class Preprocess:
     def output_size(self, train: bool) -> int:
         return self.train.size if train else self.eval.size
 
+    def resized(self, size: int) -> "Preprocess":
+        """The same recipe at another output size; eval keeps its crop ratio (e.g. CIFAR at 224)."""
+        resize = int(math.floor(size / self.eval.crop_ratio + 1e-9))
+        return replace(self, train=replace(self.train, size=size), eval=EvalTransform(size, resize))
+
+    def with_normalize(self, normalize: Normalize) -> "Preprocess":
+        return replace(self, normalize=normalize)
+
+
+def _cifar(mean, std) -> Preprocess:
+    """32 x 32 training: pad 4 + random crop + flip; eval is normalization only."""
+    return Preprocess(train=TrainTransform(size=32, geometry="pad_crop", padding=4),
+                      eval=EvalTransform(size=32, resize_size=32), normalize=Normalize(mean, std))
+
 
 PRESETS: dict[str, Preprocess] = {
     # The standard ImageNet recipe (torchvision's reference scripts, timm's defaults).
     "imagenet": Preprocess(),
+    "cifar10": _cifar(CIFAR10_MEAN, CIFAR10_STD),
+    "cifar100": _cifar(CIFAR100_MEAN, CIFAR100_STD),
 }
 
 

@@ -38,12 +38,20 @@ def make_loader(
     num_threads: int | None = None,
     device=None,
     prefetch: int = 2,
+    image_column: str | None = None,
+    label_column: str | None = None,
+    unlabeled: bool = False,
 ) -> LoaderBase:
     """A drop-in replacement for `torch.utils.data.DataLoader` over an image-classification source.
 
     Iterating yields `(images, labels)`: images `(B, 3, S, S)` normalized as the preset says, labels
     int64 `(B,)`, on the GPU for the `dali-gpu` backend and on `device` (default CPU) otherwise.
     `shuffle` defaults to `train`; the order of an epoch depends only on `(seed, epoch)`.
+
+    `source`: an ImageFolder path, a saved HF dataset path, a folder of WebDataset shards, a
+    `datasets.Dataset` (`image_column`/`label_column` override the detected schema; `unlabeled=True`
+    admits a split whose labels are -1), an `(images_uint8_NHWC, labels)` pair, or a Source such as
+    `CocoSource` (multi-label: labels are float32 multi-hot `(B, K)`).
     """
     if not isinstance(train, bool):
         raise ValueError(f"train must be True or False, got {train!r}")
@@ -55,9 +63,13 @@ def make_loader(
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     cfg = resolve_preset(preset)
     choice = resolve_backend(backend, device)
-    src = resolve_source(source)
+    options = {k: v for k, v in (("image_column", image_column), ("label_column", label_column),
+                                 ("unlabeled", unlabeled or None)) if v is not None}
+    src = resolve_source(source, **options)
     if len(src) == 0:
         raise ValueError(f"source {src!r} has no samples")
+    if cfg.normalize.is_per_dataset:
+        cfg = _with_dataset_statistics(cfg, src)
     plan = EpochPlan(
         num_samples=len(src),
         batch_size=batch_size,
@@ -77,3 +89,14 @@ def make_loader(
     log.info("dali-pipes backend: %s (%s); %d samples, %d batches of %d",
              loader.backend, choice.reason, len(src), len(loader), batch_size)
     return loader
+
+
+def _with_dataset_statistics(cfg: Preprocess, source) -> Preprocess:
+    """Resolve `Normalize.per_dataset()` into the source's exact (cached) mean and std."""
+    from dataclasses import replace
+
+    from .stats import cached_stats
+
+    stats = cached_stats(source)
+    log.info("dali-pipes: per-dataset normalization mean=%s std=%s", stats.mean, stats.std)
+    return cfg.with_normalize(replace(cfg.normalize, mean=stats.mean, std=stats.std))

@@ -99,7 +99,7 @@ def test_unknown_backend_and_preset_list_the_valid_names(tmp_path):
     write_image(tmp_path / "a" / "x.png", (1, 2, 3), (5, 5))
     with pytest.raises(ValueError, match="valid backends: auto, dali, dali-gpu, dali-cpu, torchvision"):
         make_loader(tmp_path, train=True, batch_size=2, backend="tensorflow")
-    with pytest.raises(ValueError, match="valid presets: imagenet"):
+    with pytest.raises(ValueError, match="valid presets: cifar10, cifar100, imagenet"):
         make_loader(tmp_path, train=True, batch_size=2, preset="imagenet21k")
 
 

@@ -73,5 +73,5 @@ def test_resolve_preset():
     assert resolve_preset("imagenet") is PRESETS["imagenet"]
     custom = Preprocess(train=TrainTransform(size=160))
     assert resolve_preset(custom) is custom
-    with pytest.raises(ValueError, match="unknown preset 'nope'; valid presets: imagenet"):
+    with pytest.raises(ValueError, match="unknown preset 'nope'; valid presets: cifar10, cifar100, imagenet"):
         resolve_preset("nope")

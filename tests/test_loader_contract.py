@@ -9,20 +9,10 @@ import torch
 
 from dali_pipes import EvalTransform, Normalize, Preprocess, TrainTransform, make_loader
 
-from .conftest import CPU_BACKENDS, read_identities
+from .conftest import CPU_BACKENDS, collect, read_identities
 
 IMAGENET_LOW = (0 - 0.485) / 0.229
 IMAGENET_HIGH = (1 - 0.406) / 0.225
-
-
-def collect(loader):
-    """(identities, labels, batch sizes) of one epoch."""
-    identities, labels, sizes = [], [], []
-    for images, target in loader:
-        identities += read_identities(images)
-        labels += target.tolist()
-        sizes.append(len(target))
-    return identities, labels, sizes
 
 
 @pytest.fixture(params=CPU_BACKENDS)

@@ -4,6 +4,10 @@ One definition serves both devices. `device="gpu"` decodes with the `mixed` (nvI
 decoder and runs every other op on the GPU; `device="cpu"` runs the same ops in DALI's CPU mode,
 which is what the tests exercise on machines without CUDA.
 
+Inputs are either encoded images (bytes for the decoder) or raw HWC uint8 arrays (in-memory
+datasets); only the first stage differs. Per-sample sizes are always computed on the CPU side
+(from the encoded header or the array's shape), because DALI op arguments must live on the CPU.
+
 Geometry follows torchvision exactly where DALI's defaults differ: the eval resize computes the
 long side as torchvision does (truncating), and the center-crop offset is rounded half-to-even.
 """
@@ -22,34 +26,55 @@ def decoder_device(device: str) -> str:
     return "mixed" if device == "gpu" else "cpu"
 
 
-def decode(encoded, device: str):
-    """Encoded bytes -> HWC uint8 RGB."""
-    return fn.decoders.image(encoded, device=decoder_device(device), output_type=types.RGB)
+def input_hw(inputs, encoded: bool):
+    """(H, W) of each input as CPU int64 nodes: from the encoded header, or the array's shape."""
+    shape = fn.peek_image_shape(inputs, dtype=types.INT64) if encoded else inputs.shape(dtype=types.INT64)
+    return shape[0], shape[1]
 
 
-def random_resized_crop(encoded, cfg: TrainTransform, device: str):
-    """Decode only the random crop window (fused), then resize it to `cfg.size` square."""
-    images = fn.decoders.image_random_crop(
-        encoded,
-        device=decoder_device(device),
-        output_type=types.RGB,
-        random_area=list(cfg.scale),
-        random_aspect_ratio=list(cfg.ratio),
-        num_attempts=10,
-    )
-    return fn.resize(images, device=device, size=[cfg.size, cfg.size], antialias=True,
-                     interp_type=types.INTERP_LINEAR)
+def to_images(inputs, encoded: bool, device: str):
+    """HWC uint8 RGB images on `device`: decoded, or the raw arrays moved there."""
+    if encoded:
+        return fn.decoders.image(inputs, device=decoder_device(device), output_type=types.RGB)
+    return inputs.gpu() if device == "gpu" else inputs
 
 
-def _torchvision_resize_shape(encoded, shorter: int):
+def _resize(images, size, device: str):
+    """Bilinear with antialiasing: the filter torchvision's `antialias=True` uses."""
+    return fn.resize(images, device=device, size=size, antialias=True, interp_type=types.INTERP_LINEAR)
+
+
+def random_resized_crop(inputs, cfg: TrainTransform, device: str, encoded: bool):
+    """RandomResizedCrop; for encoded inputs only the crop window is decoded (fused)."""
+    window = dict(random_area=list(cfg.scale), random_aspect_ratio=list(cfg.ratio), num_attempts=10)
+    if encoded:
+        crops = fn.decoders.image_random_crop(inputs, device=decoder_device(device), output_type=types.RGB,
+                                              **window)
+        return _resize(crops, [cfg.size, cfg.size], device)
+    return fn.random_resized_crop(to_images(inputs, False, device), device=device, size=[cfg.size, cfg.size],
+                                  antialias=True, interp_type=types.INTERP_LINEAR, **window)
+
+
+def pad_crop(inputs, cfg: TrainTransform, device: str, encoded: bool):
+    """Zero-pad by `padding`, random crop of the image's own size, resize to `size` (identity if equal)."""
+    h, w = input_hw(inputs, encoded)
+    offsets = [float(v) for v in range(-cfg.padding, cfg.padding + 1)]
+    anchor = fn.random.uniform(values=offsets, shape=[2])  # (dy, dx), each uniform on the offsets
+    shape = fn.cast(fn.stack(h, w), dtype=types.FLOAT)
+    crops = fn.slice(to_images(inputs, encoded, device), anchor, shape, axis_names="HW", device=device,
+                     normalized_anchor=False, normalized_shape=False,
+                     out_of_bounds_policy="pad", fill_values=0)
+    return _resize(crops, [cfg.size, cfg.size], device)
+
+
+TRAIN_GEOMETRY = {"random_resized_crop": random_resized_crop, "pad_crop": pad_crop}
+
+
+def _torchvision_resize_shape(h, w, shorter: int):
     """(H, W) after resizing the shorter side to `shorter`, as torchvision computes it."""
-    shape = fn.peek_image_shape(encoded, dtype=types.INT64)
-    h, w = shape[0], shape[1]
     long_side = (shorter * dmath.max(h, w)) // dmath.min(h, w)  # int(): truncation
     portrait = fn.cast(w <= h, dtype=types.INT64)
-    new_h = portrait * long_side + (1 - portrait) * shorter
-    new_w = portrait * shorter + (1 - portrait) * long_side
-    return new_h, new_w
+    return portrait * long_side + (1 - portrait) * shorter, portrait * shorter + (1 - portrait) * long_side
 
 
 def _center_crop_position(extent, crop: int):
@@ -60,12 +85,11 @@ def _center_crop_position(extent, crop: int):
     return fn.cast(offset, dtype=types.FLOAT) / fn.cast(dmath.max(slack, 1), dtype=types.FLOAT)
 
 
-def resize_center_crop_position(encoded, cfg: EvalTransform, device: str):
-    """Decode and resize the shorter side; returns the image and the crop anchors for `normalize`."""
-    new_h, new_w = _torchvision_resize_shape(encoded, cfg.resize_size)
+def resize_center_crop_position(inputs, cfg: EvalTransform, device: str, encoded: bool):
+    """Resize the shorter side; returns the images and the crop anchors for `normalize`."""
+    new_h, new_w = _torchvision_resize_shape(*input_hw(inputs, encoded), cfg.resize_size)
     size = fn.cast(fn.stack(new_h, new_w), dtype=types.FLOAT)
-    images = fn.resize(decode(encoded, device), device=device, size=size, antialias=True,
-                       interp_type=types.INTERP_LINEAR)
+    images = _resize(to_images(inputs, encoded, device), size, device)
     return images, _center_crop_position(new_h, cfg.size), _center_crop_position(new_w, cfg.size)
 
 
@@ -82,12 +106,12 @@ def normalize(images, cfg: Normalize, device: str, **crop_and_mirror):
     )
 
 
-def preprocess(encoded, cfg: Preprocess, train: bool, device: str):
-    """The whole train or eval graph for one batch of encoded images."""
+def preprocess(inputs, cfg: Preprocess, train: bool, device: str, encoded: bool = True):
+    """The whole train or eval graph for one batch of encoded images or raw arrays."""
     if train:
-        images = random_resized_crop(encoded, cfg.train, device)
+        images = TRAIN_GEOMETRY[cfg.train.geometry](inputs, cfg.train, device, encoded)
         mirror = fn.random.coin_flip(probability=cfg.train.hflip) if cfg.train.hflip > 0 else 0
         return normalize(images, cfg.normalize, device, mirror=mirror)
-    images, pos_y, pos_x = resize_center_crop_position(encoded, cfg.eval, device)
+    images, pos_y, pos_x = resize_center_crop_position(inputs, cfg.eval, device, encoded)
     return normalize(images, cfg.normalize, device, crop=[cfg.eval.size, cfg.eval.size],
                      crop_pos_x=pos_x, crop_pos_y=pos_y)

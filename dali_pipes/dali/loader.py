@@ -55,20 +55,17 @@ class DaliLoader(LoaderBase):
                 out = next(iterator)
             except StopIteration:
                 return
-            except ImageDecodeError:
-                self._discard_pipeline()
-                raise
-            except RuntimeError as err:
+            except Exception as err:  # the pipeline is unusable after any error
                 failed = self._feeder.in_flight[0] if self._feeder.in_flight else None
                 self._discard_pipeline()
-                if failed is None:
-                    raise
+                if failed is None or not isinstance(err, RuntimeError):
+                    raise  # the source's own errors already name the file, row or member
                 raise self._decode_error(failed, str(err)) from err
             self._feeder.in_flight.popleft()
             images, labels = out[0]["images"], out[0]["labels"]
             if channels_last:  # DALI wrote NHWC: this view is (B, 3, H, W) in channels_last memory
                 images = images.permute(0, 3, 1, 2)
-            yield self._finish_images(images), labels.reshape(-1)
+            yield self._finish_images(images), labels.reshape(len(labels), *self.dataset.targets.shape[1:])
 
     def _decode_error(self, indices, message: str) -> ImageDecodeError:
         """Name the file behind a DALI decode failure: DALI's message gives the index in the batch."""

@@ -44,14 +44,19 @@ class BatchFeeder:
         if self._stopped or info.iteration >= len(self._batches):
             raise StopIteration
         indices = self._batches[info.iteration]
-        encoded = []
-        for i in indices:
-            data = self.source.read(int(i))
-            check_encoded(data, self.source.describe(int(i)))
-            encoded.append(np.frombuffer(data, dtype=np.uint8))
-        labels = np.asarray([self.source.targets[int(i)] for i in indices], dtype=np.int64)
         self.in_flight.append(indices)
-        return encoded, labels
+        if hasattr(self.source, "read_batch"):
+            datas = self.source.read_batch(indices)
+        else:
+            datas = [self.source.read(int(i)) for i in indices]
+        samples = [self._sample(data, int(i)) for data, i in zip(datas, indices)]
+        return samples, np.ascontiguousarray(self.source.targets[indices])
+
+    def _sample(self, data, index: int) -> np.ndarray:
+        if not self.source.encoded:
+            return data  # an HWC uint8 array
+        check_encoded(data, self.source.describe(index))
+        return np.frombuffer(data, dtype=np.uint8)
 
 
 def build_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device: str,
@@ -61,9 +66,12 @@ def build_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device:
     @pipeline_def(batch_size=feeder.plan.batch_size, num_threads=num_threads, device_id=device_id,
                   seed=seed % (2**31), prefetch_queue_depth=prefetch)
     def classification_pipeline():
-        encoded, labels = fn.external_source(source=feeder, num_outputs=2, batch=True, batch_info=True,
-                                             dtype=[types.UINT8, types.INT64])
-        images = graph.preprocess(encoded, cfg, train, device)
+        encoded = feeder.source.encoded
+        inputs, labels = fn.external_source(
+            source=feeder, num_outputs=2, batch=True, batch_info=True,
+            dtype=[types.UINT8, types.FLOAT if feeder.source.targets.dtype == np.float32 else types.INT64],
+            layout=["", ""] if encoded else ["HWC", ""])
+        images = graph.preprocess(inputs, cfg, train, device, encoded=encoded)
         return images, (labels.gpu() if device == "gpu" else labels)
 
     pipe = classification_pipeline()

@@ -1,23 +1,59 @@
-"""Turns what the user passed to `make_loader` into a `Source`."""
+"""Turns what the user passed to `make_loader` into a `Source`.
+
+A path is recognised by what it holds: a `save_to_disk` Hugging Face dataset, WebDataset `.tar`
+shards, or an ImageFolder tree. Objects: a `datasets.Dataset`, an `(images, labels)` pair of
+arrays, or any ready Source (`CocoSource`, `WebDatasetSource`, ...).
+"""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from ..errors import SourceError
+from .arrays import ArraySource
 from .base import Source, check_encoded, sniff_format
 from .folder import ImageFolderSource
+from .hf import HFDatasetSource
 
-__all__ = ["Source", "ImageFolderSource", "resolve_source", "check_encoded", "sniff_format"]
+__all__ = ["Source", "ImageFolderSource", "HFDatasetSource", "ArraySource", "resolve_source",
+           "check_encoded", "sniff_format"]
 
 
-def resolve_source(source) -> Source:
-    """A path is an ImageFolder tree; a ready Source object passes through."""
+def _is_hf(obj, name: str) -> bool:
+    return type(obj).__module__.startswith("datasets") and type(obj).__name__ == name
+
+
+def resolve_source(source, **options) -> Source:
+    """The Source for `source`; `options` go to the source's constructor (e.g. label_column=)."""
     if isinstance(source, (str, os.PathLike)):
-        return ImageFolderSource(source)
-    if all(hasattr(source, attr) for attr in ("read", "describe", "classes", "targets", "__len__")):
+        return _source_at_path(Path(source).expanduser(), options)
+    if _is_hf(source, "Dataset"):
+        return HFDatasetSource(source, **options)
+    if _is_hf(source, "DatasetDict"):
+        raise SourceError(f"got a DatasetDict with splits {sorted(source)}; pass one split, e.g. ds['train']")
+    if isinstance(source, (tuple, list)) and len(source) == 2:
+        return ArraySource(*source, **options)
+    if all(hasattr(source, attr) for attr in ("read", "describe", "classes", "targets", "encoded", "__len__")):
+        if options:
+            raise SourceError(f"source options {sorted(options)} apply only to paths, datasets and arrays")
         return source
     raise SourceError(
-        f"unsupported source {type(source).__name__}: pass the path of an ImageFolder tree "
-        "(ROOT/CLASS_NAME/IMAGE) or a dali_pipes Source"
+        f"unsupported source {type(source).__name__}: pass an ImageFolder path, a saved HF dataset path, "
+        "a folder of WebDataset .tar shards, a datasets.Dataset, an (images, labels) pair of arrays, "
+        "or a dali_pipes Source"
     )
+
+
+def _source_at_path(path: Path, options) -> Source:
+    if path.is_dir() and (path / "state.json").exists() and (path / "dataset_info.json").exists():
+        from datasets import load_from_disk
+
+        return HFDatasetSource(load_from_disk(str(path)), **options)
+    if (path.is_file() and path.suffix == ".tar") or (path.is_dir() and any(path.glob("*.tar"))):
+        from .webdataset import WebDatasetSource
+
+        return WebDatasetSource(path, **options)
+    if options:
+        raise SourceError(f"source options {sorted(options)} do not apply to an ImageFolder tree")
+    return ImageFolderSource(path)

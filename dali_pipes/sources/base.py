@@ -6,7 +6,9 @@ on the bytes are the same whichever engine decodes them.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Protocol
+
+import numpy as np
 
 from ..errors import ImageDecodeError
 
@@ -44,16 +46,22 @@ def check_encoded(data: bytes, where: str) -> str:
 
 
 class Source(Protocol):
-    """A random-access, labelled collection of encoded images."""
+    """A random-access, labelled collection of images.
+
+    `targets` is a numpy array: int64 class indices of shape (N,), or float32 multi-hot vectors of
+    shape (N, K) for multi-label data. `encoded` says whether `read` returns encoded bytes (for a
+    decoder) or an HWC uint8 RGB array.
+    """
 
     classes: list[str]
     class_to_idx: dict[str, int]
-    targets: Sequence[int]
+    targets: np.ndarray
+    encoded: bool
 
     def __len__(self) -> int: ...
 
-    def read(self, index: int) -> bytes:
-        """The encoded image bytes of sample `index`."""
+    def read(self, index: int) -> bytes | np.ndarray:
+        """The encoded image bytes (or HWC uint8 array) of sample `index`."""
 
     def describe(self, index: int) -> str:
         """Where sample `index` comes from (a path), for error messages."""

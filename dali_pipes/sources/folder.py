@@ -6,8 +6,11 @@ from `torchvision.datasets.ImageFolder`.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
+
+import numpy as np
 
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
@@ -18,6 +21,7 @@ class ImageFolderSource:
     """Samples `(path, class_index)` of a class-per-subfolder tree, read as encoded bytes."""
 
     extensions = IMG_EXTENSIONS
+    encoded = True
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).expanduser()
@@ -35,7 +39,20 @@ class ImageFolderSource:
             self.samples = make_dataset(str(self.root), self.class_to_idx, extensions=self.extensions)
         except FileNotFoundError as err:
             raise SourceError(f"image folder {self.root}: {err}") from None
-        self.targets = [label for _, label in self.samples]
+        self.targets = np.asarray([label for _, label in self.samples], dtype=np.int64)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes when a file is added, removed, resized or rewritten (for cached statistics)."""
+        digest = hashlib.sha1()
+        for path, label in self.samples:
+            stat = os.stat(path)
+            digest.update(f"{os.path.relpath(path, self.root)}|{label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        return f"folder:{digest.hexdigest()}"
 
     def __len__(self) -> int:
         return len(self.samples)

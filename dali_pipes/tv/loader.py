@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..errors import ImageDecodeError
 from ..loader_base import LoaderBase
 from ..sampling import EpochPlan
-from .transforms import build_transform, decode_rgb
+from .transforms import build_transform, to_image_tensor
 
 
 class PlannedBatchSampler(Sampler):
@@ -44,7 +44,7 @@ class TransformedSource(Dataset):
 
     def __getitem__(self, key):
         index, seed = key
-        image = decode_rgb(self.source.read(index), self.source.describe(index))
+        image = to_image_tensor(self.source.read(index), self.source.describe(index), self.source.encoded)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             image = self.transform(image)

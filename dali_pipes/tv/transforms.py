@@ -31,13 +31,50 @@ def decode_rgb(data: bytes, where: str) -> torch.Tensor:
         raise ImageDecodeError(where, f"{type(err).__name__}: {err}") from None
 
 
+def to_image_tensor(data, where: str, encoded: bool) -> torch.Tensor:
+    """A source's sample -> (3, H, W) uint8: decode bytes, or view an HWC uint8 array."""
+    if encoded:
+        return decode_rgb(data, where)
+    return torch.from_numpy(data).permute(2, 0, 1)
+
+
+class PadRandomCrop:
+    """Zero-pad by `padding` and crop back to the input's own size at a uniform random offset."""
+
+    def __init__(self, padding: int):
+        self.padding = padding
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        h, w = image.shape[-2:]
+        dy, dx = (torch.randint(-self.padding, self.padding + 1, (2,))).tolist()
+        return v2.functional.crop(image, dy, dx, h, w)  # out-of-bounds regions are zero-filled
+
+
+class ResizeIfNeeded:
+    """Resize to `size` x `size` unless the image already is (no upscaling of CIFAR by default)."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        if tuple(image.shape[-2:]) == (self.size, self.size):
+            return image
+        return v2.functional.resize(image, [self.size, self.size], antialias=True)
+
+
+def _train_geometry(cfg: Preprocess) -> list:
+    t = cfg.train
+    if t.geometry == "pad_crop":
+        crop = [PadRandomCrop(t.padding), ResizeIfNeeded(t.size)]
+    else:
+        crop = [v2.RandomResizedCrop(t.size, scale=t.scale, ratio=t.ratio, antialias=True)]
+    return [*crop, v2.RandomHorizontalFlip(t.hflip)]
+
+
 def build_transform(cfg: Preprocess, train: bool) -> v2.Compose:
     """uint8 (3, H, W) -> normalized (3, size, size) in the configured dtype."""
     if train:
-        geometry = [
-            v2.RandomResizedCrop(cfg.train.size, scale=cfg.train.scale, ratio=cfg.train.ratio, antialias=True),
-            v2.RandomHorizontalFlip(cfg.train.hflip),
-        ]
+        geometry = _train_geometry(cfg)
     else:
         geometry = [v2.Resize(cfg.eval.resize_size, antialias=True), v2.CenterCrop(cfg.eval.size)]
     norm = cfg.normalize

@@ -1,0 +1,56 @@
+"""Write WebDataset shards (`KEY.jpg|png` + `KEY.cls`) from any encoded, single-label source.
+
+Member names are made here from the sample number, never taken from the data, and every file is
+created inside the destination folder, which must be new or empty.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+from .errors import SourceError
+from .sources import check_encoded
+from .sources.webdataset import load_index
+
+_EXTENSION = {"jpeg": "jpg", "pnm": "ppm", "tiff": "tif"}
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), 0, 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def convert_to_shards(source, dst: str | os.PathLike, *, shard_size: int = 1000, progress=None) -> list[Path]:
+    """Write `dst/shard-000000.tar`, ... and `dst/classes.txt`; index each shard; return the shards."""
+    if shard_size < 1:
+        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+    if not source.encoded:
+        raise SourceError("convert needs a source of encoded images (a folder, HF dataset or shards)")
+    if source.targets.ndim != 1:
+        raise SourceError("convert writes single-label shards (.cls); this source is multi-label")
+    dst = Path(dst)
+    if dst.exists() and any(dst.iterdir()):
+        raise SourceError(f"destination {dst} is not empty; choose a new folder")
+    dst.mkdir(parents=True, exist_ok=True)
+    shards: list[Path] = []
+    for start in range(0, len(source), shard_size):
+        final = dst / f"shard-{len(shards):06d}.tar"
+        partial = final.with_name(final.name + ".partial")
+        with tarfile.open(partial, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for index in range(start, min(start + shard_size, len(source))):
+                data = source.read(index)
+                fmt = check_encoded(data, source.describe(index))
+                key = f"{index:08d}"
+                _add(tar, f"{key}.{_EXTENSION.get(fmt, fmt)}", data)
+                _add(tar, f"{key}.cls", str(int(source.targets[index])).encode())
+                if progress is not None:
+                    progress(1)
+        partial.replace(final)
+        load_index(final)
+        shards.append(final)
+    (dst / "classes.txt").write_text("\n".join(source.classes) + "\n")
+    return shards

@@ -1,0 +1,180 @@
+"""WebDataset tar shards (`KEY.jpg`/`KEY.png` + `KEY.cls`) as a random-access source.
+
+Each shard gets an index (member offsets and labels), made on first use and cached next to the
+shard (or in the user cache when the shard's folder is read-only). Samples are then read with
+`os.pread` at their offsets, so the shards follow the same (seed, epoch) order, `drop_last` and
+per-rank sharding as every other source, on both backends, in any number of worker processes.
+Members with absolute or `..` paths are refused: nothing in a shard can point outside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tarfile
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from ..errors import SourceError
+from .labels import class_names
+
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "ppm", "pgm")
+INDEX_VERSION = 1
+
+
+def _split_key(name: str, shard: Path) -> tuple[str, str]:
+    """WebDataset's rule: the key is the path up to the first dot of the basename."""
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts:
+        raise SourceError(f"shard {shard}: member {name!r} has an absolute or '..' path; refusing the shard")
+    stem, _, ext = path.name.partition(".")
+    return str(path.parent / stem), ext.lower()
+
+
+def build_index(shard: Path) -> dict:
+    """Scan one shard: per sample its key, image member offset/size and integer label."""
+    samples: dict[str, dict] = {}
+    try:
+        with tarfile.open(shard, mode="r:") as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                key, ext = _split_key(member.name, shard)
+                entry = samples.setdefault(key, {})
+                if ext in IMAGE_EXTENSIONS:
+                    entry["image"] = (member.offset_data, member.size, member.name)
+                elif ext == "cls":
+                    raw = tar.extractfile(member).read().decode("utf-8", "replace").strip()
+                    try:
+                        entry["label"] = int(raw)
+                    except ValueError:
+                        raise SourceError(f"shard {shard}: member {member.name!r} holds {raw[:20]!r}, "
+                                          "not an integer class index") from None
+    except tarfile.TarError as err:
+        raise SourceError(f"shard {shard} is not a readable tar file: {err}") from None
+    rows = []
+    for key, entry in samples.items():
+        if "image" not in entry:
+            raise SourceError(f"shard {shard}: sample {key!r} has no image member "
+                              f"(one of .{', .'.join(IMAGE_EXTENSIONS)})")
+        if "label" not in entry:
+            raise SourceError(f"shard {shard}: sample {key!r} ({entry['image'][2]}) has no .cls label member")
+        rows.append([key, *entry["image"][:2], entry["label"]])
+    return {"version": INDEX_VERSION, "samples": rows}
+
+
+def _index_paths(shard: Path) -> list[Path]:
+    stat = shard.stat()
+    tag = hashlib.sha1(f"{shard.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    from ..synthetic import default_cache_dir
+
+    return [shard.with_name(shard.name + ".dpidx.json"), default_cache_dir() / "wds-index" / f"{tag}.json"]
+
+
+def load_index(shard: Path) -> dict:
+    """The cached index if it matches the shard's size and mtime, else a fresh one (then cached)."""
+    stat = shard.stat()
+    stamp = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    paths = _index_paths(shard)
+    for path in paths:
+        try:
+            cached = json.loads(path.read_text())
+            if cached.get("version") == INDEX_VERSION and cached.get("stamp") == stamp:
+                return cached
+        except (OSError, ValueError):
+            pass
+    index = {**build_index(shard), "stamp": stamp}
+    for path in paths:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(index))
+            tmp.replace(path)
+            break
+        except OSError:
+            continue
+    return index
+
+
+def find_shards(path: str | os.PathLike | list) -> list[Path]:
+    if isinstance(path, (list, tuple)):
+        shards = [Path(p) for p in path]
+    else:
+        path = Path(path)
+        shards = sorted(path.glob("*.tar")) if path.is_dir() else [path]
+    missing = [str(s) for s in shards if not s.is_file()]
+    if missing:
+        raise SourceError(f"shard file(s) not found: {', '.join(missing[:5])}")
+    if not shards:
+        raise SourceError(f"no .tar shards in {path}")
+    return shards
+
+
+class WebDatasetSource:
+    encoded = True
+
+    def __init__(self, shards, *, classes: list[str] | None = None):
+        self.shards = find_shards(shards)
+        shard_ids, offsets, sizes, labels, self.keys = [], [], [], [], []
+        for s, shard in enumerate(self.shards):
+            for key, offset, size, label in load_index(shard)["samples"]:
+                shard_ids.append(s)
+                offsets.append(offset)
+                sizes.append(size)
+                labels.append(label)
+                self.keys.append(key)
+        if not labels:
+            raise SourceError(f"the shards hold no samples: {', '.join(map(str, self.shards[:3]))}")
+        self._shard = np.asarray(shard_ids, dtype=np.int32)
+        self._offset = np.asarray(offsets, dtype=np.int64)
+        self._size = np.asarray(sizes, dtype=np.int64)
+        self.targets = np.asarray(labels, dtype=np.int64)
+        if classes is None:
+            names_file = self.shards[0].parent / "classes.txt"
+            if names_file.exists():
+                classes = names_file.read_text().splitlines()
+        self.classes = class_names(classes, int(self.targets.max()) + 1, "classes")
+        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+        self._fds: dict[int, int] = {}
+        self._pid = None
+        self.data_dir = self.shards[0].parent
+        stamps = [f"{s.resolve()}:{s.stat().st_size}:{s.stat().st_mtime_ns}" for s in self.shards]
+        self.fingerprint = "wds:" + hashlib.sha1("\n".join(stamps).encode()).hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def _fd(self, shard: int) -> int:
+        if self._pid != os.getpid():  # descriptors are per process (DataLoader workers fork)
+            self._fds, self._pid = {}, os.getpid()
+        if shard not in self._fds:
+            self._fds[shard] = os.open(self.shards[shard], os.O_RDONLY)
+        return self._fds[shard]
+
+    def read(self, index: int) -> bytes:
+        shard = int(self._shard[index])
+        data = os.pread(self._fd(shard), int(self._size[index]), int(self._offset[index]))
+        if len(data) != self._size[index]:
+            raise SourceError(f"{self.describe(index)}: the shard ends early (truncated tar?)")
+        return data
+
+    def describe(self, index: int) -> str:
+        return f"{self.shards[int(self._shard[index])]}:{self.keys[index]}"
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_fds"], state["_pid"] = {}, None
+        return state
+
+    def __del__(self):
+        if getattr(self, "_pid", None) == os.getpid():
+            for fd in self._fds.values():
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    def __repr__(self) -> str:
+        return f"WebDatasetSource(shards={len(self.shards)}, samples={len(self)}, classes={len(self.classes)})"
