@@ -147,3 +147,21 @@ def test_a_dataset_dict_asks_for_a_split():
 
     with pytest.raises(SourceError, match=r"DatasetDict with splits \['test', 'train'\]; pass one split"):
         make_loader(DatasetDict(train=factories.cifar10(2), test=factories.cifar10(2)), train=True, batch_size=2)
+
+
+def test_cells_that_hold_a_path_instead_of_bytes(tmp_path, backend):
+    from datasets import Dataset
+
+    features = factories.cifar10(1).features
+    cells = []
+    for i in range(5):
+        path = tmp_path / f"{i}.png"
+        path.write_bytes(factories.encode(i, "PNG"))
+        cells.append({"bytes": None, "path": str(path)})
+    ds = Dataset.from_dict({"img": cells, "label": list(range(5))}, features=features)
+    with make_loader(ds, train=False, batch_size=5, backend=backend, preset="cifar10", num_threads=2) as loader:
+        check_epochs(loader, {i: i for i in range(5)}, epochs=1)
+    (tmp_path / "3.png").unlink()
+    with pytest.raises(SourceError, match=r"row 3 \(column 'img'\): cannot read .*3.png"):
+        with make_loader(ds, train=False, batch_size=5, backend=backend, preset="cifar10", num_threads=2) as loader:
+            next(iter(loader))

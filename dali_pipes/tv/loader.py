@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..errors import ImageDecodeError
+from ..errors import ImageDecodeError, SourceError
 from ..loader_base import LoaderBase
 from ..sampling import EpochPlan
 from .transforms import build_transform, to_image_tensor
@@ -85,10 +85,12 @@ class TorchvisionLoader(LoaderBase):
 
 
 def _worker_errors_surfaced(loader: DataLoader):
-    """Re-raise a worker's ImageDecodeError with its own message first, not the worker traceback."""
+    """Re-raise a worker's data error with its own message first, not the worker's traceback."""
     try:
         yield from loader
-    except ImageDecodeError as err:
+    except (ImageDecodeError, SourceError) as err:
+        kind = type(err)
         message = str(err).rstrip().splitlines()[-1]
-        prefix = f"{ImageDecodeError.__module__}.{ImageDecodeError.__name__}: "
-        raise ImageDecodeError(message.removeprefix(prefix)) from err
+        if "in DataLoader worker process" not in str(err):
+            raise
+        raise kind(message.removeprefix(f"{kind.__module__}.{kind.__name__}: ")) from err

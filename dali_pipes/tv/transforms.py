@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 
 import torch
 from torchvision.io import ImageReadMode, decode_image
@@ -12,6 +13,11 @@ from ..config import Preprocess
 from ..errors import ImageDecodeError
 from ..loader_base import torch_dtype
 from ..sources import check_encoded
+
+# torchvision 0.29 deprecates torchvision.io's decoders in favour of TorchCodec, which does not
+# decode images on every platform yet; they remain the libjpeg-turbo/libpng reference we compare with.
+warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision",
+                        category=DeprecationWarning)
 
 # Formats torchvision.io decodes natively; the rest (bmp, tiff, pnm) go through PIL.
 _NATIVE = {"jpeg", "png", "gif", "webp"}
