@@ -4,14 +4,18 @@ from .config import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     PRESETS,
+    AutoAugment,
+    ColorJitter,
     ConfigError,
     EvalTransform,
     Normalize,
     Preprocess,
+    RandomErasing,
     TrainTransform,
 )
 from .errors import ImageDecodeError, SourceError
 from .loader import make_loader
+from .mix import MixUpCutMix
 from .sources import ArraySource, HFDatasetSource, ImageFolderSource
 from .sources.coco import CocoSource
 from .sources.webdataset import WebDatasetSource
@@ -21,6 +25,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "make_loader",
+    "MixUpCutMix",
+    "ColorJitter",
+    "AutoAugment",
+    "RandomErasing",
     "Preprocess",
     "TrainTransform",
     "EvalTransform",

@@ -91,6 +91,77 @@ class Normalize:
         return self.mean is None
 
 
+AUTO_AUGMENT_POLICIES = ("autoaugment", "randaugment", "trivialaugment")
+
+
+@dataclass(frozen=True)
+class ColorJitter:
+    """torchvision's ColorJitter: factors drawn per sample from [max(0, 1 - b), 1 + b] (brightness,
+    contrast, saturation), a hue shift from [-h, h] (fraction of the colour wheel, h <= 0.5), all
+    applied to a sample with probability `p`."""
+
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.4
+    hue: float = 0.0
+    p: float = 1.0
+
+    def __post_init__(self):
+        for name in ("brightness", "contrast", "saturation"):
+            value = getattr(self, name)
+            _require(isinstance(value, (int, float)) and value >= 0, f"ColorJitter.{name}",
+                     f"must be a number >= 0, got {value!r}")
+        _require(isinstance(self.hue, (int, float)) and 0 <= self.hue <= 0.5, "ColorJitter.hue",
+                 f"must lie in [0, 0.5], got {self.hue!r}")
+        _require(0 <= self.p <= 1, "ColorJitter.p", f"is a probability in [0, 1], got {self.p!r}")
+
+    def factor_range(self, name: str) -> tuple[float, float]:
+        value = float(getattr(self, name))
+        return max(0.0, 1.0 - value), 1.0 + value
+
+
+@dataclass(frozen=True)
+class AutoAugment:
+    """A learned or random augmentation policy by name: AutoAugment (ImageNet policy),
+    RandAugment(num_ops, magnitude), TrivialAugmentWide."""
+
+    policy: str = "autoaugment"
+    num_ops: int = 2
+    magnitude: int = 9
+    num_magnitude_bins: int = 31
+
+    def __post_init__(self):
+        _require(self.policy in AUTO_AUGMENT_POLICIES, "AutoAugment.policy",
+                 f"must be one of {AUTO_AUGMENT_POLICIES}, got {self.policy!r}")
+        _positive_int(self.num_ops, "AutoAugment.num_ops")
+        _positive_int(self.num_magnitude_bins, "AutoAugment.num_magnitude_bins")
+        _require(isinstance(self.magnitude, int) and 0 <= self.magnitude < self.num_magnitude_bins,
+                 "AutoAugment.magnitude", f"must be an integer in [0, {self.num_magnitude_bins}), got {self.magnitude!r}")
+
+
+@dataclass(frozen=True)
+class RandomErasing:
+    """torchvision/timm RandomErasing on the normalized batch: with probability `p`, one box of area
+    fraction in `scale` and aspect ratio in `ratio` (log-uniform), 10 attempts, filled with `value`
+    (a number in normalized units, or "random" for per-pixel normal noise as timm's mode="pixel")."""
+
+    p: float = 0.25
+    scale: tuple[float, float] = (0.02, 0.33)
+    ratio: tuple[float, float] = (0.3, 3.3)
+    value: float | str = 0.0
+
+    def __post_init__(self):
+        _require(0 <= self.p <= 1, "RandomErasing.p", f"is a probability in [0, 1], got {self.p!r}")
+        scale = _pair(self.scale, "RandomErasing.scale")
+        _require(0 < scale[0] and scale[1] <= 1, "RandomErasing.scale", f"must lie in (0, 1], got {scale}")
+        ratio = _pair(self.ratio, "RandomErasing.ratio")
+        _require(ratio[0] > 0, "RandomErasing.ratio", f"must be > 0, got {ratio}")
+        _require(self.value == "random" or isinstance(self.value, (int, float)), "RandomErasing.value",
+                 f"must be a number or 'random', got {self.value!r}")
+        object.__setattr__(self, "scale", scale)
+        object.__setattr__(self, "ratio", ratio)
+
+
 @dataclass(frozen=True)
 class TrainTransform:
     """A random crop to `size` x `size`, then a horizontal flip with probability `hflip`.
@@ -99,6 +170,9 @@ class TrainTransform:
     `geometry="pad_crop"` (small images such as CIFAR): zero-pad each side by `padding`, take a
     random crop of the image's own size, and resize it to `size` only if the image is not already
     `size` x `size` (so CIFAR stays 32 x 32 unless a larger `size` is asked for).
+
+    Then, each optional: `color_jitter`, `auto_augment` (on the uint8 image, in that order), and
+    `random_erasing` (on the normalized batch).
     """
 
     size: int = 224
@@ -107,8 +181,16 @@ class TrainTransform:
     ratio: tuple[float, float] = (3 / 4, 4 / 3)
     padding: int = 4
     hflip: float = 0.5
+    color_jitter: ColorJitter | None = None
+    auto_augment: AutoAugment | None = None
+    random_erasing: RandomErasing | None = None
 
     def __post_init__(self):
+        for name, kind in (("color_jitter", ColorJitter), ("auto_augment", AutoAugment),
+                           ("random_erasing", RandomErasing)):
+            value = getattr(self, name)
+            _require(value is None or isinstance(value, kind), f"TrainTransform.{name}",
+                     f"expected a {kind.__name__} or None, got {type(value).__name__}")
         _positive_int(self.size, "TrainTransform.size")
         _require(self.geometry in GEOMETRIES, "TrainTransform.geometry",
                  f"must be one of {GEOMETRIES}, got {self.geometry!r}")

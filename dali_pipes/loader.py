@@ -41,6 +41,7 @@ def make_loader(
     image_column: str | None = None,
     label_column: str | None = None,
     unlabeled: bool = False,
+    mix=None,
 ) -> LoaderBase:
     """A drop-in replacement for `torch.utils.data.DataLoader` over an image-classification source.
 
@@ -52,6 +53,8 @@ def make_loader(
     `datasets.Dataset` (`image_column`/`label_column` override the detected schema; `unlabeled=True`
     admits a split whose labels are -1), an `(images_uint8_NHWC, labels)` pair, or a Source such as
     `CocoSource` (multi-label: labels are float32 multi-hot `(B, K)`).
+
+    `mix`: a `MixUpCutMix` applied to every training batch; the loader then yields soft targets.
     """
     if not isinstance(train, bool):
         raise ValueError(f"train must be True or False, got {train!r}")
@@ -77,15 +80,16 @@ def make_loader(
         drop_last=bool(drop_last),
         seed=fresh_seed() if seed is None else seed,
     )
+    _check_mix(mix, train, plan)
     threads = num_threads or default_num_threads()
     if choice.name == "torchvision":
         from .tv.loader import TorchvisionLoader
 
-        loader = TorchvisionLoader(src, cfg, plan, train, choice.device, num_workers=threads)
+        loader = TorchvisionLoader(src, cfg, plan, train, choice.device, num_workers=threads, mix=mix)
     else:
         from .dali.loader import DaliLoader
 
-        loader = DaliLoader(src, cfg, plan, train, choice.device, num_threads=threads, prefetch=prefetch)
+        loader = DaliLoader(src, cfg, plan, train, choice.device, num_threads=threads, prefetch=prefetch, mix=mix)
     log.info("dali-pipes backend: %s (%s); %d samples, %d batches of %d",
              loader.backend, choice.reason, len(src), len(loader), batch_size)
     return loader
@@ -100,3 +104,20 @@ def _with_dataset_statistics(cfg: Preprocess, source) -> Preprocess:
     stats = cached_stats(source)
     log.info("dali-pipes: per-dataset normalization mean=%s std=%s", stats.mean, stats.std)
     return cfg.with_normalize(replace(cfg.normalize, mean=stats.mean, std=stats.std))
+
+
+def _check_mix(mix, train: bool, plan: EpochPlan) -> None:
+    if mix is None:
+        return
+    from .mix import MixUpCutMix
+
+    if not isinstance(mix, MixUpCutMix):
+        raise ValueError(f"mix must be a dali_pipes.MixUpCutMix or None, got {type(mix).__name__}")
+    if not train:
+        raise ValueError("mix: MixUp/CutMix is a training augmentation; pass it to the train loader only")
+    if mix.mode == "pair":
+        sizes = {len(b) for b in plan.batches(0)}
+        odd = sorted(s for s in sizes if s % 2)
+        if odd:
+            raise ValueError(f"mix mode 'pair' needs even batches; this loader yields batches of {odd} "
+                             "(use an even batch_size, and drop_last=True if the last batch is odd)")

@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Iterator
 
+import numpy as np
 import torch
 
 from .config import Preprocess
+from .erasing import random_erasing
 from .sampling import EpochPlan
 
 log = logging.getLogger("dali_pipes")
@@ -29,8 +31,10 @@ class LoaderBase:
 
     backend: str
 
-    def __init__(self, source, preprocess: Preprocess, plan: EpochPlan, train: bool, device: torch.device):
+    def __init__(self, source, preprocess: Preprocess, plan: EpochPlan, train: bool, device: torch.device,
+                 mix=None):
         self.dataset = source
+        self.mix = mix
         self.preprocess = preprocess
         self.plan = plan
         self.train = train
@@ -76,14 +80,16 @@ class LoaderBase:
         self._running = True
         self._epoch = epoch + 1  # a loop without set_epoch still gets a new order every epoch
         batches = self._run_epoch(epoch)
+        index = 0
         while True:
             if generation != self._generation:  # checked before pulling: never steal a newer epoch's batch
                 raise RuntimeError("this iterator was replaced by a newer iter(loader)")
             try:
-                batch = next(batches)
+                images, labels = next(batches)
             except StopIteration:
                 break
-            yield batch
+            yield self._batch_ops(images, labels, epoch, index)
+            index += 1
         if generation == self._generation:
             self._running = False
 
@@ -108,6 +114,21 @@ class LoaderBase:
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(backend={self.backend!r}, samples={len(self.dataset)}, "
                 f"batch_size={self.batch_size}, batches={len(self)}, train={self.train})")
+
+    def _batch_ops(self, images: torch.Tensor, labels: torch.Tensor, epoch: int, index: int):
+        """Batch-level augmentation, shared by the backends: random erasing, then MixUp/CutMix.
+        Their random numbers come from (seed, epoch, batch index), so a resumed run repeats them."""
+        erasing = self.preprocess.train.random_erasing if self.train else None
+        if erasing is None and self.mix is None:
+            return images, labels
+        rng = np.random.default_rng([self.seed, epoch, index, 2])
+        if erasing is not None:
+            images = random_erasing(images, erasing, rng)
+        if self.mix is not None:
+            images, labels = self.mix(images, labels, rng)
+        if self.preprocess.normalize.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images, labels
 
     # -- what a backend provides ------------------------------------------------------------
     def _run_epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -18,6 +18,7 @@ from nvidia.dali import fn, types
 from nvidia.dali import math as dmath
 
 from ..config import EvalTransform, Normalize, Preprocess, TrainTransform
+from . import augment
 
 _DALI_DTYPES = {"float32": types.FLOAT, "float16": types.FLOAT16, "bfloat16": types.FLOAT}
 
@@ -110,6 +111,12 @@ def preprocess(inputs, cfg: Preprocess, train: bool, device: str, encoded: bool 
     """The whole train or eval graph for one batch of encoded images or raw arrays."""
     if train:
         images = TRAIN_GEOMETRY[cfg.train.geometry](inputs, cfg.train, device, encoded)
+        if cfg.train.color_jitter is not None:
+            images = augment.color_jitter(images, cfg.train.color_jitter, device)
+        if cfg.train.auto_augment is not None:
+            images = augment.auto_augment(images, cfg.train.auto_augment, cfg.train.size)
+        # the flip is fused into the final op; it commutes with jitter, and the auto-augment
+        # operations are symmetric in sign, so the output distribution is torchvision's
         mirror = fn.random.coin_flip(probability=cfg.train.hflip) if cfg.train.hflip > 0 else 0
         return normalize(images, cfg.normalize, device, mirror=mirror)
     images, pos_y, pos_x = resize_center_crop_position(inputs, cfg.eval, device, encoded)

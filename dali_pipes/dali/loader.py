@@ -21,8 +21,8 @@ _SAMPLE_IN_MESSAGE = re.compile(r"sample #(\d+)")
 
 class DaliLoader(LoaderBase):
     def __init__(self, source, preprocess, plan, train, device: torch.device, *, num_threads: int,
-                 prefetch: int = 2):
-        super().__init__(source, preprocess, plan, train, device)
+                 prefetch: int = 2, mix=None):
+        super().__init__(source, preprocess, plan, train, device, mix)
         self.backend = "dali-gpu" if device.type == "cuda" else "dali-cpu"
         self.num_threads = num_threads
         self.prefetch = prefetch

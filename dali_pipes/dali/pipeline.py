@@ -64,7 +64,8 @@ def build_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device:
     """A built pipeline whose outputs are (images, labels), both on `device`."""
 
     @pipeline_def(batch_size=feeder.plan.batch_size, num_threads=num_threads, device_id=device_id,
-                  seed=seed % (2**31), prefetch_queue_depth=prefetch)
+                  seed=seed % (2**31), prefetch_queue_depth=prefetch,
+                  enable_conditionals=train and cfg.train.auto_augment is not None)
     def classification_pipeline():
         encoded = feeder.source.encoded
         inputs, labels = fn.external_source(

@@ -54,8 +54,8 @@ class TransformedSource(Dataset):
 class TorchvisionLoader(LoaderBase):
     backend = "torchvision"
 
-    def __init__(self, source, preprocess, plan, train, device: torch.device, *, num_workers: int):
-        super().__init__(source, preprocess, plan, train, device)
+    def __init__(self, source, preprocess, plan, train, device: torch.device, *, num_workers: int, mix=None):
+        super().__init__(source, preprocess, plan, train, device, mix)
         self.num_workers = num_workers
         self._sampler = PlannedBatchSampler(plan)
         self._loader = DataLoader(

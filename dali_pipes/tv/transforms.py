@@ -74,7 +74,27 @@ def _train_geometry(cfg: Preprocess) -> list:
         crop = [PadRandomCrop(t.padding), ResizeIfNeeded(t.size)]
     else:
         crop = [v2.RandomResizedCrop(t.size, scale=t.scale, ratio=t.ratio, antialias=True)]
-    return [*crop, v2.RandomHorizontalFlip(t.hflip)]
+    return [*crop, v2.RandomHorizontalFlip(t.hflip), *_photometric(cfg)]
+
+
+def _photometric(cfg: Preprocess) -> list:
+    """Color jitter, then the auto-augment policy, as `transforms.v2` (on uint8 images)."""
+    out = []
+    jitter = cfg.train.color_jitter
+    if jitter is not None:
+        op = v2.ColorJitter(brightness=jitter.brightness, contrast=jitter.contrast,
+                            saturation=jitter.saturation, hue=jitter.hue)
+        out.append(op if jitter.p >= 1 else v2.RandomApply([op], p=jitter.p))
+    policy = cfg.train.auto_augment
+    if policy is not None:
+        if policy.policy == "autoaugment":
+            out.append(v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET))
+        elif policy.policy == "randaugment":
+            out.append(v2.RandAugment(num_ops=policy.num_ops, magnitude=policy.magnitude,
+                                      num_magnitude_bins=policy.num_magnitude_bins))
+        else:
+            out.append(v2.TrivialAugmentWide(num_magnitude_bins=policy.num_magnitude_bins))
+    return out
 
 
 def build_transform(cfg: Preprocess, train: bool) -> v2.Compose:
