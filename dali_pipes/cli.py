@@ -1,4 +1,5 @@
-"""The `dali-pipes` command: `demo` (the main job on a built-in synthetic set), `stats`, `convert`, `info`.
+"""The `dali-pipes` command: `demo` (the main job on a built-in synthetic set), `preview`, `stats`,
+`convert`, `info`.
 
 Errors print one line and exit non-zero; `--debug` shows the traceback.
 """
@@ -90,6 +91,39 @@ def _cmd_convert(args) -> int:
     return 0
 
 
+def _preview_config(args):
+    from dataclasses import replace
+
+    from .config import AutoAugment, ColorJitter, RandomErasing, resolve_preset
+
+    cfg = resolve_preset(args.preset)
+    train = cfg.train
+    if args.size:
+        cfg = cfg.resized(args.size)
+        train = cfg.train
+    if args.color_jitter:
+        b, c, s, h = args.color_jitter
+        train = replace(train, color_jitter=ColorJitter(b, c, s, h))
+    if args.auto_augment:
+        train = replace(train, auto_augment=AutoAugment(args.auto_augment))
+    if args.erasing:
+        train = replace(train, random_erasing=RandomErasing(p=args.erasing))
+    return replace(cfg, train=train)
+
+
+def _cmd_preview(args) -> int:
+    from .backend import resolve_backend
+    from .preview import augmented_rows, render_grid
+
+    backends = args.backends or [name for name in ("dali-gpu", "dali-cpu", "torchvision")
+                                 if name != "dali-gpu" or resolve_backend("auto").name == "dali-gpu"]
+    source = _source_from_args(args)
+    rows = augmented_rows(source, _preview_config(args), backends, args.count, args.seed)
+    path = render_grid(rows, args.out)
+    print(f"wrote {path}: {args.count} images x {len(rows)} backends ({', '.join(rows)})")
+    return 0
+
+
 def _cmd_info(args) -> int:
     import torch
     import torchvision
@@ -149,6 +183,20 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--label-column", default=None, help="HF datasets: the label column")
         p.add_argument("--coco-images", default=None, help="COCO: the folder of the images the JSON names")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    preview = sub.add_parser("preview", help="a PNG grid of the same images under the train augmentation, "
+                                             "one row per backend")
+    source_arguments(preview)
+    preview.add_argument("--out", default="preview.png", help="the PNG to write (default preview.png)")
+    preview.add_argument("--preset", default="imagenet", help="imagenet | cifar10 | cifar100")
+    preview.add_argument("--size", type=int, default=None, help="output size (default: the preset's)")
+    preview.add_argument("--count", type=int, default=8, help="images per row (default 8)")
+    preview.add_argument("--color-jitter", type=float, nargs=4, metavar=("B", "C", "S", "H"), default=None)
+    preview.add_argument("--auto-augment", choices=("autoaugment", "randaugment", "trivialaugment"), default=None)
+    preview.add_argument("--erasing", type=float, default=None, metavar="P", help="random erasing probability")
+    preview.add_argument("--backends", nargs="+", default=None, help="default: every backend this machine runs")
+    preview.add_argument("--seed", type=int, default=0)
+    preview.set_defaults(func=_cmd_preview)
 
     stats = sub.add_parser("stats", help="exact per-channel mean and std of a dataset (cached next to it)")
     source_arguments(stats)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+
+import numpy as np
 import shutil
 import subprocess
 
@@ -58,3 +60,19 @@ def test_the_console_script_is_installed():
     assert exe is not None
     result = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "demo" in result.stdout and "info" in result.stdout
+
+
+def test_preview_writes_one_row_per_backend(tmp_path, identity_folder, capsys):
+    from PIL import Image
+
+    root, _ = identity_folder
+    out = tmp_path / "grid.png"
+    assert main(["preview", str(root), "--out", str(out), "--count", "5", "--size", "48",
+                 "--backends", "dali-cpu", "torchvision", "--color-jitter", "0.4", "0.4", "0.4", "0.1",
+                 "--auto-augment", "trivialaugment", "--erasing", "0.5", "--quiet"]) == 0
+    assert "5 images x 2 backends (dali-cpu, torchvision)" in capsys.readouterr().out
+    with Image.open(out) as grid:
+        assert grid.size == (110 + 5 * (48 + 4), 2 * (48 + 4) + 4)
+        pixels = np.asarray(grid.convert("RGB"))
+    tile = pixels[4:52, 110:158]
+    assert tile.std() > 0  # an image, not an empty canvas

@@ -12,8 +12,6 @@ Differences from torchvision, by design (see README "Augmentation"):
 
 from __future__ import annotations
 
-import warnings
-
 from nvidia.dali import fn, types
 from nvidia.dali import math as dmath
 
@@ -55,12 +53,6 @@ def color_jitter(images, cfg: ColorJitter, device: str):
 
 def auto_augment(images, cfg: AutoAugment, size: int):
     """The named policy on `size` x `size` images (needs a pipeline with conditionals enabled)."""
-    with warnings.catch_warnings():  # DALI's auto_aug still calls its own deprecated aliases
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return _policy(images, cfg, size)
-
-
-def _policy(images, cfg: AutoAugment, size: int):
     from nvidia.dali.auto_aug import auto_augment as aa
     from nvidia.dali.auto_aug import rand_augment as ra
     from nvidia.dali.auto_aug import trivial_augment as ta

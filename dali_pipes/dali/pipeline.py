@@ -8,6 +8,7 @@ the batches that `EpochPlan` lists for the current epoch, so the order, the shor
 
 from __future__ import annotations
 
+import warnings
 from collections import deque
 
 import numpy as np
@@ -75,6 +76,9 @@ def build_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device:
         images = graph.preprocess(inputs, cfg, train, device, encoded=encoded)
         return images, (labels.gpu() if device == "gpu" else labels)
 
-    pipe = classification_pipeline()
-    pipe.build()
+    with warnings.catch_warnings():  # DALI's auto_aug module still calls its own deprecated aliases
+        warnings.filterwarnings("ignore", message=r"WARNING: `nvidia\.dali\.fn\.experimental",
+                                category=DeprecationWarning)
+        pipe = classification_pipeline()
+        pipe.build()
     return pipe
