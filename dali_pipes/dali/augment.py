@@ -24,30 +24,21 @@ def _on(node, device: str):
     return node.gpu() if device == "gpu" else node
 
 
-def _factor(bounds: tuple[float, float], applied):
-    """A per-sample factor from `bounds`, or 1 (identity) where the jitter is not applied."""
-    factor = fn.random.uniform(range=list(bounds))
-    return factor if applied is None else 1.0 + applied * (factor - 1.0)
-
-
-def color_jitter(images, cfg: ColorJitter, device: str):
-    applied = fn.cast(fn.random.coin_flip(probability=cfg.p), dtype=types.FLOAT) if cfg.p < 1 else None
+def color_jitter(images, jitter, cfg: ColorJitter, device: str):
+    """Apply the sample's factors (drawn by dali_pipes.params): brightness, contrast, saturation, hue."""
     if cfg.brightness > 0:
-        images = fn.brightness(images, device=device, brightness=_factor(cfg.factor_range("brightness"), applied))
+        images = fn.brightness(images, device=device, brightness=jitter[0])
     if cfg.contrast > 0:
         # torchvision blends with the mean of the grayscale image, not with mid-grey
-        c = _on(_factor(cfg.factor_range("contrast"), applied), device)
+        c = _on(jitter[1], device)
         gray = fn.color_space_conversion(images, device=device, image_type=types.RGB, output_type=types.GRAY)
         mean = fn.reductions.mean(fn.cast(gray, dtype=types.FLOAT))
         blended = fn.cast(images, dtype=types.FLOAT) * c + mean * (1.0 - c)
         images = fn.cast(dmath.clamp(blended, 0.0, 255.0), dtype=types.UINT8)
     if cfg.saturation > 0:
-        images = fn.saturation(images, device=device, saturation=_factor(cfg.factor_range("saturation"), applied))
+        images = fn.saturation(images, device=device, saturation=jitter[2])
     if cfg.hue > 0:
-        shift = fn.random.uniform(range=[-cfg.hue, cfg.hue])
-        if applied is not None:
-            shift = shift * applied
-        images = fn.hue(images, device=device, hue=shift * 360.0)  # fraction of the wheel -> degrees
+        images = fn.hue(images, device=device, hue=jitter[3] * 360.0)  # fraction of the wheel -> degrees
     return images
 
 

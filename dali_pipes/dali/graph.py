@@ -14,6 +14,8 @@ long side as torchvision does (truncating), and the center-crop offset is rounde
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from nvidia.dali import fn, types
 from nvidia.dali import math as dmath
 
@@ -23,20 +25,33 @@ from . import augment
 _DALI_DTYPES = {"float32": types.FLOAT, "float16": types.FLOAT16, "bfloat16": types.FLOAT}
 
 
+class TrainNodes(NamedTuple):
+    """Per-sample train parameters fed by the source (see dali_pipes.params)."""
+
+    anchor: object  # (2,) int32: top, left of the crop window
+    shape: object  # (2,) int32: height, width of the crop window
+    flip: object  # () int32
+    jitter: object  # (4,) float32: brightness, contrast, saturation factors, hue shift in turns
+
+
 def decoder_device(device: str) -> str:
     return "mixed" if device == "gpu" else "cpu"
 
 
 def input_hw(inputs, encoded: bool):
     """(H, W) of each input as CPU int64 nodes: from the encoded header, or the array's shape."""
-    shape = fn.peek_image_shape(inputs, dtype=types.INT64) if encoded else inputs.shape(dtype=types.INT64)
+    if encoded:
+        shape = fn.peek_image_shape(inputs, dtype=types.INT64, adjust_orientation=False)
+    else:
+        shape = inputs.shape(dtype=types.INT64)
     return shape[0], shape[1]
 
 
 def to_images(inputs, encoded: bool, device: str):
-    """HWC uint8 RGB images on `device`: decoded, or the raw arrays moved there."""
+    """HWC uint8 RGB images on `device`: decoded (EXIF orientation not applied), or moved there."""
     if encoded:
-        return fn.decoders.image(inputs, device=decoder_device(device), output_type=types.RGB)
+        return fn.decoders.image(inputs, device=decoder_device(device), output_type=types.RGB,
+                                 adjust_orientation=False)
     return inputs.gpu() if device == "gpu" else inputs
 
 
@@ -45,30 +60,18 @@ def _resize(images, size, device: str):
     return fn.resize(images, device=device, size=size, antialias=True, interp_type=types.INTERP_LINEAR)
 
 
-def random_resized_crop(inputs, cfg: TrainTransform, device: str, encoded: bool):
-    """RandomResizedCrop; for encoded inputs only the crop window is decoded (fused)."""
-    window = dict(random_area=list(cfg.scale), random_aspect_ratio=list(cfg.ratio), num_attempts=10)
-    if encoded:
-        crops = fn.decoders.image_random_crop(inputs, device=decoder_device(device), output_type=types.RGB,
-                                              **window)
-        return _resize(crops, [cfg.size, cfg.size], device)
-    return fn.random_resized_crop(to_images(inputs, False, device), device=device, size=[cfg.size, cfg.size],
-                                  antialias=True, interp_type=types.INTERP_LINEAR, **window)
-
-
-def pad_crop(inputs, cfg: TrainTransform, device: str, encoded: bool):
-    """Zero-pad by `padding`, random crop of the image's own size, resize to `size` (identity if equal)."""
-    h, w = input_hw(inputs, encoded)
-    offsets = [float(v) for v in range(-cfg.padding, cfg.padding + 1)]
-    anchor = fn.random.uniform(values=offsets, shape=[2])  # (dy, dx), each uniform on the offsets
-    shape = fn.cast(fn.stack(h, w), dtype=types.FLOAT)
-    crops = fn.slice(to_images(inputs, encoded, device), anchor, shape, axis_names="HW", device=device,
-                     normalized_anchor=False, normalized_shape=False,
-                     out_of_bounds_policy="pad", fill_values=0)
+def crop_window(inputs, p: TrainNodes, cfg: TrainTransform, device: str, encoded: bool):
+    """The sample's crop window resized to `size` x `size`. A random-resized-crop window lies inside
+    the image, so encoded inputs decode only that region (fused); a pad-crop window may reach outside
+    by `padding`, which is filled with zeros."""
+    window = dict(axis_names="HW", normalized_anchor=False, normalized_shape=False)
+    if encoded and cfg.geometry == "random_resized_crop":
+        crops = fn.decoders.image_slice(inputs, p.anchor, p.shape, device=decoder_device(device),
+                                        output_type=types.RGB, adjust_orientation=False, **window)
+    else:
+        crops = fn.slice(to_images(inputs, encoded, device), p.anchor, p.shape, device=device,
+                         out_of_bounds_policy="pad", fill_values=0, **window)
     return _resize(crops, [cfg.size, cfg.size], device)
-
-
-TRAIN_GEOMETRY = {"random_resized_crop": random_resized_crop, "pad_crop": pad_crop}
 
 
 def _torchvision_resize_shape(h, w, shorter: int):
@@ -107,18 +110,18 @@ def normalize(images, cfg: Normalize, device: str, **crop_and_mirror):
     )
 
 
-def preprocess(inputs, cfg: Preprocess, train: bool, device: str, encoded: bool = True):
+def preprocess(inputs, cfg: Preprocess, train: bool, device: str, encoded: bool = True,
+               params: TrainNodes | None = None):
     """The whole train or eval graph for one batch of encoded images or raw arrays."""
     if train:
-        images = TRAIN_GEOMETRY[cfg.train.geometry](inputs, cfg.train, device, encoded)
+        images = crop_window(inputs, params, cfg.train, device, encoded)
         if cfg.train.color_jitter is not None:
-            images = augment.color_jitter(images, cfg.train.color_jitter, device)
+            images = augment.color_jitter(images, params.jitter, cfg.train.color_jitter, device)
         if cfg.train.auto_augment is not None:
             images = augment.auto_augment(images, cfg.train.auto_augment, cfg.train.size)
         # the flip is fused into the final op; it commutes with jitter, and the auto-augment
         # operations are symmetric in sign, so the output distribution is torchvision's
-        mirror = fn.random.coin_flip(probability=cfg.train.hflip) if cfg.train.hflip > 0 else 0
-        return normalize(images, cfg.normalize, device, mirror=mirror)
+        return normalize(images, cfg.normalize, device, mirror=params.flip)
     images, pos_y, pos_x = resize_center_crop_position(inputs, cfg.eval, device, encoded)
     return normalize(images, cfg.normalize, device, crop=[cfg.eval.size, cfg.eval.size],
                      crop_pos_x=pos_x, crop_pos_y=pos_y)

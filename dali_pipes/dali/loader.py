@@ -26,7 +26,7 @@ class DaliLoader(LoaderBase):
         self.backend = "dali-gpu" if device.type == "cuda" else "dali-cpu"
         self.num_threads = num_threads
         self.prefetch = prefetch
-        self._feeder = BatchFeeder(source, plan)
+        self._feeder = BatchFeeder(source, plan, preprocess.train if train else None)
         self._iterator: DALIGenericIterator | None = None
         self._needs_reset = False
 

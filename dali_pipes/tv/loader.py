@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..errors import ImageDecodeError, SourceError
 from ..loader_base import LoaderBase
 from ..sampling import EpochPlan
-from .transforms import build_transform, to_image_tensor
+from .transforms import TrainKernel, build_eval_transform, to_image_tensor
 
 
 class PlannedBatchSampler(Sampler):
@@ -35,9 +35,12 @@ class PlannedBatchSampler(Sampler):
 
 
 class TransformedSource(Dataset):
-    def __init__(self, source, transform):
+    """Sample (index, seed) -> (tensor, label): decode, then the train kernel or the eval transform."""
+
+    def __init__(self, source, preprocess, train: bool):
         self.source = source
-        self.transform = transform
+        self.train_kernel = TrainKernel(preprocess) if train else None
+        self.eval_transform = None if train else build_eval_transform(preprocess)
 
     def __len__(self) -> int:
         return len(self.source)
@@ -45,9 +48,11 @@ class TransformedSource(Dataset):
     def __getitem__(self, key):
         index, seed = key
         image = to_image_tensor(self.source.read(index), self.source.describe(index), self.source.encoded)
-        with torch.random.fork_rng(devices=[]):
+        if self.train_kernel is None:
+            return self.eval_transform(image), self.source.targets[index]
+        with torch.random.fork_rng(devices=[]):  # auto-augment draws from torch's global RNG
             torch.manual_seed(seed)
-            image = self.transform(image)
+            image = self.train_kernel(image, seed)
         return image, self.source.targets[index]
 
 
@@ -59,7 +64,7 @@ class TorchvisionLoader(LoaderBase):
         self.num_workers = num_workers
         self._sampler = PlannedBatchSampler(plan)
         self._loader = DataLoader(
-            TransformedSource(source, build_transform(preprocess, train)),
+            TransformedSource(source, preprocess, train),
             batch_sampler=self._sampler,
             num_workers=num_workers,
             persistent_workers=num_workers > 0,

@@ -1,4 +1,9 @@
-"""`Preprocess` translated to `torchvision.transforms.v2`, and the decode that feeds it."""
+"""`Preprocess` translated to `torchvision.transforms.v2`, and the decode that feeds it.
+
+Eval uses torchvision's own `Resize` + `CenterCrop`. Train uses the `v2.functional` kernels with
+parameters from `dali_pipes.params` (torchvision's sampling algorithms, keyed by the sample's seed),
+so the DALI backend can apply the very same crop, flip and jitter to the same sample.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,12 @@ import torch
 from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms import v2
 
+from torchvision.transforms.v2 import functional as F
+
 from ..config import Preprocess
 from ..errors import ImageDecodeError
 from ..loader_base import torch_dtype
+from ..params import draw_train_params
 from ..sources import check_encoded
 
 # torchvision 0.29 deprecates torchvision.io's decoders in favour of TorchCodec, which does not
@@ -44,69 +52,68 @@ def to_image_tensor(data, where: str, encoded: bool) -> torch.Tensor:
     return torch.from_numpy(data).permute(2, 0, 1)
 
 
-class PadRandomCrop:
-    """Zero-pad by `padding` and crop back to the input's own size at a uniform random offset."""
-
-    def __init__(self, padding: int):
-        self.padding = padding
-
-    def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        h, w = image.shape[-2:]
-        dy, dx = (torch.randint(-self.padding, self.padding + 1, (2,))).tolist()
-        return v2.functional.crop(image, dy, dx, h, w)  # out-of-bounds regions are zero-filled
-
-
-class ResizeIfNeeded:
+def resize_if_needed(image: torch.Tensor, size: int) -> torch.Tensor:
     """Resize to `size` x `size` unless the image already is (no upscaling of CIFAR by default)."""
-
-    def __init__(self, size: int):
-        self.size = size
-
-    def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        if tuple(image.shape[-2:]) == (self.size, self.size):
-            return image
-        return v2.functional.resize(image, [self.size, self.size], antialias=True)
+    if tuple(image.shape[-2:]) == (size, size):
+        return image
+    return F.resize(image, [size, size], antialias=True)
 
 
-def _train_geometry(cfg: Preprocess) -> list:
-    t = cfg.train
-    if t.geometry == "pad_crop":
-        crop = [PadRandomCrop(t.padding), ResizeIfNeeded(t.size)]
-    else:
-        crop = [v2.RandomResizedCrop(t.size, scale=t.scale, ratio=t.ratio, antialias=True)]
-    return [*crop, v2.RandomHorizontalFlip(t.hflip), *_photometric(cfg)]
+_JITTER_KERNELS = (F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue)
 
 
-def _photometric(cfg: Preprocess) -> list:
-    """Color jitter, then the auto-augment policy, as `transforms.v2` (on uint8 images)."""
-    out = []
-    jitter = cfg.train.color_jitter
-    if jitter is not None:
-        op = v2.ColorJitter(brightness=jitter.brightness, contrast=jitter.contrast,
-                            saturation=jitter.saturation, hue=jitter.hue)
-        out.append(op if jitter.p >= 1 else v2.RandomApply([op], p=jitter.p))
-    policy = cfg.train.auto_augment
-    if policy is not None:
-        if policy.policy == "autoaugment":
-            out.append(v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET))
-        elif policy.policy == "randaugment":
-            out.append(v2.RandAugment(num_ops=policy.num_ops, magnitude=policy.magnitude,
-                                      num_magnitude_bins=policy.num_magnitude_bins))
+class TrainKernel:
+    """The train transform as `transforms.v2.functional` kernels applied with the parameters that
+    `dali_pipes.params` draws for the sample (the same ones the DALI backend applies)."""
+
+    def __init__(self, cfg: Preprocess):
+        self.cfg = cfg.train
+        self.auto_augment = _auto_augment(cfg.train.auto_augment)
+        self.normalize = _normalize(cfg)
+        jitter = cfg.train.color_jitter
+        self.jitter_on = [] if jitter is None else [
+            jitter.brightness > 0, jitter.contrast > 0, jitter.saturation > 0, jitter.hue > 0]
+
+    def __call__(self, image: torch.Tensor, seed: int) -> torch.Tensor:
+        t = self.cfg
+        p = draw_train_params(t, [tuple(image.shape[-2:])], [seed])
+        top, left, height, width = (int(v) for v in p.window[0])
+        if t.geometry == "pad_crop":
+            image = resize_if_needed(F.crop(image, top, left, height, width), t.size)  # zero fill outside
         else:
-            out.append(v2.TrivialAugmentWide(num_magnitude_bins=policy.num_magnitude_bins))
-    return out
+            image = F.resized_crop(image, top, left, height, width, [t.size, t.size], antialias=True)
+        if p.flip[0]:
+            image = F.horizontal_flip(image)
+        if self.jitter_on:
+            for k in p.jitter_order[0]:  # torchvision's ColorJitter: a random order per sample
+                if self.jitter_on[k]:
+                    image = _JITTER_KERNELS[k](image, float(p.jitter[0, k]))
+        if self.auto_augment is not None:  # its own draws, from torch's RNG seeded per sample
+            image = self.auto_augment(image)
+        return self.normalize(image)
 
 
-def build_transform(cfg: Preprocess, train: bool) -> v2.Compose:
-    """uint8 (3, H, W) -> normalized (3, size, size) in the configured dtype."""
-    if train:
-        geometry = _train_geometry(cfg)
-    else:
-        geometry = [v2.Resize(cfg.eval.resize_size, antialias=True), v2.CenterCrop(cfg.eval.size)]
+def _auto_augment(policy):
+    if policy is None:
+        return None
+    if policy.policy == "autoaugment":
+        return v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET)
+    if policy.policy == "randaugment":
+        return v2.RandAugment(num_ops=policy.num_ops, magnitude=policy.magnitude,
+                              num_magnitude_bins=policy.num_magnitude_bins)
+    return v2.TrivialAugmentWide(num_magnitude_bins=policy.num_magnitude_bins)
+
+
+def _normalize(cfg: Preprocess) -> v2.Compose:
     norm = cfg.normalize
     return v2.Compose([
-        *geometry,
         v2.ToDtype(torch.float32, scale=True),
         v2.Normalize(mean=list(norm.mean), std=list(norm.std)),
         v2.ToDtype(torch_dtype(norm.dtype)),
     ])
+
+
+def build_eval_transform(cfg: Preprocess) -> v2.Compose:
+    """Resize the shorter side, center-crop, normalize: torchvision's own eval transforms."""
+    return v2.Compose([v2.Resize(cfg.eval.resize_size, antialias=True), v2.CenterCrop(cfg.eval.size),
+                       _normalize(cfg)])
