@@ -90,6 +90,7 @@ def make_loader(
         from .dali.loader import DaliLoader
 
         loader = DaliLoader(src, cfg, plan, train, choice.device, num_threads=threads, prefetch=prefetch, mix=mix)
+    loader._seed_was_drawn = seed is None
     log.info("dali-pipes backend: %s (%s); %d samples, %d batches of %d",
              loader.backend, choice.reason, len(src), len(loader), batch_size)
     return loader

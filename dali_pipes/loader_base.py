@@ -19,6 +19,8 @@ from .sampling import EpochPlan
 
 log = logging.getLogger("dali_pipes")
 
+STATE_FORMAT = "dali-pipes/loader-state/v1"
+
 _TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -42,7 +44,11 @@ class LoaderBase:
         self.batch_size = plan.batch_size
         self.drop_last = plan.drop_last
         self.seed = plan.seed
-        self._epoch = 0
+        self._seed_was_drawn = False  # set by make_loader when seed=None
+        self._epoch = 0  # the epoch the next iter() runs
+        self._resume_from = 0  # ... starting at this batch (after load_state_dict)
+        self._position = (0, 0)  # (epoch, batches delivered) of the latest batch handed out
+        self._started = False  # whether any epoch has begun since construction or load_state_dict
         self._generation = 0
         self._running = False
         self._closed = False
@@ -60,6 +66,8 @@ class LoaderBase:
         """Choose the epoch the next iteration runs; its order depends only on (seed, epoch)."""
         if not isinstance(epoch, int) or epoch < 0:
             raise ValueError(f"set_epoch: epoch must be a non-negative integer, got {epoch!r}")
+        if epoch != self._epoch:
+            self._resume_from = 0
         self._epoch = epoch
 
     @property
@@ -74,13 +82,16 @@ class LoaderBase:
             self._abandon()
             self._running = False
         self._generation += 1
-        return self._epoch_iterator(self._generation, self._epoch)
+        first, self._resume_from = self._resume_from, 0
+        return self._epoch_iterator(self._generation, self._epoch, first)
 
-    def _epoch_iterator(self, generation: int, epoch: int):
+    def _epoch_iterator(self, generation: int, epoch: int, first: int):
         self._running = True
         self._epoch = epoch + 1  # a loop without set_epoch still gets a new order every epoch
-        batches = self._run_epoch(epoch)
-        index = 0
+        self._position = (epoch, first)
+        self._started = True
+        batches = self._run_epoch(epoch, first)
+        index = first
         while True:
             if generation != self._generation:  # checked before pulling: never steal a newer epoch's batch
                 raise RuntimeError("this iterator was replaced by a newer iter(loader)")
@@ -88,10 +99,13 @@ class LoaderBase:
                 images, labels = next(batches)
             except StopIteration:
                 break
-            yield self._batch_ops(images, labels, epoch, index)
+            batch = self._batch_ops(images, labels, epoch, index)
             index += 1
+            self._position = (epoch, index)
+            yield batch
         if generation == self._generation:
             self._running = False
+            self._position = (epoch + 1, 0)
 
     def close(self) -> None:
         if not self._closed:
@@ -130,9 +144,71 @@ class LoaderBase:
             images = images.contiguous(memory_format=torch.channels_last)
         return images, labels
 
+    # -- resume ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Where the loader stands: a plain picklable dict for a training checkpoint (`torch.save`).
+
+        A fresh loader built with the same arguments and given this state by `load_state_dict`
+        continues with exactly the batches the uninterrupted run would have produced next.
+        """
+        epoch, done = self._position if self._started else (self._epoch, self._resume_from)
+        if done >= len(self):
+            epoch, done = epoch + 1, 0
+        state = {"format": STATE_FORMAT, "backend": self.backend, "seed": self.seed, "epoch": epoch,
+                 "batches_done": done, "signature": self._signature()}
+        state.update(self._engine_state())
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resume from `state_dict()`; refuses a state from another configuration or dataset."""
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            raise ValueError(f"not a dali-pipes loader state (expected a dict with format {STATE_FORMAT!r})")
+        if state["backend"] != self.backend:
+            raise ValueError(f"this state comes from backend {state['backend']!r}; this loader runs "
+                             f"{self.backend!r}, whose random streams differ")
+        ours = self._signature()
+        mismatched = [k for k, v in ours.items() if state["signature"].get(k) != v]
+        if mismatched:
+            details = "; ".join(f"{k}: state has {state['signature'].get(k)!r}, loader has {ours[k]!r}"
+                                for k in mismatched)
+            raise ValueError(f"this state comes from another configuration or dataset ({details})")
+        if state["seed"] != self.seed:
+            if not self._seed_was_drawn:
+                raise ValueError(f"this state was saved with seed {state['seed']}; this loader was built with "
+                                 f"seed {self.seed} (build it with the same seed, or seed=None to adopt the state's)")
+            self._adopt_seed(state["seed"])
+        if self._running:
+            self._abandon()
+            self._running = False
+        self._generation += 1  # an iterator taken before this point must not continue
+        self._epoch, self._resume_from = state["epoch"], state["batches_done"]
+        self._started = False
+        self._restore_engine(state)
+
+    def _signature(self) -> dict:
+        ds = self.dataset
+        n = len(ds)
+        return {
+            "preprocess": repr(self.preprocess), "train": self.train, "batch_size": self.batch_size,
+            "drop_last": self.drop_last, "shuffle": self.plan.shuffle, "mix": repr(self.mix),
+            "dataset": f"{type(ds).__name__}:{n}:{len(ds.classes)}:{ds.describe(0)}:{ds.describe(n - 1)}",
+        }
+
+    def _adopt_seed(self, seed: int) -> None:
+        from dataclasses import replace
+
+        self.plan = replace(self.plan, seed=seed)
+        self.seed = seed
+
     # -- what a backend provides ------------------------------------------------------------
-    def _run_epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _run_epoch(self, epoch: int, first_batch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         raise NotImplementedError
+
+    def _engine_state(self) -> dict:
+        return {}
+
+    def _restore_engine(self, state: dict) -> None:
+        """Prepare the engine so that the next epoch run continues from `state`."""
 
     def _abandon(self) -> None:
         """Let go of an epoch that the user stopped iterating before its end."""

@@ -3,8 +3,9 @@
 Both run on uint8 HWC images after the geometry, on the GPU or the CPU like the rest of the graph.
 Differences from torchvision, by design (see README "Augmentation"):
 - jitter applies brightness, contrast, saturation, hue in this fixed order (torchvision draws a
-  random order per sample); DALI's hue rotates the chroma plane in YIQ space, torchvision shifts the
-  HSV hue; the factors are drawn from the same distributions;
+  random order per sample); brightness, contrast and saturation use torchvision's arithmetic exactly;
+  DALI's hue rotates the chroma plane in YIQ space, torchvision shifts the HSV hue; the factors
+  themselves are the same numbers on both backends (dali_pipes.params);
 - the auto-augment policies are DALI's `nvidia.dali.auto_aug` with torchvision's fill (0) and
   translation limits (150/331 of the image side for AutoAugment and RandAugment, 32 px for
   TrivialAugmentWide); solarize thresholds span 256..0 where torchvision's span 255..0.
@@ -12,6 +13,7 @@ Differences from torchvision, by design (see README "Augmentation"):
 
 from __future__ import annotations
 
+import numpy as np
 from nvidia.dali import fn, types
 from nvidia.dali import math as dmath
 
@@ -24,22 +26,38 @@ def _on(node, device: str):
     return node.gpu() if device == "gpu" else node
 
 
+# torchvision's rgb_to_grayscale weights (not DALI's 0.299): contrast and saturation blend with it
+_GRAY = np.array([0.2989, 0.587, 0.114], dtype=np.float32)
+
+
+def _to_uint8(values):
+    """Clamp and truncate, as torchvision's `.to(torch.uint8)` after a blend."""
+    return fn.cast(dmath.floor(dmath.clamp(values, 0.0, 255.0)), dtype=types.UINT8)
+
+
 def color_jitter(images, jitter, cfg: ColorJitter, device: str):
-    """Apply the sample's factors (drawn by dali_pipes.params): brightness, contrast, saturation, hue."""
+    """Apply the sample's factors (drawn by dali_pipes.params) with torchvision's arithmetic:
+    brightness x*b; contrast and saturation blends with the floored grayscale (its mean, for
+    contrast), truncated to uint8. The hue rotates the YIQ chroma plane (DALI's hue op)."""
     if cfg.brightness > 0:
-        images = fn.brightness(images, device=device, brightness=jitter[0])
+        images = _to_uint8(fn.cast(images, dtype=types.FLOAT) * _on(jitter[0], device))
     if cfg.contrast > 0:
-        # torchvision blends with the mean of the grayscale image, not with mid-grey
         c = _on(jitter[1], device)
-        gray = fn.color_space_conversion(images, device=device, image_type=types.RGB, output_type=types.GRAY)
-        mean = fn.reductions.mean(fn.cast(gray, dtype=types.FLOAT))
-        blended = fn.cast(images, dtype=types.FLOAT) * c + mean * (1.0 - c)
-        images = fn.cast(dmath.clamp(blended, 0.0, 255.0), dtype=types.UINT8)
+        pixels = fn.cast(images, dtype=types.FLOAT)
+        mean = fn.reductions.mean(_grayscale(pixels))
+        images = _to_uint8(pixels * c + mean * (1.0 - c))
     if cfg.saturation > 0:
-        images = fn.saturation(images, device=device, saturation=jitter[2])
+        s = _on(jitter[2], device)
+        pixels = fn.cast(images, dtype=types.FLOAT)
+        images = _to_uint8(pixels * s + _grayscale(pixels) * (1.0 - s))
     if cfg.hue > 0:
         images = fn.hue(images, device=device, hue=jitter[3] * 360.0)  # fraction of the wheel -> degrees
     return images
+
+
+def _grayscale(pixels):
+    """(H, W, 1) float: floor(0.2989 R + 0.587 G + 0.114 B), as torchvision for uint8 images."""
+    return dmath.floor(fn.reductions.sum(pixels * types.Constant(_GRAY), axes=[2], keep_dims=True))
 
 
 def auto_augment(images, cfg: AutoAugment, size: int):

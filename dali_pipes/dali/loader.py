@@ -29,6 +29,7 @@ class DaliLoader(LoaderBase):
         self._feeder = BatchFeeder(source, plan, preprocess.train if train else None)
         self._iterator: DALIGenericIterator | None = None
         self._needs_reset = False
+        self._checkpoint: bytes | None = None  # from load_state_dict, for the next pipeline built
 
     def _dali_iterator(self) -> DALIGenericIterator:
         if self._iterator is None:
@@ -37,15 +38,18 @@ class DaliLoader(LoaderBase):
                 device="gpu" if self.device.type == "cuda" else "cpu",
                 num_threads=self.num_threads,
                 device_id=self.device.index if self.device.type == "cuda" else None,
-                seed=self.seed, prefetch=self.prefetch,
+                seed=self.seed, prefetch=self.prefetch, checkpoint=self._checkpoint,
             )
             self._iterator = DALIGenericIterator([pipe], ["images", "labels"], prepare_first_batch=False)
             self._needs_reset = False
         return self._iterator
 
-    def _run_epoch(self, epoch: int):
+    def _run_epoch(self, epoch: int, first_batch: int):
+        restoring = self._iterator is None and self._checkpoint is not None
         iterator = self._dali_iterator()
-        self._feeder.start_epoch(epoch)
+        self._checkpoint = None
+        # a restored checkpoint carries the source's batch counter; otherwise start at first_batch
+        self._feeder.start_epoch(epoch, 0 if restoring else first_batch)
         if self._needs_reset:
             iterator.reset()
         self._needs_reset = True
@@ -79,6 +83,16 @@ class DaliLoader(LoaderBase):
         first_line = next((line for line in message.splitlines() if "Failed" in line or "failure" in line),
                           message.splitlines()[-1] if message else "")
         return ImageDecodeError(names, f"DALI could not decode it ({first_line.strip()})")
+
+    def _engine_state(self) -> dict:
+        if self._iterator is not None:
+            return {"dali_checkpoint": self._iterator.checkpoints()[0]}
+        return {"dali_checkpoint": self._checkpoint} if self._checkpoint else {}
+
+    def _restore_engine(self, state: dict) -> None:
+        self._discard_pipeline()
+        self._feeder.plan = self.plan  # the seed may have been adopted from the state
+        self._checkpoint = state.get("dali_checkpoint")
 
     def _abandon(self) -> None:
         if self._iterator is None:

@@ -91,12 +91,18 @@ class BatchFeeder:
 
 
 def build_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device: str,
-                   num_threads: int, device_id: int | None, seed: int, prefetch: int):
-    """A built pipeline whose outputs are (images, labels), both on `device`."""
+                   num_threads: int, device_id: int | None, seed: int, prefetch: int,
+                   checkpoint: bytes | None = None):
+    """A built pipeline whose outputs are (images, labels), both on `device`.
+
+    Checkpointing is always on (DALI: no cost): a checkpoint restores the random streams of the
+    graph's own random ops (the auto-augment policies) and the source's batch counter, for resume.
+    """
 
     @pipeline_def(batch_size=feeder.plan.batch_size, num_threads=num_threads, device_id=device_id,
                   seed=seed % (2**31), prefetch_queue_depth=prefetch,
-                  enable_conditionals=train and cfg.train.auto_augment is not None)
+                  enable_conditionals=train and cfg.train.auto_augment is not None,
+                  enable_checkpointing=True)
     def classification_pipeline():
         encoded = feeder.source.encoded
         label_type = types.FLOAT if feeder.source.targets.dtype == np.float32 else types.INT64
@@ -112,6 +118,6 @@ def build_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device:
     with warnings.catch_warnings():  # DALI's auto_aug module still calls its own deprecated aliases
         warnings.filterwarnings("ignore", message=r"WARNING: `nvidia\.dali\.fn\.experimental",
                                 category=DeprecationWarning)
-        pipe = classification_pipeline()
+        pipe = classification_pipeline(checkpoint=checkpoint) if checkpoint else classification_pipeline()
         pipe.build()
     return pipe

@@ -22,16 +22,16 @@ class PlannedBatchSampler(Sampler):
     def __init__(self, plan: EpochPlan):
         self.plan = plan
         self.epoch = 0
+        self.first = 0  # the batch to start from (a resumed epoch)
 
     def __len__(self) -> int:
         return len(self.plan)
 
     def __iter__(self):
         seeds = self.plan.sample_seeds(self.epoch)
-        position = 0
-        for batch in self.plan.batches(self.epoch):
-            yield [(int(i), int(seeds[position + k])) for k, i in enumerate(batch)]
-            position += len(batch)
+        for b, batch in enumerate(self.plan.batches(self.epoch)[self.first:], start=self.first):
+            start = b * self.plan.batch_size
+            yield [(int(i), int(seeds[start + k])) for k, i in enumerate(batch)]
 
 
 class TransformedSource(Dataset):
@@ -71,8 +71,9 @@ class TorchvisionLoader(LoaderBase):
             pin_memory=device.type == "cuda",
         )
 
-    def _run_epoch(self, epoch: int):
-        self._sampler.epoch = epoch
+    def _run_epoch(self, epoch: int, first_batch: int):
+        self._sampler.plan = self.plan  # load_state_dict may have adopted another seed
+        self._sampler.epoch, self._sampler.first = epoch, first_batch
         channels_last = self.preprocess.normalize.channels_last
         for images, labels in _worker_errors_surfaced(self._loader):
             if channels_last:

@@ -1,0 +1,132 @@
+"""Train parity: the same crop box gives the same pixels on DALI and torchvision, and the sampled
+boxes, flips and jitter factors follow torchvision's own distributions (two-sample KS tests)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+from torchvision import transforms as v1
+from torchvision.transforms.v2 import functional as F
+
+from dali_pipes import ColorJitter, Preprocess, TrainTransform, make_loader
+from dali_pipes.params import draw_train_params, random_resized_crop_windows, uniforms
+from dali_pipes.tv.transforms import decode_rgb
+
+from ..conftest import unnormalize
+from .checkers import assert_crop_resize_close, assert_images_close
+
+KS_ALPHA = 0.001
+
+
+def _windows_and_outputs(folder, backend, seed):
+    with make_loader(folder, train=True, batch_size=64, backend=backend, seed=seed, shuffle=False) as loader:
+        images, _ = next(iter(loader))
+        paths = [path for path, _ in loader.dataset.samples]
+        seeds = loader.plan.sample_seeds(0)
+        cfg = loader.preprocess.train
+    return unnormalize(images), paths, seeds, cfg
+
+
+@pytest.mark.parametrize("backend", ["dali-cpu", "torchvision"])
+def test_the_same_crop_box_gives_torchvisions_resized_crop(photo_folder, backend):
+    outputs, paths, seeds, cfg = _windows_and_outputs(photo_folder, backend, seed=3)
+    for i, path in enumerate(paths):
+        with open(path, "rb") as f:
+            decoded = decode_rgb(f.read(), path)
+        p = draw_train_params(cfg, [tuple(decoded.shape[-2:])], [seeds[i]])
+        top, left, h, w = (int(v) for v in p.window[0])
+        expected = F.resized_crop(decoded, top, left, h, w, [224, 224], antialias=True)
+        if p.flip[0]:
+            expected = F.horizontal_flip(expected)
+        if backend == "torchvision":  # the same kernel: exact
+            assert_images_close(outputs[i], expected.double(), min_psnr=50.0, max_abs=1.0, what=path)
+        else:
+            assert_crop_resize_close(outputs[i], expected.double(), what=path)
+
+
+SHAPES = [(375, 500), (500, 375), (224, 224), (60, 1000), (1000, 45), (33, 17)]
+DRAWS = 3000
+
+
+def _torchvision_windows(h, w, scale, ratio, n):
+    torch.manual_seed(0)
+    image = torch.empty(3, h, w)
+    return np.array([v1.RandomResizedCrop.get_params(image, list(scale), list(ratio)) for _ in range(n)])
+
+
+def _statistics(windows, h, w):
+    top, left, ch, cw = windows.T.astype(np.float64)
+    return {"area": ch * cw / (h * w), "log_aspect": np.log(cw / ch),
+            "top": (top + 0.5) / (h - ch + 1), "left": (left + 0.5) / (w - cw + 1)}
+
+
+@pytest.mark.parametrize("h, w", SHAPES)
+def test_crop_boxes_follow_random_resized_crop(h, w):
+    scale, ratio = (0.08, 1.0), (3 / 4, 4 / 3)
+    ours = random_resized_crop_windows(np.tile([h, w], (DRAWS, 1)), scale, ratio,
+                                       uniforms(np.arange(DRAWS) + 12345, 22))
+    theirs = _torchvision_windows(h, w, scale, ratio, DRAWS)
+    assert (ours[:, 2] >= 1).all() and (ours[:, 0] + ours[:, 2] <= h).all() and (ours[:, 1] + ours[:, 3] <= w).all()
+    a, b = _statistics(ours, h, w), _statistics(theirs, h, w)
+    for name in a:
+        result = stats.ks_2samp(a[name], b[name])
+        assert result.pvalue > KS_ALPHA, f"{name} for {h}x{w}: KS p={result.pvalue:.2g}"
+    # the central fallback: identical windows, and as often
+    fallback = lambda win: (win[:, 0] == (h - win[:, 2]) // 2) & (win[:, 1] == (w - win[:, 3]) // 2) & (
+        win[:, 2] * win[:, 3] > 0.99 * min(h * w, (h if w / h > 4 / 3 else w) ** 2 * (4 / 3)))
+    p_ours, p_theirs = fallback(ours).mean(), fallback(theirs).mean()
+    pooled = (p_ours + p_theirs) / 2
+    assert abs(p_ours - p_theirs) <= 4.5 * np.sqrt(max(pooled * (1 - pooled), 1e-9) * 2 / DRAWS) + 1e-9
+
+
+def test_fallback_shapes_really_fall_back():
+    """On a 60 x 1000 image most of the 10 attempts cannot fit: the fallback is frequent."""
+    ours = random_resized_crop_windows(np.tile([60, 1000], (DRAWS, 1)), (0.08, 1.0), (3 / 4, 4 / 3),
+                                       uniforms(np.arange(DRAWS), 22))
+    central = (ours[:, 2] == 60) & (ours[:, 3] == 80) & (ours[:, 1] == 460)
+    assert central.mean() > 0.05
+
+
+def test_flip_and_jitter_parameters_follow_torchvision():
+    n = 4800
+    cfg = TrainTransform(hflip=0.5, color_jitter=ColorJitter(brightness=0.4, contrast=0.3, saturation=0.5, hue=0.1))
+    ours = draw_train_params(cfg, np.tile([100, 100], (n, 1)), np.arange(n) * 7 + 1)
+    assert abs(ours.flip.sum() - n / 2) <= 4.5 * np.sqrt(n / 4)
+    torch.manual_seed(1)
+    theirs = [v1.ColorJitter.get_params([0.6, 1.4], [0.7, 1.3], [0.5, 1.5], [-0.1, 0.1]) for _ in range(n)]
+    for k in range(4):
+        reference = np.array([float(t[k + 1]) for t in theirs])
+        assert stats.ks_2samp(ours.jitter[:, k], reference).pvalue > KS_ALPHA, f"jitter factor {k}"
+    # the application order is a uniform random permutation (chi-square, 23 d.o.f., 0.999 quantile 49.73)
+    codes = ours.jitter_order @ np.array([64, 16, 4, 1])
+    counts = np.unique(codes, return_counts=True)[1]
+    assert len(counts) == 24
+    assert float(((counts - n / 24) ** 2 / (n / 24)).sum()) < 49.73
+
+
+def test_pad_crop_is_identical_on_both_backends():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(64, 32, 32, 3), dtype=np.uint8)
+    labels = np.zeros(64, dtype=np.int64)
+    outputs = []
+    for backend in ("dali-cpu", "torchvision"):
+        with make_loader((images, labels), train=True, batch_size=64, backend=backend, preset="cifar10", seed=9,
+                         num_threads=2) as loader:
+            outputs.append(next(iter(loader))[0])
+    assert torch.allclose(outputs[0], outputs[1], atol=1e-5)
+
+
+@pytest.mark.parametrize("factors", [(0.4, 0, 0), (0, 0.4, 0), (0, 0, 0.4)], ids=["brightness", "contrast", "saturation"])
+def test_each_jitter_factor_gives_torchvisions_pixels(photo_folder, factors):
+    """One jitter op at a time (so torchvision's random order cannot matter): the same factor gives
+    the same pixels, to the crop-resize bound."""
+    cfg = Preprocess(train=TrainTransform(color_jitter=ColorJitter(*factors)))
+    outputs = []
+    for backend in ("dali-cpu", "torchvision"):
+        with make_loader(photo_folder, train=True, batch_size=64, backend=backend, preset=cfg, seed=2,
+                         shuffle=False) as loader:
+            outputs.append(unnormalize(next(iter(loader))[0]))
+    for i in range(len(outputs[0])):
+        assert_crop_resize_close(outputs[0][i], outputs[1][i], what=f"sample {i}")
