@@ -102,6 +102,13 @@ class LoaderBase:
             batch = self._batch_ops(images, labels, epoch, index)
             index += 1
             self._position = (epoch, index)
+            if index == len(self.plan):
+                # the last batch: let the engine close its epoch first, so that a state taken
+                # after it (a loop that breaks there) already points at the next epoch
+                for _ in batches:
+                    raise RuntimeError("the engine produced more batches than the epoch plan holds")
+                self._running = False
+                self._position = (epoch + 1, 0)
             yield batch
         if generation == self._generation:
             self._running = False

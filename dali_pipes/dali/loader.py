@@ -30,6 +30,8 @@ class DaliLoader(LoaderBase):
         self._iterator: DALIGenericIterator | None = None
         self._needs_reset = False
         self._checkpoint: bytes | None = None  # from load_state_dict, for the next pipeline built
+        self._checkpoint_at_epoch_end = False
+        self._epoch_ended = False  # DALI's iterator has signalled the end of the current epoch
 
     def _dali_iterator(self) -> DALIGenericIterator:
         if self._iterator is None:
@@ -50,14 +52,20 @@ class DaliLoader(LoaderBase):
         self._checkpoint = None
         # a restored checkpoint carries the source's batch counter; otherwise start at first_batch
         self._feeder.start_epoch(epoch, 0 if restoring else first_batch)
-        if self._needs_reset:
+        if restoring and self._checkpoint_at_epoch_end:
+            for _ in iterator:  # the restored pipeline first reports the end it was saved at
+                raise RuntimeError("a DALI checkpoint taken at an epoch's end produced a batch")
+            iterator.reset()
+        elif self._needs_reset:
             iterator.reset()
         self._needs_reset = True
+        self._epoch_ended = False
         channels_last = self.preprocess.normalize.channels_last
         while True:
             try:
                 out = next(iterator)
             except StopIteration:
+                self._epoch_ended = True
                 return
             except Exception as err:  # the pipeline is unusable after any error
                 failed = self._feeder.in_flight[0] if self._feeder.in_flight else None
@@ -85,14 +93,19 @@ class DaliLoader(LoaderBase):
         return ImageDecodeError(names, f"DALI could not decode it ({first_line.strip()})")
 
     def _engine_state(self) -> dict:
+        """DALI's checkpoint: the random streams of the graph's own random ops and the source's
+        batch counter; restoring one taken at an epoch's end needs the reset that epoch was due."""
         if self._iterator is not None:
-            return {"dali_checkpoint": self._iterator.checkpoints()[0]}
-        return {"dali_checkpoint": self._checkpoint} if self._checkpoint else {}
+            return {"dali_checkpoint": self._iterator.checkpoints()[0], "dali_epoch_ended": self._epoch_ended}
+        if self._checkpoint:
+            return {"dali_checkpoint": self._checkpoint, "dali_epoch_ended": self._checkpoint_at_epoch_end}
+        return {}
 
     def _restore_engine(self, state: dict) -> None:
         self._discard_pipeline()
         self._feeder.plan = self.plan  # the seed may have been adopted from the state
         self._checkpoint = state.get("dali_checkpoint")
+        self._checkpoint_at_epoch_end = bool(state.get("dali_epoch_ended"))
 
     def _abandon(self) -> None:
         if self._iterator is None:
