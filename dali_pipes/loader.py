@@ -8,6 +8,7 @@ import torch
 
 from .backend import resolve_backend
 from .config import Preprocess, resolve_preset
+from .distributed import detect_shard
 from .loader_base import LoaderBase, log
 from .sampling import EpochPlan, fresh_seed
 from .sources import resolve_source
@@ -42,6 +43,9 @@ def make_loader(
     label_column: str | None = None,
     unlabeled: bool = False,
     mix=None,
+    shard_id: int | None = None,
+    num_shards: int | None = None,
+    shard_padding: str = "pad",
 ) -> LoaderBase:
     """A drop-in replacement for `torch.utils.data.DataLoader` over an image-classification source.
 
@@ -55,6 +59,12 @@ def make_loader(
     `CocoSource` (multi-label: labels are float32 multi-hot `(B, K)`).
 
     `mix`: a `MixUpCutMix` applied to every training batch; the loader then yields soft targets.
+
+    Distributed: under torch.distributed (or torchrun's RANK / WORLD_SIZE) the loader reads this
+    rank's share of one global permutation per epoch; `shard_id` / `num_shards` override. Every rank
+    yields the same number of batches: `shard_padding="pad"` repeats at most one sample per rank
+    (`loader.num_padded` says how many of this rank's last samples are repeats, for exact eval
+    metrics), `"drop"` leaves out at most `num_shards - 1` samples per epoch.
     """
     if not isinstance(train, bool):
         raise ValueError(f"train must be True or False, got {train!r}")
@@ -73,12 +83,16 @@ def make_loader(
         raise ValueError(f"source {src!r} has no samples")
     if cfg.normalize.is_per_dataset:
         cfg = _with_dataset_statistics(cfg, src)
+    shard, shards, shard_source = detect_shard(shard_id, num_shards)
     plan = EpochPlan(
         num_samples=len(src),
         batch_size=batch_size,
         shuffle=train if shuffle is None else bool(shuffle),
         drop_last=bool(drop_last),
         seed=fresh_seed() if seed is None else seed,
+        shard_id=shard,
+        num_shards=shards,
+        padding=shard_padding,
     )
     _check_mix(mix, train, plan)
     threads = num_threads or default_num_threads()
@@ -91,8 +105,8 @@ def make_loader(
 
         loader = DaliLoader(src, cfg, plan, train, choice.device, num_threads=threads, prefetch=prefetch, mix=mix)
     loader._seed_was_drawn = seed is None
-    log.info("dali-pipes backend: %s (%s); %d samples, %d batches of %d",
-             loader.backend, choice.reason, len(src), len(loader), batch_size)
+    log.info("dali-pipes backend: %s (%s); %d samples, %d batches of %d; shard %d of %d (%s)",
+             loader.backend, choice.reason, len(src), len(loader), batch_size, shard, shards, shard_source)
     return loader
 
 

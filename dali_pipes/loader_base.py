@@ -58,6 +58,25 @@ class LoaderBase:
         return len(self.plan)
 
     @property
+    def shard_id(self) -> int:
+        return self.plan.shard_id
+
+    @property
+    def num_shards(self) -> int:
+        return self.plan.num_shards
+
+    @property
+    def num_padded(self) -> int:
+        """How many of this rank's last samples in each epoch repeat others (distributed padding):
+        drop them from the final batch to count every sample exactly once across ranks."""
+        return self.plan.num_padded
+
+    @property
+    def engine_seed(self) -> int:
+        """The seed of the engine's own random ops, distinct per shard so ranks do not correlate."""
+        return int(np.random.SeedSequence([self.seed, self.plan.shard_id]).generate_state(1)[0])
+
+    @property
     def epoch(self) -> int:
         """The epoch that the next `iter(loader)` runs."""
         return self._epoch
@@ -142,7 +161,7 @@ class LoaderBase:
         erasing = self.preprocess.train.random_erasing if self.train else None
         if erasing is None and self.mix is None:
             return images, labels
-        rng = np.random.default_rng([self.seed, epoch, index, 2])
+        rng = np.random.default_rng([self.seed, epoch, index, 2, self.plan.shard_id])
         if erasing is not None:
             images = random_erasing(images, erasing, rng)
         if self.mix is not None:
@@ -198,6 +217,7 @@ class LoaderBase:
         return {
             "preprocess": repr(self.preprocess), "train": self.train, "batch_size": self.batch_size,
             "drop_last": self.drop_last, "shuffle": self.plan.shuffle, "mix": repr(self.mix),
+            "shard": f"{self.plan.shard_id}/{self.plan.num_shards}/{self.plan.padding}",
             "dataset": f"{type(ds).__name__}:{n}:{len(ds.classes)}:{ds.describe(0)}:{ds.describe(n - 1)}",
         }
 

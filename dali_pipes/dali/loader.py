@@ -40,7 +40,7 @@ class DaliLoader(LoaderBase):
                 device="gpu" if self.device.type == "cuda" else "cpu",
                 num_threads=self.num_threads,
                 device_id=self.device.index if self.device.type == "cuda" else None,
-                seed=self.seed, prefetch=self.prefetch, checkpoint=self._checkpoint,
+                seed=self.engine_seed, prefetch=self.prefetch, checkpoint=self._checkpoint,
             )
             self._iterator = DALIGenericIterator([pipe], ["images", "labels"], prepare_first_batch=False)
             self._needs_reset = False
