@@ -106,3 +106,19 @@ def test_torchrun_two_ranks(identity_folder, tmp_path, backend, kind):
             orders.append(ea["ids"])
         if mode == "train":
             assert orders[0] != orders[1]  # set_epoch reshuffles, consistently across ranks
+
+
+@pytest.mark.timeout(300)
+def test_the_ddp_example_trains_and_resumes(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DALI_PIPES_CACHE": str(tmp_path / "cache")}
+    env.pop("RANK", None)
+    env.pop("WORLD_SIZE", None)
+    example = Path(__file__).resolve().parents[1] / "examples" / "train_ddp.py"
+    base = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(example),
+            "--images", "40", "--image-size", "32", "--batch-size", "8", "--checkpoint", str(tmp_path / "ckpt.pt")]
+    first = subprocess.run(base + ["--epochs", "1"], capture_output=True, text=True, timeout=150, env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "epoch 0:" in first.stdout and "on 40 images" in first.stdout  # every val image counted once
+    second = subprocess.run(base + ["--epochs", "2", "--resume"], capture_output=True, text=True, timeout=150, env=env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "epoch 0:" not in second.stdout and "epoch 1:" in second.stdout
