@@ -1,5 +1,5 @@
-"""The `dali-pipes` command: `demo` (the main job on a built-in synthetic set), `preview`, `stats`,
-`convert`, `info`.
+"""The `dali-pipes` command: `demo` (the main job on a built-in synthetic set), `bench`, `preview`,
+`stats`, `convert`, `info`.
 
 Errors print one line and exit non-zero; `--debug` shows the traceback.
 """
@@ -124,6 +124,56 @@ def _cmd_preview(args) -> int:
     return 0
 
 
+def _bench_sources(args):
+    from .synthetic import make_synthetic_imagefolder
+
+    if args.data:
+        return [(args.data, args.data)]
+    sizes = args.sizes if args.sweep == "size" else [args.long_side]
+    return [(f"synthetic {args.images} x {side}px", make_synthetic_imagefolder(num_images=args.images, long_side=side))
+            for side in sizes]
+
+
+def _cmd_bench(args) -> int:
+    import json
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from . import bench
+    from .loader import default_num_threads
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = args.contenders or bench.contenders()
+    cores = default_num_threads()
+    if args.soak:
+        report = bench.soak(_bench_sources(args)[0][1], backend=names[0], epochs=args.soak,
+                            batch_size=args.batch_size, threads=args.threads)
+        (out / "soak.json").write_text(json.dumps(report, indent=1))
+        print(json.dumps({k: v for k, v in report.items() if k != "gpu_mb"}))
+        return 0
+    variants = [dict(threads=t, batch_size=args.batch_size) for t in range(1, cores + 1)] if args.sweep == "threads" \
+        else [dict(threads=args.threads, batch_size=b) for b in args.batch_sizes] if args.sweep == "batch" \
+        else [dict(threads=args.threads, batch_size=args.batch_size)]
+    results, report = [], []
+    for label, root in _bench_sources(args):
+        for variant in variants:
+            print(f"== {label}, threads={variant['threads'] or cores}, batch={variant['batch_size']}", flush=True)
+            rows = bench.run_suite(root, contenders_=names, repeats=args.repeats, modes=args.modes,
+                                   progress=None if args.quiet else lambda r: print(
+                                       f"   {r.mode:5s} {r.contender:20s} {r.images_per_s:7.0f} images/s", flush=True),
+                                   **variant)
+            for r in rows:
+                r.extra.update(data=label, **variant)
+            print(bench.table(rows), flush=True)
+            results += rows
+            report.append({"data": label, **variant, "table": bench.table(rows)})
+    bench.write_json(results, out / "throughput.json", machine=bench.machine(), repeats=args.repeats)
+    bench.bar_chart(results, out / "throughput.png")
+    print(f"wrote {out / 'throughput.json'} and {out / 'throughput.png'}")
+    return 0
+
+
 def _cmd_info(args) -> int:
     import torch
     import torchvision
@@ -183,6 +233,26 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--label-column", default=None, help="HF datasets: the label column")
         p.add_argument("--coco-images", default=None, help="COCO: the folder of the images the JSON names")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    bench = sub.add_parser("bench", help="throughput of every loader side by side (table, JSON, PNG chart)")
+    bench.add_argument("--data", default=None, help="an ImageFolder tree, saved HF dataset or shards "
+                                                    "(default: synthetic ImageNet-like JPEGs, made and cached)")
+    bench.add_argument("--images", type=int, default=512, help="synthetic set size (default 512)")
+    bench.add_argument("--long-side", type=int, default=500, help="synthetic image long side (default 500)")
+    bench.add_argument("--contenders", nargs="+", default=None,
+                       help="default: dali-gpu (with CUDA), dali-cpu, torchvision, classic-torchvision, decode-only")
+    bench.add_argument("--modes", nargs="+", default=["train", "eval"], choices=["train", "eval"])
+    bench.add_argument("--batch-size", type=int, default=64)
+    bench.add_argument("--threads", type=int, default=None, help="threads / workers (default: all cores)")
+    bench.add_argument("--repeats", type=int, default=3, help="timed epochs after one warm-up (median)")
+    bench.add_argument("--sweep", choices=["threads", "batch", "size"], default=None)
+    bench.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 128, 256])
+    bench.add_argument("--sizes", type=int, nargs="+", default=[256, 500, 1000], help="long sides for --sweep size")
+    bench.add_argument("--soak", type=int, default=0, metavar="EPOCHS",
+                       help="instead: memory over EPOCHS epochs of the first contender")
+    bench.add_argument("--out", default="bench-out", help="folder for throughput.json / .png")
+    bench.add_argument("--quiet", action="store_true")
+    bench.set_defaults(func=_cmd_bench)
 
     preview = sub.add_parser("preview", help="a PNG grid of the same images under the train augmentation, "
                                              "one row per backend")

@@ -1,8 +1,9 @@
-"""A small synthetic ImageNet-like JPEG tree, made on first use and cached.
+"""A synthetic ImageNet-like JPEG tree, made on first use and cached.
 
-Photo-like enough to exercise a real decoder: smooth random colour fields with fine noise, at
-ImageNet's typical sizes (long side around 500 px, aspect ratios 3:4 to 4:3), JPEG quality 90.
-Each class has its own tint, so a model can learn something from it.
+Photographic content: random crops of the photographs scikit-image ships (astronaut, coffee, cat,
+rocket, Hubble field, stained tissue, ...), rescaled to ImageNet's typical sizes (long side around
+500 px by default, aspect 3:4 to 4:3), with mild sensor-like noise so that they compress like photos,
+saved as JPEG quality 90. The class is the source photograph, so a model can learn something.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 3
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
+          "colorwheel", "camera", "coins", "moon")
 
 
 def default_cache_dir() -> Path:
@@ -24,37 +27,57 @@ def default_cache_dir() -> Path:
     return Path(base)
 
 
-def _photo_like(rng: np.random.Generator, height: int, width: int, tint: np.ndarray) -> Image.Image:
-    coarse = rng.uniform(0, 255, size=(rng.integers(3, 9), rng.integers(3, 9), 3))
-    coarse = np.clip(coarse * 0.6 + tint * 0.4, 0, 255).astype(np.uint8)
-    field = np.asarray(Image.fromarray(coarse).resize((width, height), Image.BICUBIC), dtype=np.float32)
-    noise = rng.normal(0, 6.0, size=(height, width, 1)) + rng.normal(0, 3.0, size=(height, width, 3))
-    return Image.fromarray(np.clip(field + noise, 0, 255).astype(np.uint8))
+def _photographs() -> list[np.ndarray]:
+    import skimage.data
+
+    out = []
+    for name in PHOTOS:
+        image = getattr(skimage.data, name)()
+        out.append(np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image[..., :3])
+    return out
+
+
+def _sample(rng: np.random.Generator, photo: np.ndarray, width: int, height: int) -> Image.Image:
+    """A random crop of `photo` (a quarter to all of it), resized to width x height, with noise."""
+    ph, pw = photo.shape[:2]
+    frac = rng.uniform(0.5, 1.0)
+    aspect = width / height
+    ch = int(min(ph, pw / aspect) * frac)
+    cw = int(ch * aspect)
+    top, left = rng.integers(0, ph - ch + 1), rng.integers(0, pw - cw + 1)
+    crop = Image.fromarray(photo[top:top + ch, left:left + cw]).resize((width, height), Image.BICUBIC)
+    noise = rng.normal(0, 5.0, size=(height, width, 1)) + rng.normal(0, 2.5, size=(height, width, 3))
+    return Image.fromarray(np.clip(np.asarray(crop, dtype=np.float32) + noise, 0, 255).astype(np.uint8))
 
 
 def make_synthetic_imagefolder(root: str | os.PathLike | None = None, *, num_images: int = 256,
                                num_classes: int = 10, seed: int = 0, quality: int = 90,
-                               progress=None) -> Path:
-    """Write (or reuse) ROOT/class_XX/NNNNN.jpg; returns ROOT. Generation is deterministic."""
-    if num_images < 1 or num_classes < 1:
-        raise ValueError(f"num_images and num_classes must be >= 1, got {num_images}, {num_classes}")
-    root = Path(root) if root is not None else (
-        default_cache_dir() / f"synthetic-v{FORMAT_VERSION}-n{num_images}-c{num_classes}-s{seed}-q{quality}")
+                               long_side: int = 500, progress=None) -> Path:
+    """Write (or reuse) ROOT/class_XX/NNNNN.jpg; returns ROOT. Generation is deterministic.
+
+    Long sides spread over [0.8, 1] x `long_side` (ImageNet's median photo is about 500 x 375).
+    """
+    if num_images < 1 or num_classes < 1 or long_side < 8:
+        raise ValueError(f"num_images, num_classes must be >= 1 and long_side >= 8, "
+                         f"got {num_images}, {num_classes}, {long_side}")
+    root = Path(root) if root is not None else default_cache_dir() / (
+        f"synthetic-v{FORMAT_VERSION}-n{num_images}-c{num_classes}-s{seed}-q{quality}-l{long_side}")
     if (root / ".complete").exists():
         return root
     rng = np.random.default_rng(seed)
-    tints = rng.uniform(0, 255, size=(num_classes, 3))
+    photos = _photographs()
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root.parent))
     try:
         for i in range(num_images):
             label = i % num_classes
-            long_side = int(rng.integers(400, 501))
+            side = int(rng.integers(int(long_side * 0.8), long_side + 1))
             aspect = float(np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3))))
-            width, height = (long_side, int(long_side / aspect)) if aspect >= 1 else (int(long_side * aspect), long_side)
+            width, height = (side, int(side / aspect)) if aspect >= 1 else (int(side * aspect), side)
             folder = staging / f"class_{label:02d}"
             folder.mkdir(exist_ok=True)
-            _photo_like(rng, height, width, tints[label]).save(folder / f"{i:05d}.jpg", quality=quality)
+            image = _sample(rng, photos[label % len(photos)], width, height)
+            image.save(folder / f"{i:05d}.jpg", quality=quality)
             if progress is not None:
                 progress(1)
         (staging / ".complete").write_text(f"{num_images} images\n")

@@ -10,6 +10,7 @@ datasets); only the first stage differs. Per-sample sizes are always computed on
 
 Geometry follows torchvision exactly where DALI's defaults differ: the eval resize computes the
 long side as torchvision does (truncating), and the center-crop offset is rounded half-to-even.
+Train crop windows come from the source (dali_pipes.params), not from DALI's random crop.
 """
 
 from __future__ import annotations
@@ -81,20 +82,32 @@ def _torchvision_resize_shape(h, w, shorter: int):
     return portrait * long_side + (1 - portrait) * shorter, portrait * shorter + (1 - portrait) * long_side
 
 
-def _center_crop_position(extent, crop: int):
-    """Normalized crop anchor whose pixel offset is Python's round((extent - crop) / 2)."""
+def _center_crop_offset(extent, crop: int):
+    """Python's round((extent - crop) / 2), half to even, as torchvision's CenterCrop."""
     slack = extent - crop
     half = slack // 2
-    offset = half + (slack % 2) * (half % 2)  # round half to even
-    return fn.cast(offset, dtype=types.FLOAT) / fn.cast(dmath.max(slack, 1), dtype=types.FLOAT)
+    return half + (slack % 2) * (half % 2)
 
 
-def resize_center_crop_position(inputs, cfg: EvalTransform, device: str, encoded: bool):
-    """Resize the shorter side; returns the images and the crop anchors for `normalize`."""
-    new_h, new_w = _torchvision_resize_shape(*input_hw(inputs, encoded), cfg.resize_size)
-    size = fn.cast(fn.stack(new_h, new_w), dtype=types.FLOAT)
-    images = _resize(to_images(inputs, encoded, device), size, device)
-    return images, _center_crop_position(new_h, cfg.size), _center_crop_position(new_w, cfg.size)
+def resize_center_crop(inputs, cfg: EvalTransform, device: str, encoded: bool):
+    """torchvision's Resize(resize_size) + CenterCrop(size), resampling only the pixels kept.
+
+    The crop is expressed as the input region it comes from (`roi_start`/`roi_end`): the output
+    pixels sit exactly where resize-then-crop puts them and the filter still reads the pixels
+    around the region, but the ~40% of the resized image that the crop throws away is never
+    computed.
+    """
+    h, w = input_hw(inputs, encoded)
+    new_h, new_w = _torchvision_resize_shape(h, w, cfg.resize_size)
+    scale_y = fn.cast(h, dtype=types.FLOAT) / fn.cast(new_h, dtype=types.FLOAT)
+    scale_x = fn.cast(w, dtype=types.FLOAT) / fn.cast(new_w, dtype=types.FLOAT)
+    top = fn.cast(_center_crop_offset(new_h, cfg.size), dtype=types.FLOAT) * scale_y
+    left = fn.cast(_center_crop_offset(new_w, cfg.size), dtype=types.FLOAT) * scale_x
+    roi_start = fn.stack(top, left)
+    roi_end = fn.stack(top + cfg.size * scale_y, left + cfg.size * scale_x)
+    return fn.resize(to_images(inputs, encoded, device), device=device, size=[cfg.size, cfg.size],
+                     roi_start=roi_start, roi_end=roi_end, roi_relative=False, antialias=True,
+                     interp_type=types.INTERP_LINEAR)
 
 
 def normalize(images, cfg: Normalize, device: str, **crop_and_mirror):
@@ -122,6 +135,4 @@ def preprocess(inputs, cfg: Preprocess, train: bool, device: str, encoded: bool 
         # the flip is fused into the final op; it commutes with jitter, and the auto-augment
         # operations are symmetric in sign, so the output distribution is torchvision's
         return normalize(images, cfg.normalize, device, mirror=params.flip)
-    images, pos_y, pos_x = resize_center_crop_position(inputs, cfg.eval, device, encoded)
-    return normalize(images, cfg.normalize, device, crop=[cfg.eval.size, cfg.eval.size],
-                     crop_pos_x=pos_x, crop_pos_y=pos_y)
+    return normalize(resize_center_crop(inputs, cfg.eval, device, encoded), cfg.normalize, device)

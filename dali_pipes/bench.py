@@ -1,0 +1,279 @@
+"""Throughput of the loaders side by side, in one run: `dali-pipes bench` and benchmarks/throughput.py.
+
+Contenders on the same files with the same cores: dali-gpu (with CUDA), dali-cpu, the torchvision
+fallback, the classic pipeline of PyTorch's ImageNet example (PIL ImageFolder + DataLoader with
+one worker per core), and the ceiling: decode-only throughput (DALI's libjpeg-turbo decoder on all
+cores, nothing else). Each runs one warm-up epoch, then `repeats` timed epochs; the median is
+reported with CPU utilisation, peak host RSS (process tree) and peak GPU memory (device-wide).
+Timings are ratios measured side by side: never assertions in tests.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psutil
+import torch
+
+from .loader import default_num_threads, make_loader
+
+CLASSIC, CEILING = "classic-torchvision", "decode-only"
+
+
+@dataclass
+class Result:
+    contender: str
+    mode: str  # "train" | "eval"
+    images_per_s: float
+    epoch_rates: list[float]
+    cpu_util: float  # fraction of all cores busy, process tree
+    peak_rss_mb: float
+    peak_gpu_mb: float | None
+    threads: int
+    batch_size: int
+    extra: dict = field(default_factory=dict)
+
+
+class _Monitor:
+    """Samples the process tree's RSS and the GPU's used memory in the background."""
+
+    def __init__(self, interval: float = 0.05):
+        self.interval, self.peak_rss, self.peak_gpu = interval, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._me = psutil.Process()
+
+    def _tree(self):
+        return [self._me, *self._me.children(recursive=True)]
+
+    def _run(self):
+        while not self._stop.is_set():
+            rss = 0
+            for p in self._tree():
+                try:
+                    rss += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak_rss = max(self.peak_rss, rss)
+            if torch.cuda.is_available():
+                free, total = torch.cuda.mem_get_info()
+                self.peak_gpu = max(self.peak_gpu, total - free)
+            self._stop.wait(self.interval)
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for p in self._tree():
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        return total
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def _classic_loader(root, train: bool, batch_size: int, workers: int):
+    """pytorch/examples imagenet/main.py: PIL decode + torchvision transforms in DataLoader workers."""
+    import torchvision.datasets as datasets
+    import torchvision.transforms as T
+
+    normalize = T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+    transform = T.Compose([T.RandomResizedCrop(224), T.RandomHorizontalFlip(), T.ToTensor(), normalize]) if train \
+        else T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), normalize])
+    return torch.utils.data.DataLoader(datasets.ImageFolder(str(root), transform), batch_size=batch_size,
+                                       shuffle=train, num_workers=workers, pin_memory=torch.cuda.is_available(),
+                                       persistent_workers=workers > 0)
+
+
+class _DecodeOnly:
+    """DALI's CPU decoder over the same files and cores, no resize: the decode ceiling."""
+
+    def __init__(self, root, batch_size: int, threads: int):
+        from nvidia.dali import fn, pipeline_def, types
+
+        from .sampling import EpochPlan
+        from .sources import resolve_source
+
+        source = resolve_source(root)
+        self.plan = EpochPlan(len(source), batch_size, False, False, seed=0)
+        feeder = lambda info: self._batch(source, info)  # noqa: E731
+
+        @pipeline_def(batch_size=batch_size, num_threads=threads, device_id=None, prefetch_queue_depth=2)
+        def decode_only():
+            encoded = fn.external_source(source=feeder, batch=True, batch_info=True, dtype=types.UINT8)
+            return fn.decoders.image(encoded, output_type=types.RGB, adjust_orientation=False)
+
+        self.pipe = decode_only()
+        self.pipe.build()
+        self.dataset = source
+
+    def _batch(self, source, info):
+        import numpy as np
+
+        batches = self.plan.batches(0)
+        if info.iteration >= len(batches):
+            raise StopIteration
+        return [np.frombuffer(source.read(int(i)), dtype=np.uint8) for i in batches[info.iteration]]
+
+    def __iter__(self):
+        while True:
+            try:
+                (out,) = self.pipe.run()
+            except StopIteration:
+                self.pipe.reset()
+                return
+            yield None, range(len(out))
+
+
+def _epochs(loader, epochs: int):
+    """Images per second of each epoch (the first is warm-up)."""
+    rates = []
+    for epoch in range(epochs):
+        if hasattr(loader, "set_epoch"):
+            loader.set_epoch(epoch)
+        count, start = 0, time.perf_counter()
+        for images, labels in loader:
+            count += len(labels)
+        if images is not None and images.is_cuda:
+            torch.cuda.synchronize()
+        rates.append(count / (time.perf_counter() - start))
+    return rates
+
+
+def _build(contender: str, root, train: bool, batch_size: int, threads: int):
+    if contender == CLASSIC:
+        return _classic_loader(root, train, batch_size, threads)
+    if contender == CEILING:
+        return _DecodeOnly(root, batch_size, threads)
+    return make_loader(root, train=train, batch_size=batch_size, backend=contender, seed=0, num_threads=threads)
+
+
+def measure(contender: str, root, *, train: bool, batch_size: int = 64, threads: int | None = None,
+            repeats: int = 3) -> Result:
+    threads = threads or default_num_threads()
+    loader = _build(contender, root, train, batch_size, threads)
+    try:
+        _epochs(loader, 1)  # warm-up: worker start, pipeline build, page cache
+        with _Monitor() as monitor:
+            cpu0, wall0 = monitor.cpu_seconds(), time.perf_counter()
+            rates = _epochs(loader, repeats)
+            cpu = (monitor.cpu_seconds() - cpu0) / (time.perf_counter() - wall0) / psutil.cpu_count()
+    finally:
+        if hasattr(loader, "close"):
+            loader.close()
+        del loader
+    return Result(contender, "train" if train else "eval", statistics.median(rates), rates, cpu,
+                  monitor.peak_rss / 2**20, monitor.peak_gpu / 2**20 if torch.cuda.is_available() else None,
+                  threads, batch_size)
+
+
+def contenders() -> list[str]:
+    names = ["dali-cpu", "torchvision", CLASSIC, CEILING]
+    return (["dali-gpu"] if torch.cuda.is_available() else []) + names
+
+
+def _ratio(value: float, base: float | None, fmt: str) -> str:
+    return format(value / base, fmt) if base else "-"
+
+
+def table(results: list[Result]) -> str:
+    """Markdown: images/s, ratio to the classic pipeline and to the decode ceiling, CPU, memory."""
+    lines = ["| mode | contender | images/s | vs classic | vs decode ceiling | CPU util | peak RSS MB | peak GPU MB |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for mode in ("train", "eval"):
+        rows = [r for r in results if r.mode == mode]
+        classic = next((r.images_per_s for r in rows if r.contender == CLASSIC), None)
+        ceiling = next((r.images_per_s for r in rows if r.contender == CEILING), None)
+        for r in rows:
+            gpu = f"{r.peak_gpu_mb:.0f}" if r.peak_gpu_mb is not None else "-"
+            lines.append(f"| {mode} | {r.contender} | {r.images_per_s:.0f} | {_ratio(r.images_per_s, classic, '.2f')}x | "
+                         f"{_ratio(r.images_per_s, ceiling, '.0%')} | {r.cpu_util:.0%} | {r.peak_rss_mb:.0f} | {gpu} |")
+    return "\n".join(lines)
+
+
+def bar_chart(results: list[Result], path: str | Path) -> Path:
+    """A PNG of horizontal bars, images/s per contender and mode (PIL only: no plotting dependency)."""
+    from PIL import Image, ImageDraw
+
+    rows = [(f"{r.mode} {r.contender}", r.images_per_s) for r in results]
+    width, bar_h, label_w = 900, 26, 260
+    top = max(v for _, v in rows) or 1.0
+    image = Image.new("RGB", (width, 20 + bar_h * len(rows)), "white")
+    draw = ImageDraw.Draw(image)
+    for i, (label, value) in enumerate(rows):
+        y = 10 + i * bar_h
+        draw.text((6, y + 6), label, fill="black")
+        length = int((width - label_w - 90) * value / top)
+        draw.rectangle([label_w, y + 3, label_w + length, y + bar_h - 5],
+                       fill=(46, 110, 190) if "dali" in label else (150, 150, 150))
+        draw.text((label_w + length + 6, y + 6), f"{value:.0f} img/s", fill="black")
+    path = Path(path)
+    image.save(path)
+    return path
+
+
+def write_json(results: list[Result], path: str | Path, **meta) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps({"meta": meta, "results": [asdict(r) for r in results]}, indent=1))
+    return path
+
+
+def machine() -> dict:
+    import platform
+
+    import torchvision
+
+    info = {"cpu_cores": psutil.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "cuda": torch.version.cuda}
+    try:
+        import nvidia.dali
+
+        info["dali"] = nvidia.dali.__version__
+    except ImportError:
+        info["dali"] = None
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def run_suite(root, *, contenders_: list[str], batch_size: int, threads: int | None, repeats: int,
+              modes=("train", "eval"), progress=None) -> list[Result]:
+    results = []
+    for contender in contenders_:
+        for mode in modes:
+            results.append(measure(contender, root, train=mode == "train", batch_size=batch_size,
+                                   threads=threads, repeats=repeats))
+            if progress is not None:
+                progress(results[-1])
+    return results
+
+
+def soak(root, *, backend: str, epochs: int = 20, batch_size: int = 64, threads: int | None = None) -> dict:
+    """Host RSS (process tree) and GPU memory after every epoch: flat after the second, or a leak."""
+    loader = make_loader(root, train=True, batch_size=batch_size, backend=backend, seed=0, num_threads=threads)
+    me = psutil.Process()
+    rss, gpu = [], []
+    with loader:
+        for epoch in range(epochs):
+            loader.set_epoch(epoch)
+            for _ in loader:
+                pass
+            rss.append(sum(p.memory_info().rss for p in [me, *me.children(recursive=True)]) / 2**20)
+            if torch.cuda.is_available():
+                free, total = torch.cuda.mem_get_info()
+                gpu.append((total - free) / 2**20)
+    base = rss[min(2, len(rss) - 1)]
+    return {"backend": backend, "epochs": epochs, "rss_mb": rss, "gpu_mb": gpu,
+            "rss_growth_after_epoch_2": (max(rss[2:] or rss) - base) / base}

@@ -1,0 +1,37 @@
+"""The benchmark runs end to end with tiny settings and writes well-formed outputs (no timing asserts)."""
+
+from __future__ import annotations
+
+import json
+
+from PIL import Image
+
+from dali_pipes.cli import main
+
+
+def test_bench_writes_table_json_and_chart(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DALI_PIPES_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    assert main(["bench", "--images", "12", "--long-side", "64", "--batch-size", "4", "--repeats", "1",
+                 "--threads", "2", "--contenders", "dali-cpu", "torchvision", "classic-torchvision", "decode-only",
+                 "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "| train | dali-cpu |" in printed and "| eval | decode-only |" in printed and "1.00x" in printed
+    report = json.loads((out / "throughput.json").read_text())
+    assert report["meta"]["machine"]["cpu_cores"] >= 1
+    rows = report["results"]
+    assert {(r["contender"], r["mode"]) for r in rows} == {
+        (c, m) for c in ("dali-cpu", "torchvision", "classic-torchvision", "decode-only") for m in ("train", "eval")}
+    for r in rows:
+        assert r["images_per_s"] > 0 and len(r["epoch_rates"]) == 1 and 0 <= r["cpu_util"] <= 1.5
+        assert r["peak_rss_mb"] > 0
+    with Image.open(out / "throughput.png") as chart:
+        assert chart.size[0] == 900 and chart.size[1] >= 8 * 26
+
+
+def test_bench_soak_reports_memory_per_epoch(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DALI_PIPES_CACHE", str(tmp_path / "cache"))
+    assert main(["bench", "--images", "8", "--long-side", "64", "--batch-size", "4", "--soak", "3",
+                 "--contenders", "dali-cpu", "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    report = json.loads((tmp_path / "out" / "soak.json").read_text())
+    assert report["epochs"] == 3 and len(report["rss_mb"]) == 3 and "rss_growth_after_epoch_2" in report
