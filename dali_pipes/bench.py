@@ -92,9 +92,21 @@ def _classic_loader(root, train: bool, batch_size: int, workers: int):
     normalize = T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
     transform = T.Compose([T.RandomResizedCrop(224), T.RandomHorizontalFlip(), T.ToTensor(), normalize]) if train \
         else T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), normalize])
-    return torch.utils.data.DataLoader(datasets.ImageFolder(str(root), transform), batch_size=batch_size,
-                                       shuffle=train, num_workers=workers, pin_memory=torch.cuda.is_available(),
-                                       persistent_workers=workers > 0)
+    return _ForkSafe(torch.utils.data.DataLoader(
+        datasets.ImageFolder(str(root), transform), batch_size=batch_size, shuffle=train, num_workers=workers,
+        pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0))
+
+
+class _ForkSafe:
+    """A DataLoader whose workers fork safely next to DALI pipelines (see tv.loader.fork_safe_iter)."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def __iter__(self):
+        from .tv.loader import fork_safe_iter
+
+        return fork_safe_iter(self.loader)
 
 
 class _DecodeOnly:

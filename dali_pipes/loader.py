@@ -14,6 +14,9 @@ from .sampling import EpochPlan, fresh_seed
 from .sources import resolve_source
 
 
+ON_ERROR = ("raise", "skip")
+
+
 def default_num_threads() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -46,6 +49,7 @@ def make_loader(
     shard_id: int | None = None,
     num_shards: int | None = None,
     shard_padding: str = "pad",
+    on_error: str = "raise",
 ) -> LoaderBase:
     """A drop-in replacement for `torch.utils.data.DataLoader` over an image-classification source.
 
@@ -65,6 +69,10 @@ def make_loader(
     yields the same number of batches: `shard_padding="pad"` repeats at most one sample per rank
     (`loader.num_padded` says how many of this rank's last samples are repeats, for exact eval
     metrics), `"drop"` leaves out at most `num_shards - 1` samples per epoch.
+
+    `on_error`: `"raise"` (an unreadable image raises ImageDecodeError naming it) or `"skip"` (it is
+    left out of its batch with a SkippedImageWarning naming it, counted at the end of each epoch in
+    `loader.skipped_last_epoch`; `loader.skipped` lists every one met; `len` is unchanged).
     """
     if not isinstance(train, bool):
         raise ValueError(f"train must be True or False, got {train!r}")
@@ -94,16 +102,20 @@ def make_loader(
         num_shards=shards,
         padding=shard_padding,
     )
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     _check_mix(mix, train, plan)
     threads = num_threads or default_num_threads()
     if choice.name == "torchvision":
         from .tv.loader import TorchvisionLoader
 
-        loader = TorchvisionLoader(src, cfg, plan, train, choice.device, num_workers=threads, mix=mix)
+        loader = TorchvisionLoader(src, cfg, plan, train, choice.device, num_workers=threads, mix=mix,
+                                   on_error=on_error)
     else:
         from .dali.loader import DaliLoader
 
-        loader = DaliLoader(src, cfg, plan, train, choice.device, num_threads=threads, prefetch=prefetch, mix=mix)
+        loader = DaliLoader(src, cfg, plan, train, choice.device, num_threads=threads, prefetch=prefetch, mix=mix,
+                            on_error=on_error)
     loader._seed_was_drawn = seed is None
     log.info("dali-pipes backend: %s (%s); %d samples, %d batches of %d; shard %d of %d (%s)",
              loader.backend, choice.reason, len(src), len(loader), batch_size, shard, shards, shard_source)

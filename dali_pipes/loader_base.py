@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Iterator
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -20,6 +22,10 @@ from .sampling import EpochPlan
 log = logging.getLogger("dali_pipes")
 
 STATE_FORMAT = "dali-pipes/loader-state/v1"
+
+
+class SkippedImageWarning(UserWarning):
+    """An unreadable image was left out of its batch (make_loader(on_error="skip"))."""
 
 _TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -34,9 +40,12 @@ class LoaderBase:
     backend: str
 
     def __init__(self, source, preprocess: Preprocess, plan: EpochPlan, train: bool, device: torch.device,
-                 mix=None):
+                 mix=None, on_error: str = "raise"):
         self.dataset = source
         self.mix = mix
+        self.on_error = on_error
+        self.skipped: dict[str, str] = {}  # every unreadable image met so far (on_error="skip"): name -> why
+        self.skipped_last_epoch = 0
         self.preprocess = preprocess
         self.plan = plan
         self.train = train
@@ -111,6 +120,7 @@ class LoaderBase:
         self._started = True
         batches = self._run_epoch(epoch, first)
         index = first
+        self._epoch_skips = 0
         while True:
             if generation != self._generation:  # checked before pulling: never steal a newer epoch's batch
                 raise RuntimeError("this iterator was replaced by a newer iter(loader)")
@@ -132,6 +142,22 @@ class LoaderBase:
         if generation == self._generation:
             self._running = False
             self._position = (epoch + 1, 0)
+            self._report_skips(epoch)
+
+    def _note_skipped(self, where: str, reason: str) -> None:
+        """An unreadable sample was left out (on_error="skip"): warn once per image, count per epoch."""
+        if where not in self.skipped:
+            warnings.warn(f"skipping unreadable image {where}: {reason}", SkippedImageWarning, stacklevel=2)
+            self.skipped[where] = reason
+        self._epoch_skips += 1
+
+    def _report_skips(self, epoch: int) -> None:
+        self.skipped_last_epoch = self._epoch_skips
+        if self._epoch_skips:
+            message = (f"epoch {epoch}: {self._epoch_skips} unreadable image(s) left out "
+                       f"(loader.skipped lists them); {len(self.dataset)} samples in the dataset")
+            log.warning("dali-pipes: %s", message)
+            warnings.warn(message, SkippedImageWarning, stacklevel=2)
 
     def close(self) -> None:
         if not self._closed:

@@ -21,12 +21,13 @@ _SAMPLE_IN_MESSAGE = re.compile(r"sample #(\d+)")
 
 class DaliLoader(LoaderBase):
     def __init__(self, source, preprocess, plan, train, device: torch.device, *, num_threads: int,
-                 prefetch: int = 2, mix=None):
-        super().__init__(source, preprocess, plan, train, device, mix)
+                 prefetch: int = 2, mix=None, on_error: str = "raise"):
+        super().__init__(source, preprocess, plan, train, device, mix, on_error)
         self.backend = "dali-gpu" if device.type == "cuda" else "dali-cpu"
         self.num_threads = num_threads
         self.prefetch = prefetch
-        self._feeder = BatchFeeder(source, plan, preprocess.train if train else None)
+        self._feeder = BatchFeeder(source, plan, preprocess.train if train else None, skip=self.on_error == "skip",
+                                   report=lambda index, reason: self._note_skipped(source.describe(index), reason))
         self._iterator: DALIGenericIterator | None = None
         self._needs_reset = False
         self._checkpoint: bytes | None = None  # from load_state_dict, for the next pipeline built
@@ -72,15 +73,23 @@ class DaliLoader(LoaderBase):
                 self._discard_pipeline()
                 if failed is None or not isinstance(err, RuntimeError):
                     raise  # the source's own errors already name the file, row or member
-                raise self._decode_error(failed, str(err)) from err
+                suspects, error = self._decode_error(*failed, str(err))
+                if self.on_error != "skip":
+                    raise error from err
+                for index in suspects:  # leave them out and go on from the batch that failed
+                    self._feeder.bad[index] = error.reason
+                iterator = self._dali_iterator()
+                self._feeder.start_epoch(epoch, failed[0])
+                continue
             self._feeder.in_flight.popleft()
             images, labels = out[0]["images"], out[0]["labels"]
             if channels_last:  # DALI wrote NHWC: this view is (B, 3, H, W) in channels_last memory
                 images = images.permute(0, 3, 1, 2)
             yield self._finish_images(images), labels.reshape(len(labels), *self.dataset.targets.shape[1:])
 
-    def _decode_error(self, indices, message: str) -> ImageDecodeError:
-        """Name the file behind a DALI decode failure: DALI's message gives the index in the batch."""
+    def _decode_error(self, batch: int, indices, message: str) -> tuple[list[int], ImageDecodeError]:
+        """The samples behind a DALI decode failure, and an error naming their files: DALI's message
+        gives the index in the batch; else PIL finds which ones do not decode; else the batch."""
         found = _SAMPLE_IN_MESSAGE.search(message)
         if found and int(found.group(1)) < len(indices):
             suspects = [int(indices[int(found.group(1))])]
@@ -90,7 +99,7 @@ class DaliLoader(LoaderBase):
         names = ", ".join(self.dataset.describe(i) for i in suspects)
         first_line = next((line for line in message.splitlines() if "Failed" in line or "failure" in line),
                           message.splitlines()[-1] if message else "")
-        return ImageDecodeError(names, f"DALI could not decode it ({first_line.strip()})")
+        return suspects, ImageDecodeError(names, f"DALI could not decode it ({first_line.strip()})")
 
     def _engine_state(self) -> dict:
         """DALI's checkpoint: the random streams of the graph's own random ops and the source's

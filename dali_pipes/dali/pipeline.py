@@ -17,6 +17,7 @@ from nvidia.dali import fn, pipeline_def, types
 from ..config import Preprocess, TrainTransform
 from ..params import draw_train_params
 from ..sampling import EpochPlan
+from ..errors import ImageDecodeError, SourceError
 from ..sources import check_encoded
 from ..sources.header import image_size
 from . import graph
@@ -24,19 +25,29 @@ from . import graph
 
 class BatchFeeder:
     """The external source's callback: batch `info.iteration` of the current epoch's plan, with the
-    per-sample train parameters when training."""
+    per-sample train parameters when training.
 
-    def __init__(self, source, plan: EpochPlan, train_cfg: TrainTransform | None):
+    With `skip=True` an unreadable sample (empty, not an image, a header that cannot be read, or
+    one DALI failed on before, see `bad`) is left out of its batch and reported through `report`;
+    a batch with nothing readable left is left out entirely.
+    """
+
+    def __init__(self, source, plan: EpochPlan, train_cfg: TrainTransform | None, *, skip: bool = False,
+                 report=None):
         self.source = source
         self.plan = plan
         self.train_cfg = train_cfg
+        self.skip = skip
+        self.report = report or (lambda index, reason: None)
+        self.bad: dict[int, str] = {}  # sample index -> why it cannot be used
         self._batches: list[np.ndarray] = []
         self._seeds: np.ndarray | None = None
         self._first = 0
+        self._shift = 0
         self._stopped = True
-        # Sample indices of batches handed to DALI and not yet delivered to the user, oldest first:
+        # (plan batch index, sample indices) handed to DALI and not yet delivered, oldest first:
         # a decode error belongs to the oldest one.
-        self.in_flight: deque[np.ndarray] = deque()
+        self.in_flight: deque[tuple[int, np.ndarray]] = deque()
 
     @property
     def num_outputs(self) -> int:
@@ -48,7 +59,7 @@ class BatchFeeder:
     def start_epoch(self, epoch: int, first_batch: int = 0) -> None:
         self._batches = self.plan.batches(epoch)
         self._seeds = self.plan.sample_seeds(epoch) if self.train_cfg is not None else None
-        self._first = first_batch
+        self._first, self._shift = first_batch, 0
         self._stopped = False
         self.in_flight.clear()
 
@@ -57,20 +68,51 @@ class BatchFeeder:
         self._stopped = True
 
     def __call__(self, info):
-        batch = self._first + info.iteration
-        if self._stopped or batch >= len(self._batches):
-            raise StopIteration
-        indices = self._batches[batch]
-        self.in_flight.append(indices)
-        if hasattr(self.source, "read_batch"):
-            datas = self.source.read_batch(indices)
-        else:
-            datas = [self.source.read(int(i)) for i in indices]
-        samples = [self._sample(data, int(i)) for data, i in zip(datas, indices)]
+        while True:
+            batch = self._first + info.iteration + self._shift
+            if self._stopped or batch >= len(self._batches):
+                raise StopIteration
+            positions, samples, sizes = self._read(self._batches[batch])
+            if positions:
+                break
+            self._shift += 1  # nothing readable in this batch: leave it out
+        indices = self._batches[batch][positions]
+        self.in_flight.append((batch, indices))
         outputs = [samples, np.ascontiguousarray(self.source.targets[indices])]
         if self.train_cfg is not None:
-            outputs += self._train_params(datas, indices, batch)
+            seeds = self._seeds[batch * self.plan.batch_size + np.asarray(positions)]
+            p = draw_train_params(self.train_cfg, np.asarray(sizes), seeds)
+            params = [p.window[:, :2].astype(np.int32), p.window[:, 2:].astype(np.int32),
+                      p.flip.astype(np.int32), p.jitter.astype(np.float32)]
+            outputs += params[: self.num_outputs - 2]
         return outputs
+
+    def _read(self, indices):
+        """(positions in the batch, samples for DALI, (H, W) per sample) of the readable samples."""
+        try:
+            datas = self.source.read_batch(indices) if hasattr(self.source, "read_batch") else None
+        except (ImageDecodeError, SourceError):
+            if not self.skip:
+                raise
+            datas = None  # find the culprit sample by sample
+        positions, samples, sizes = [], [], []
+        for position, index in enumerate(int(i) for i in indices):
+            if index in self.bad:
+                self.report(index, self.bad[index])
+                continue
+            try:
+                data = datas[position] if datas is not None else self.source.read(index)
+                samples.append(self._sample(data, index))
+                sizes.append(self._size(data, index))
+            except (ImageDecodeError, SourceError) as err:
+                if not self.skip:
+                    raise
+                self.bad[index] = str(err)
+                self.report(index, str(err))
+                del samples[len(positions):]
+                continue
+            positions.append(position)
+        return positions, samples, sizes
 
     def _sample(self, data, index: int) -> np.ndarray:
         if not self.source.encoded:
@@ -78,16 +120,10 @@ class BatchFeeder:
         check_encoded(data, self.source.describe(index))
         return np.frombuffer(data, dtype=np.uint8)
 
-    def _train_params(self, datas, indices, batch: int) -> list[np.ndarray]:
-        if self.source.encoded:
-            hw = [image_size(d, self.source.describe(int(i))) for d, i in zip(datas, indices)]
-        else:
-            hw = [d.shape[:2] for d in datas]
-        start = batch * self.plan.batch_size
-        p = draw_train_params(self.train_cfg, np.asarray(hw), self._seeds[start:start + len(indices)])
-        params = [p.window[:, :2].astype(np.int32), p.window[:, 2:].astype(np.int32), p.flip.astype(np.int32),
-                  p.jitter.astype(np.float32)]
-        return params[: self.num_outputs - 2]
+    def _size(self, data, index: int):
+        if self.train_cfg is None:
+            return None
+        return image_size(data, self.source.describe(index)) if self.source.encoded else data.shape[:2]
 
 
 def build_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device: str,

@@ -7,8 +7,11 @@ caller's global RNG is untouched): the output does not depend on the number of w
 
 from __future__ import annotations
 
+import gc
+from dataclasses import dataclass
+
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from ..errors import ImageDecodeError, SourceError
 from ..loader_base import LoaderBase
@@ -34,10 +37,26 @@ class PlannedBatchSampler(Sampler):
             yield [(int(i), int(seeds[start + k])) for k, i in enumerate(batch)]
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """What a worker returns for an unreadable sample when on_error="skip"."""
+
+    where: str
+    reason: str
+
+
+def collate_readable(samples):
+    """default_collate over the readable samples; returns (batch or None, the skipped ones)."""
+    readable = [s for s in samples if not isinstance(s, Skipped)]
+    skipped = [s for s in samples if isinstance(s, Skipped)]
+    return (default_collate(readable) if readable else None), skipped
+
+
 class TransformedSource(Dataset):
     """Sample (index, seed) -> (tensor, label): decode, then the train kernel or the eval transform."""
 
-    def __init__(self, source, preprocess, train: bool):
+    def __init__(self, source, preprocess, train: bool, skip: bool = False):
+        self.skip = skip
         self.source = source
         self.train_kernel = TrainKernel(preprocess) if train else None
         self.eval_transform = None if train else build_eval_transform(preprocess)
@@ -47,7 +66,12 @@ class TransformedSource(Dataset):
 
     def __getitem__(self, key):
         index, seed = key
-        image = to_image_tensor(self.source.read(index), self.source.describe(index), self.source.encoded)
+        try:
+            image = to_image_tensor(self.source.read(index), self.source.describe(index), self.source.encoded)
+        except (ImageDecodeError, SourceError) as err:
+            if not self.skip:
+                raise
+            return Skipped(self.source.describe(index), str(err))
         if self.train_kernel is None:
             return self.eval_transform(image), self.source.targets[index]
         with torch.random.fork_rng(devices=[]):  # auto-augment draws from torch's global RNG
@@ -59,13 +83,15 @@ class TransformedSource(Dataset):
 class TorchvisionLoader(LoaderBase):
     backend = "torchvision"
 
-    def __init__(self, source, preprocess, plan, train, device: torch.device, *, num_workers: int, mix=None):
-        super().__init__(source, preprocess, plan, train, device, mix)
+    def __init__(self, source, preprocess, plan, train, device: torch.device, *, num_workers: int, mix=None,
+                 on_error: str = "raise"):
+        super().__init__(source, preprocess, plan, train, device, mix, on_error)
         self.num_workers = num_workers
         self._sampler = PlannedBatchSampler(plan)
         self._loader = DataLoader(
-            TransformedSource(source, preprocess, train),
+            TransformedSource(source, preprocess, train, skip=on_error == "skip"),
             batch_sampler=self._sampler,
+            collate_fn=collate_readable,
             num_workers=num_workers,
             persistent_workers=num_workers > 0,
             pin_memory=device.type == "cuda",
@@ -75,7 +101,12 @@ class TorchvisionLoader(LoaderBase):
         self._sampler.plan = self.plan  # load_state_dict may have adopted another seed
         self._sampler.epoch, self._sampler.first = epoch, first_batch
         channels_last = self.preprocess.normalize.channels_last
-        for images, labels in _worker_errors_surfaced(self._loader):
+        for batch, skipped in _worker_errors_surfaced(self._loader):
+            for s in skipped:
+                self._note_skipped(s.where, s.reason)
+            if batch is None:  # nothing readable in this batch
+                continue
+            images, labels = batch
             if channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             if self.device.type != "cpu":
@@ -90,10 +121,28 @@ class TorchvisionLoader(LoaderBase):
         self._loader._iterator = None
 
 
+def fork_safe_iter(loader: DataLoader):
+    """`iter(loader)` with its worker processes forked from a frozen heap.
+
+    A forked child inherits every object of the parent, including DALI pipelines that are garbage
+    but not yet collected; if the child's garbage collector finalizes one, its shutdown waits
+    forever for DALI threads that do not exist after fork. Collecting first and freezing the heap
+    across the fork means children never finalize what they inherited.
+    """
+    if loader.num_workers == 0:
+        return iter(loader)
+    gc.collect()
+    gc.freeze()
+    try:
+        return iter(loader)
+    finally:
+        gc.unfreeze()
+
+
 def _worker_errors_surfaced(loader: DataLoader):
     """Re-raise a worker's data error with its own message first, not the worker's traceback."""
     try:
-        yield from loader
+        yield from fork_safe_iter(loader)
     except (ImageDecodeError, SourceError) as err:
         kind = type(err)
         message = str(err).rstrip().splitlines()[-1]

@@ -36,7 +36,10 @@ def decode_rgb(data: bytes, where: str) -> torch.Tensor:
     fmt = check_encoded(data, where)
     try:
         if fmt in _NATIVE:
-            return decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+            image = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+            if image.dtype == torch.uint16:  # 16-bit PNG: round(v / 257), as DALI's decoder does
+                image = ((image.to(torch.int32) + 128) // 257).to(torch.uint8)
+            return image
         from PIL import Image
 
         with Image.open(io.BytesIO(data)) as im:
