@@ -72,7 +72,9 @@ def make_loader(
 
     `on_error`: `"raise"` (an unreadable image raises ImageDecodeError naming it) or `"skip"` (it is
     left out of its batch with a SkippedImageWarning naming it, counted at the end of each epoch in
-    `loader.skipped_last_epoch`; `loader.skipped` lists every one met; `len` is unchanged).
+    `loader.skipped_last_epoch`; `loader.skipped` lists every one met). `len` counts the planned
+    batches: a batch left with no readable sample is left out of the epoch, the only case in which
+    an epoch yields fewer batches than `len`.
     """
     if not isinstance(train, bool):
         raise ValueError(f"train must be True or False, got {train!r}")

@@ -120,7 +120,7 @@ class LoaderBase:
         self._started = True
         batches = self._run_epoch(epoch, first)
         index = first
-        self._epoch_skips = 0
+        self._epoch_skips: set[str] = set()
         while True:
             if generation != self._generation:  # checked before pulling: never steal a newer epoch's batch
                 raise RuntimeError("this iterator was replaced by a newer iter(loader)")
@@ -149,12 +149,12 @@ class LoaderBase:
         if where not in self.skipped:
             warnings.warn(f"skipping unreadable image {where}: {reason}", SkippedImageWarning, stacklevel=2)
             self.skipped[where] = reason
-        self._epoch_skips += 1
+        self._epoch_skips.add(where)
 
     def _report_skips(self, epoch: int) -> None:
-        self.skipped_last_epoch = self._epoch_skips
+        self.skipped_last_epoch = len(self._epoch_skips)
         if self._epoch_skips:
-            message = (f"epoch {epoch}: {self._epoch_skips} unreadable image(s) left out "
+            message = (f"epoch {epoch}: {len(self._epoch_skips)} unreadable image(s) left out "
                        f"(loader.skipped lists them); {len(self.dataset)} samples in the dataset")
             log.warning("dali-pipes: %s", message)
             warnings.warn(message, SkippedImageWarning, stacklevel=2)

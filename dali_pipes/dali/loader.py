@@ -79,6 +79,7 @@ class DaliLoader(LoaderBase):
                 for index in suspects:  # leave them out and go on from the batch that failed
                     self._feeder.bad[index] = error.reason
                 iterator = self._dali_iterator()
+                self._needs_reset = True  # the rebuilt pipeline's epoch still ends like any other
                 self._feeder.start_epoch(epoch, failed[0])
                 continue
             self._feeder.in_flight.popleft()
