@@ -117,6 +117,10 @@ def _cmd_preview(args) -> int:
 
     backends = args.backends or [name for name in ("dali-gpu", "dali-cpu", "torchvision")
                                  if name != "dali-gpu" or resolve_backend("auto").name == "dali-gpu"]
+    if args.source is None:
+        from .synthetic import make_synthetic_imagefolder
+
+        args.source = str(make_synthetic_imagefolder(num_images=512))
     source = _source_from_args(args)
     rows = augmented_rows(source, _preview_config(args), backends, args.count, args.seed)
     path = render_grid(rows, args.out)
@@ -233,9 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=_cmd_demo)
 
-    def source_arguments(p):
-        p.add_argument("source", help="an ImageFolder tree, a saved HF dataset, a folder of .tar shards, "
-                                      "or a COCO instances JSON (with --coco-images)")
+    def source_arguments(p, optional=False):
+        p.add_argument("source", nargs="?" if optional else None,
+                       help="an ImageFolder tree, a saved HF dataset, a folder of .tar shards, or a COCO "
+                            "instances JSON (with --coco-images)" + (" (default: the synthetic set)" if optional else ""))
         p.add_argument("--image-column", default=None, help="HF datasets: the image column")
         p.add_argument("--label-column", default=None, help="HF datasets: the label column")
         p.add_argument("--coco-images", default=None, help="COCO: the folder of the images the JSON names")
@@ -263,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     preview = sub.add_parser("preview", help="a PNG grid of the same images under the train augmentation, "
                                              "one row per backend")
-    source_arguments(preview)
+    source_arguments(preview, optional=True)
     preview.add_argument("--out", default="preview.png", help="the PNG to write (default preview.png)")
     preview.add_argument("--preset", default="imagenet", help="imagenet | cifar10 | cifar100")
     preview.add_argument("--size", type=int, default=None, help="output size (default: the preset's)")
