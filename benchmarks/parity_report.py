@@ -13,7 +13,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import torch
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
@@ -56,7 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="dali-cpu")
     args = parser.parse_args()
-    print(f"| image | H x W | eval PSNR dB | eval max | train PSNR dB | train max (interior) | train max (2-px frame) |")
+    print("| image | H x W | eval PSNR dB | eval max | train PSNR dB | train max (interior) | train max (2-px frame) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, (h, w), ep, em, tp, ti, tm in measure(args.backend):
         print(f"| {name} | {h} x {w} | {ep:.1f} | {em:.1f} | {tp:.1f} | {ti:.1f} | {tm:.1f} |")

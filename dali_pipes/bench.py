@@ -23,6 +23,7 @@ import torch
 from .loader import default_num_threads, make_loader
 
 CLASSIC, CEILING = "classic-torchvision", "decode-only"
+MIN_CPU_WINDOW_S = 1.0
 
 
 @dataclass
@@ -31,7 +32,7 @@ class Result:
     mode: str  # "train" | "eval"
     images_per_s: float
     epoch_rates: list[float]
-    cpu_util: float  # fraction of all cores busy, process tree
+    cpu_util: float | None  # fraction of all cores busy, process tree (None: run too short to tell)
     peak_rss_mb: float
     peak_gpu_mb: float | None
     threads: int
@@ -181,7 +182,9 @@ def measure(contender: str, root, *, train: bool, batch_size: int = 64, threads:
         with _Monitor() as monitor:
             cpu0, wall0 = monitor.cpu_seconds(), time.perf_counter()
             rates = _epochs(loader, repeats)
-            cpu = (monitor.cpu_seconds() - cpu0) / (time.perf_counter() - wall0) / psutil.cpu_count()
+            wall = time.perf_counter() - wall0
+            # CPU times tick every 10 ms per process: shorter windows say nothing
+            cpu = (monitor.cpu_seconds() - cpu0) / wall / psutil.cpu_count() if wall >= MIN_CPU_WINDOW_S else None
     finally:
         if hasattr(loader, "close"):
             loader.close()
@@ -210,8 +213,9 @@ def table(results: list[Result]) -> str:
         ceiling = next((r.images_per_s for r in rows if r.contender == CEILING), None)
         for r in rows:
             gpu = f"{r.peak_gpu_mb:.0f}" if r.peak_gpu_mb is not None else "-"
+            cpu = f"{r.cpu_util:.0%}" if r.cpu_util is not None else "-"
             lines.append(f"| {mode} | {r.contender} | {r.images_per_s:.0f} | {_ratio(r.images_per_s, classic, '.2f')}x | "
-                         f"{_ratio(r.images_per_s, ceiling, '.0%')} | {r.cpu_util:.0%} | {r.peak_rss_mb:.0f} | {gpu} |")
+                         f"{_ratio(r.images_per_s, ceiling, '.0%')} | {cpu} | {r.peak_rss_mb:.0f} | {gpu} |")
     return "\n".join(lines)
 
 

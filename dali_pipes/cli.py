@@ -140,7 +140,6 @@ def _bench_sources(args):
 
 def _cmd_bench(args) -> int:
     import json
-    from dataclasses import asdict
     from pathlib import Path
 
     from . import bench
@@ -159,7 +158,7 @@ def _cmd_bench(args) -> int:
     variants = [dict(threads=t, batch_size=args.batch_size) for t in range(1, cores + 1)] if args.sweep == "threads" \
         else [dict(threads=args.threads, batch_size=b) for b in args.batch_sizes] if args.sweep == "batch" \
         else [dict(threads=args.threads, batch_size=args.batch_size)]
-    results, report = [], []
+    results = []
     for label, root in _bench_sources(args):
         for variant in variants:
             print(f"== {label}, threads={variant['threads'] or cores}, batch={variant['batch_size']}", flush=True)
@@ -171,7 +170,6 @@ def _cmd_bench(args) -> int:
                 r.extra.update(data=label, **variant)
             print(bench.table(rows), flush=True)
             results += rows
-            report.append({"data": label, **variant, "table": bench.table(rows)})
     bench.write_json(results, out / "throughput.json", machine=bench.machine(), repeats=args.repeats)
     bench.bar_chart(results, out / "throughput.png")
     print(f"wrote {out / 'throughput.json'} and {out / 'throughput.png'}")

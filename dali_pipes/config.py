@@ -245,9 +245,6 @@ class Preprocess:
             _require(isinstance(getattr(self, name), kind), f"Preprocess.{name}",
                      f"expected a {kind.__name__}, got {type(getattr(self, name)).__name__}")
 
-    def output_size(self, train: bool) -> int:
-        return self.train.size if train else self.eval.size
-
     def resized(self, size: int) -> "Preprocess":
         """The same recipe at another output size; eval keeps its crop ratio (e.g. CIFAR at 224)."""
         resize = int(math.floor(size / self.eval.crop_ratio + 1e-9))

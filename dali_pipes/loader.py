@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import torch
 
 from .backend import resolve_backend
 from .config import Preprocess, resolve_preset

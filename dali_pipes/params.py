@@ -87,9 +87,6 @@ class TrainParams:
     jitter: np.ndarray  # (n, 4) float: brightness, contrast, saturation factors, hue shift (turns)
     jitter_order: np.ndarray  # (n, 4) int: a permutation of 0..3 (torchvision's random order)
 
-    def sample(self, i: int) -> "TrainParams":
-        return TrainParams(self.window[i:i + 1], self.flip[i:i + 1], self.jitter[i:i + 1], self.jitter_order[i:i + 1])
-
 
 # Uniforms used per sample, in this order: window (22), flip (1), jitter apply (1), factors (4), order (4).
 _WINDOW, _FLIP, _APPLY, _FACTORS, _ORDER, _TOTAL = 0, 22, 23, 24, 28, 32

@@ -23,7 +23,9 @@ def test_bench_writes_table_json_and_chart(tmp_path, monkeypatch, capsys):
     assert {(r["contender"], r["mode"]) for r in rows} == {
         (c, m) for c in ("dali-cpu", "torchvision", "classic-torchvision", "decode-only") for m in ("train", "eval")}
     for r in rows:
-        assert r["images_per_s"] > 0 and len(r["epoch_rates"]) == 1 and 0 <= r["cpu_util"] <= 1.5
+        assert r["images_per_s"] > 0 and len(r["epoch_rates"]) == 1
+        # a smoke run is far shorter than the CPU-time resolution allows to measure
+        assert r["cpu_util"] is None
         assert r["peak_rss_mb"] > 0
     with Image.open(out / "throughput.png") as chart:
         assert chart.size[0] == 900 and chart.size[1] >= 8 * 26
@@ -35,3 +37,14 @@ def test_bench_soak_reports_memory_per_epoch(tmp_path, monkeypatch, capsys):
                  "--contenders", "dali-cpu", "--out", str(tmp_path / "out"), "--quiet"]) == 0
     report = json.loads((tmp_path / "out" / "soak.json").read_text())
     assert report["epochs"] == 3 and len(report["rss_mb"]) == 3 and "rss_growth_after_epoch_2" in report
+
+
+def test_cpu_utilisation_is_measured_over_a_long_enough_window(tmp_path, monkeypatch):
+    from dali_pipes import bench
+    from dali_pipes.synthetic import make_synthetic_imagefolder
+
+    monkeypatch.setattr(bench, "MIN_CPU_WINDOW_S", 0.2)
+    root = make_synthetic_imagefolder(tmp_path / "d", num_images=128, long_side=256)
+    result = bench.measure("dali-cpu", root, train=True, batch_size=16, threads=2, repeats=6)
+    assert result.cpu_util is not None, "768 images decoded in under 0.2 s: raise the workload"
+    assert 0 < result.cpu_util <= 1.1  # all cores at most, plus the CPU-time tick resolution

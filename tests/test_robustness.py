@@ -3,7 +3,6 @@ images follow on_error; interrupts, soaks and the command line behave."""
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import subprocess

@@ -13,7 +13,7 @@ import torch
 from nvidia.dali.plugin.pytorch import DALIGenericIterator
 
 from ..errors import ImageDecodeError
-from ..loader_base import LoaderBase, log
+from ..loader_base import LoaderBase
 from .pipeline import BatchFeeder, build_pipeline
 
 _SAMPLE_IN_MESSAGE = re.compile(r"sample #(\d+)")
