@@ -173,6 +173,10 @@ class TrainTransform:
 
     Then, each optional: `color_jitter`, `auto_augment` (on the uint8 image, in that order), and
     `random_erasing` (on the normalized batch).
+
+    `exact_edges=True` makes DALI resample the crop window's border exactly as torchvision does
+    (filter weights renormalized over the window instead of replicating its edge pixel): the outer
+    2 pixels then match too, at about 3x the resize cost on the CPU (see docs/parity.md).
     """
 
     size: int = 224
@@ -184,6 +188,7 @@ class TrainTransform:
     color_jitter: ColorJitter | None = None
     auto_augment: AutoAugment | None = None
     random_erasing: RandomErasing | None = None
+    exact_edges: bool = False
 
     def __post_init__(self):
         for name, kind in (("color_jitter", ColorJitter), ("auto_augment", AutoAugment),
@@ -194,6 +199,8 @@ class TrainTransform:
         _positive_int(self.size, "TrainTransform.size")
         _require(self.geometry in GEOMETRIES, "TrainTransform.geometry",
                  f"must be one of {GEOMETRIES}, got {self.geometry!r}")
+        _require(isinstance(self.exact_edges, bool), "TrainTransform.exact_edges",
+                 f"must be True or False, got {self.exact_edges!r}")
         _require(isinstance(self.padding, int) and not isinstance(self.padding, bool) and self.padding >= 0,
                  "TrainTransform.padding", f"expected an integer >= 0, got {self.padding!r}")
         scale = _pair(self.scale, "TrainTransform.scale")

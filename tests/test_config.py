@@ -55,6 +55,8 @@ def test_sequences_are_normalised_to_tuples_of_floats():
     (lambda: TrainTransform(ratio=(0.0, 1.0)), "TrainTransform.ratio"),
     (lambda: TrainTransform(ratio=3), "TrainTransform.ratio"),
     (lambda: TrainTransform(hflip=1.5), "TrainTransform.hflip"),
+    (lambda: TrainTransform(exact_edges="yes"), "TrainTransform.exact_edges"),
+    (lambda: TrainTransform(geometry="center"), "TrainTransform.geometry"),
     (lambda: EvalTransform(size=224, resize_size=200), "EvalTransform.resize_size"),
     (lambda: EvalTransform.from_crop_ratio(224, 1.2), "EvalTransform.crop_ratio"),
     (lambda: Preprocess(train=EvalTransform()), "Preprocess.train"),

@@ -72,7 +72,27 @@ def crop_window(inputs, p: TrainNodes, cfg: TrainTransform, device: str, encoded
     else:
         crops = fn.slice(to_images(inputs, encoded, device), p.anchor, p.shape, device=device,
                          out_of_bounds_policy="pad", fill_values=0, **window)
+    if cfg.exact_edges:
+        return _renormalized_resize(crops, p.shape, cfg.size, device)
     return _resize(crops, [cfg.size, cfg.size], device)
+
+
+def _renormalized_resize(crops, shape, size: int, device: str):
+    """Resize as torchvision does at the crop's edges: DALI's resampler replicates the edge pixel
+    into the filter's support, torchvision renormalizes the weights over the pixels it has. Resizing
+    the crop surrounded by zeros gives sum(w * x) over the crop; resizing a mask of ones the same way
+    gives sum(w); their ratio is torchvision's value. The margin covers the filter's support."""
+    margin = (dmath.max(shape[0], shape[1]) + size - 1) // size + 2
+    margins = fn.stack(margin, margin)
+    window = dict(axis_names="HW", normalized_anchor=False, normalized_shape=False, device=device,
+                  out_of_bounds_policy="pad", fill_values=0)
+    region = dict(size=[size, size], roi_start=fn.cast(margins, dtype=types.FLOAT),
+                  roi_end=fn.cast(margins + shape, dtype=types.FLOAT), roi_relative=False, antialias=True,
+                  interp_type=types.INTERP_LINEAR, dtype=types.FLOAT, device=device)
+    weighted = fn.resize(fn.slice(crops, -margins, shape + 2 * margins, **window), **region)
+    ones = fn.cast(crops[:, :, 0:1], dtype=types.FLOAT) * 0.0 + 1.0
+    weights = fn.resize(fn.slice(ones, -margins, shape + 2 * margins, **window), **region)
+    return fn.cast(dmath.clamp(weighted / weights, 0.0, 255.0), dtype=types.UINT8)  # rounds, as torchvision
 
 
 def _torchvision_resize_shape(h, w, shorter: int):

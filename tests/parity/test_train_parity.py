@@ -106,13 +106,19 @@ def test_flip_and_jitter_parameters_follow_torchvision():
     assert float(((counts - n / 24) ** 2 / (n / 24)).sum()) < 49.73
 
 
-def test_pad_crop_is_identical_on_both_backends():
+@pytest.mark.parametrize("exact_edges", [False, True])
+def test_pad_crop_is_identical_on_both_backends(exact_edges):
+    from dali_pipes import PRESETS
+
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(64, 32, 32, 3), dtype=np.uint8)
     labels = np.zeros(64, dtype=np.int64)
+    cfg = PRESETS["cifar10"]
+    cfg = Preprocess(train=TrainTransform(size=32, geometry="pad_crop", exact_edges=exact_edges),
+                     eval=cfg.eval, normalize=cfg.normalize)
     outputs = []
     for backend in ("dali-cpu", "torchvision"):
-        with make_loader((images, labels), train=True, batch_size=64, backend=backend, preset="cifar10", seed=9,
+        with make_loader((images, labels), train=True, batch_size=64, backend=backend, preset=cfg, seed=9,
                          num_threads=2) as loader:
             outputs.append(next(iter(loader))[0])
     assert torch.allclose(outputs[0], outputs[1], atol=1e-5)
@@ -130,3 +136,21 @@ def test_each_jitter_factor_gives_torchvisions_pixels(photo_folder, factors):
             outputs.append(unnormalize(next(iter(loader))[0]))
     for i in range(len(outputs[0])):
         assert_crop_resize_close(outputs[0][i], outputs[1][i], what=f"sample {i}")
+
+
+def test_exact_edges_meet_the_strict_bound_everywhere(photo_folder):
+    """With exact_edges, the whole image (frame included) is within 2.5 levels of resized_crop."""
+    cfg = Preprocess(train=TrainTransform(exact_edges=True))
+    with make_loader(photo_folder, train=True, batch_size=64, backend="dali-cpu", preset=cfg, seed=3,
+                     shuffle=False) as loader:
+        outputs = unnormalize(next(iter(loader))[0])
+        paths = [path for path, _ in loader.dataset.samples]
+        seeds = loader.plan.sample_seeds(0)
+    for i, path in enumerate(paths):
+        with open(path, "rb") as f:
+            decoded = decode_rgb(f.read(), path)
+        p = draw_train_params(cfg.train, [tuple(decoded.shape[-2:])], [seeds[i]])
+        expected = F.resized_crop(decoded, *(int(v) for v in p.window[0]), [224, 224], antialias=True)
+        if p.flip[0]:
+            expected = F.horizontal_flip(expected)
+        assert_images_close(outputs[i], expected.double(), min_psnr=50.0, max_abs=2.5, what=path)
