@@ -94,5 +94,11 @@ class EpochPlan:
         return int((self._mine(positions) >= self.num_samples).sum())
 
     def batches(self, epoch: int) -> list[np.ndarray]:
-        order = self.order(epoch)
-        return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        return self._split(self.order(epoch))
+
+    def batch_seeds(self, epoch: int) -> list[np.ndarray]:
+        """The augmentation seeds of `batches(epoch)`, batch by batch, sample by sample."""
+        return self._split(self.sample_seeds(epoch))
+
+    def _split(self, values: np.ndarray) -> list[np.ndarray]:
+        return [values[i : i + self.batch_size] for i in range(0, len(values), self.batch_size)]

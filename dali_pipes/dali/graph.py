@@ -56,9 +56,10 @@ def to_images(inputs, encoded: bool, device: str):
     return inputs.gpu() if device == "gpu" else inputs
 
 
-def _resize(images, size, device: str):
-    """Bilinear with antialiasing: the filter torchvision's `antialias=True` uses."""
-    return fn.resize(images, device=device, size=size, antialias=True, interp_type=types.INTERP_LINEAR)
+def _resize(images, size, device: str, **region):
+    """Bilinear with antialiasing: the filter torchvision's `antialias=True` uses. `region` takes
+    fn.resize's roi_* and dtype arguments."""
+    return fn.resize(images, device=device, size=size, antialias=True, interp_type=types.INTERP_LINEAR, **region)
 
 
 def crop_window(inputs, p: TrainNodes, cfg: TrainTransform, device: str, encoded: bool):
@@ -86,12 +87,11 @@ def _renormalized_resize(crops, shape, size: int, device: str):
     margins = fn.stack(margin, margin)
     window = dict(axis_names="HW", normalized_anchor=False, normalized_shape=False, device=device,
                   out_of_bounds_policy="pad", fill_values=0)
-    region = dict(size=[size, size], roi_start=fn.cast(margins, dtype=types.FLOAT),
-                  roi_end=fn.cast(margins + shape, dtype=types.FLOAT), roi_relative=False, antialias=True,
-                  interp_type=types.INTERP_LINEAR, dtype=types.FLOAT, device=device)
-    weighted = fn.resize(fn.slice(crops, -margins, shape + 2 * margins, **window), **region)
+    region = dict(roi_start=fn.cast(margins, dtype=types.FLOAT), roi_end=fn.cast(margins + shape, dtype=types.FLOAT),
+                  roi_relative=False, dtype=types.FLOAT)
+    weighted = _resize(fn.slice(crops, -margins, shape + 2 * margins, **window), [size, size], device, **region)
     ones = fn.cast(crops[:, :, 0:1], dtype=types.FLOAT) * 0.0 + 1.0
-    weights = fn.resize(fn.slice(ones, -margins, shape + 2 * margins, **window), **region)
+    weights = _resize(fn.slice(ones, -margins, shape + 2 * margins, **window), [size, size], device, **region)
     return fn.cast(dmath.clamp(weighted / weights, 0.0, 255.0), dtype=types.UINT8)  # rounds, as torchvision
 
 
@@ -125,9 +125,8 @@ def resize_center_crop(inputs, cfg: EvalTransform, device: str, encoded: bool):
     left = fn.cast(_center_crop_offset(new_w, cfg.size), dtype=types.FLOAT) * scale_x
     roi_start = fn.stack(top, left)
     roi_end = fn.stack(top + cfg.size * scale_y, left + cfg.size * scale_x)
-    return fn.resize(to_images(inputs, encoded, device), device=device, size=[cfg.size, cfg.size],
-                     roi_start=roi_start, roi_end=roi_end, roi_relative=False, antialias=True,
-                     interp_type=types.INTERP_LINEAR)
+    return _resize(to_images(inputs, encoded, device), [cfg.size, cfg.size], device,
+                   roi_start=roi_start, roi_end=roi_end, roi_relative=False)
 
 
 def normalize(images, cfg: Normalize, device: str, **crop_and_mirror):

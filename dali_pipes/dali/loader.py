@@ -73,14 +73,15 @@ class DaliLoader(LoaderBase):
                 self._discard_pipeline()
                 if failed is None or not isinstance(err, RuntimeError):
                     raise  # the source's own errors already name the file, row or member
-                suspects, error = self._decode_error(*failed, str(err))
+                failed_batch, failed_indices = failed
+                suspects, error = self._decode_error(failed_indices, str(err))
                 if self.on_error != "skip":
                     raise error from err
                 for index in suspects:  # leave them out and go on from the batch that failed
                     self._feeder.bad[index] = error.reason
                 iterator = self._dali_iterator()
                 self._needs_reset = True  # the rebuilt pipeline's epoch still ends like any other
-                self._feeder.start_epoch(epoch, failed[0])
+                self._feeder.start_epoch(epoch, failed_batch)
                 continue
             self._feeder.in_flight.popleft()
             images, labels = out[0]["images"], out[0]["labels"]
@@ -88,7 +89,7 @@ class DaliLoader(LoaderBase):
                 images = images.permute(0, 3, 1, 2)
             yield self._finish_images(images), labels.reshape(len(labels), *self.dataset.targets.shape[1:])
 
-    def _decode_error(self, batch: int, indices, message: str) -> tuple[list[int], ImageDecodeError]:
+    def _decode_error(self, indices, message: str) -> tuple[list[int], ImageDecodeError]:
         """The samples behind a DALI decode failure, and an error naming their files: DALI's message
         gives the index in the batch; else PIL finds which ones do not decode; else the batch."""
         found = _SAMPLE_IN_MESSAGE.search(message)

@@ -41,7 +41,7 @@ class BatchFeeder:
         self.report = report or (lambda index, reason: None)
         self.bad: dict[int, str] = {}  # sample index -> why it cannot be used
         self._batches: list[np.ndarray] = []
-        self._seeds: np.ndarray | None = None
+        self._seeds: list[np.ndarray] | None = None
         self._first = 0
         self._shift = 0
         self._stopped = True
@@ -58,7 +58,7 @@ class BatchFeeder:
 
     def start_epoch(self, epoch: int, first_batch: int = 0) -> None:
         self._batches = self.plan.batches(epoch)
-        self._seeds = self.plan.sample_seeds(epoch) if self.train_cfg is not None else None
+        self._seeds = self.plan.batch_seeds(epoch) if self.train_cfg is not None else None
         self._first, self._shift = first_batch, 0
         self._stopped = False
         self.in_flight.clear()
@@ -80,8 +80,7 @@ class BatchFeeder:
         self.in_flight.append((batch, indices))
         outputs = [samples, np.ascontiguousarray(self.source.targets[indices])]
         if self.train_cfg is not None:
-            seeds = self._seeds[batch * self.plan.batch_size + np.asarray(positions)]
-            p = draw_train_params(self.train_cfg, np.asarray(sizes), seeds)
+            p = draw_train_params(self.train_cfg, np.asarray(sizes), self._seeds[batch][positions])
             params = [p.window[:, :2].astype(np.int32), p.window[:, 2:].astype(np.int32),
                       p.flip.astype(np.int32), p.jitter.astype(np.float32)]
             outputs += params[: self.num_outputs - 2]
@@ -102,16 +101,16 @@ class BatchFeeder:
                 continue
             try:
                 data = datas[position] if datas is not None else self.source.read(index)
-                samples.append(self._sample(data, index))
-                sizes.append(self._size(data, index))
+                sample, size = self._sample(data, index), self._size(data, index)
             except (ImageDecodeError, SourceError) as err:
                 if not self.skip:
                     raise
                 self.bad[index] = str(err)
                 self.report(index, str(err))
-                del samples[len(positions):]
                 continue
             positions.append(position)
+            samples.append(sample)
+            sizes.append(size)
         return positions, samples, sizes
 
     def _sample(self, data, index: int) -> np.ndarray:

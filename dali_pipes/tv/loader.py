@@ -31,10 +31,9 @@ class PlannedBatchSampler(Sampler):
         return len(self.plan)
 
     def __iter__(self):
-        seeds = self.plan.sample_seeds(self.epoch)
-        for b, batch in enumerate(self.plan.batches(self.epoch)[self.first:], start=self.first):
-            start = b * self.plan.batch_size
-            yield [(int(i), int(seeds[start + k])) for k, i in enumerate(batch)]
+        batches, seeds = self.plan.batches(self.epoch), self.plan.batch_seeds(self.epoch)
+        for batch, batch_seeds in zip(batches[self.first:], seeds[self.first:]):
+            yield [(int(i), int(seed)) for i, seed in zip(batch, batch_seeds)]
 
 
 @dataclass(frozen=True)
