@@ -6,7 +6,9 @@ on the bytes are the same whichever engine decodes them.
 
 from __future__ import annotations
 
-from typing import Protocol
+import hashlib
+import os
+from typing import Iterable, Protocol
 
 import numpy as np
 
@@ -33,6 +35,16 @@ def sniff_format(data: bytes) -> str | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
     return None
+
+
+def files_fingerprint(kind: str, files: Iterable[tuple[str | os.PathLike, str]]) -> str:
+    """Changes when a file is added, removed, renamed, relabelled, resized or rewritten: the key of
+    cached statistics. `files` holds (path, the name and label it is known by)."""
+    digest = hashlib.sha1()
+    for path, key in files:
+        stat = os.stat(path)
+        digest.update(f"{key}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return f"{kind}:{digest.hexdigest()}"
 
 
 def check_encoded(data: bytes, where: str) -> str:

@@ -3,7 +3,6 @@ categories in COCO's order (sorted by category id), from an instances annotation
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SourceError
+from .base import files_fingerprint
 
 EMPTY_POLICIES = ("keep", "drop")
 
@@ -57,11 +57,7 @@ class CocoSource:
 
     @property
     def fingerprint(self) -> str:
-        digest = hashlib.sha1()
-        for path in self.paths:
-            stat = path.stat()
-            digest.update(f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-        return f"coco:{digest.hexdigest()}"
+        return files_fingerprint("coco", ((path, path.name) for path in self.paths))
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -6,7 +6,6 @@ from `torchvision.datasets.ImageFolder`.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
 from ..errors import SourceError
+from .base import files_fingerprint
 
 
 class ImageFolderSource:
@@ -48,11 +48,8 @@ class ImageFolderSource:
     @property
     def fingerprint(self) -> str:
         """Changes when a file is added, removed, resized or rewritten (for cached statistics)."""
-        digest = hashlib.sha1()
-        for path, label in self.samples:
-            stat = os.stat(path)
-            digest.update(f"{os.path.relpath(path, self.root)}|{label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-        return f"folder:{digest.hexdigest()}"
+        return files_fingerprint("folder", ((path, f"{os.path.relpath(path, self.root)}|{label}")
+                                            for path, label in self.samples))
 
     def __len__(self) -> int:
         return len(self.samples)
