@@ -1,6 +1,6 @@
 """Measure DALI-vs-torchvision parity on the parity suite's photographs; prints a Markdown table.
 
-    python benchmarks/parity_report.py [--backend dali-cpu|dali-gpu]
+    python benchmarks/parity_report.py [--backend dali-cpu|dali-gpu] [--resampler auto|dali|torch]
 
 Eval: DALI's Resize(256) + CenterCrop(224) against torchvision's on the torchvision-decoded image.
 Train: the same crop box and flip (dali_pipes.params) against torchvision's resized_crop.
@@ -26,14 +26,15 @@ from tests.parity.checkers import psnr  # noqa: E402
 from tests.parity.photos import write_corpus  # noqa: E402
 
 
-def measure(backend: str) -> list[tuple]:
+def measure(backend: str, resampler: str = "auto") -> list[tuple]:
     root = Path(tempfile.mkdtemp())
     write_corpus(root)
     rows = []
     reference_eval = v2.Compose([v2.Resize(256, antialias=True), v2.CenterCrop(224)])
-    with make_loader(root, train=False, batch_size=64, backend=backend) as loader:
+    with make_loader(root, train=False, batch_size=64, backend=backend, resampler=resampler) as loader:
         evals = unnormalize(next(iter(loader))[0])
-    with make_loader(root, train=True, batch_size=64, backend=backend, seed=3, shuffle=False) as loader:
+    with make_loader(root, train=True, batch_size=64, backend=backend, seed=3, shuffle=False,
+                     resampler=resampler) as loader:
         trains = unnormalize(next(iter(loader))[0])
         seeds, cfg, samples = loader.plan.sample_seeds(0), loader.preprocess.train, loader.dataset.samples
     for i, (path, _) in enumerate(samples):
@@ -54,10 +55,11 @@ def measure(backend: str) -> list[tuple]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="dali-cpu")
+    parser.add_argument("--resampler", default="auto", choices=["auto", "dali", "torch"])
     args = parser.parse_args()
     print("| image | H x W | eval PSNR dB | eval max | train PSNR dB | train max (interior) | train max (2-px frame) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for name, (h, w), ep, em, tp, ti, tm in measure(args.backend):
+    for name, (h, w), ep, em, tp, ti, tm in measure(args.backend, args.resampler):
         print(f"| {name} | {h} x {w} | {ep:.1f} | {em:.1f} | {tp:.1f} | {ti:.1f} | {tm:.1f} |")
 
 

@@ -14,6 +14,7 @@ from .sources import resolve_source
 
 
 ON_ERROR = ("raise", "skip")
+RESAMPLERS = ("auto", "dali", "torch")
 
 
 def default_num_threads() -> int:
@@ -49,6 +50,7 @@ def make_loader(
     num_shards: int | None = None,
     shard_padding: str = "pad",
     on_error: str = "raise",
+    resampler: str = "auto",
 ) -> LoaderBase:
     """A drop-in replacement for `torch.utils.data.DataLoader` over an image-classification source.
 
@@ -74,6 +76,10 @@ def make_loader(
     `loader.skipped_last_epoch`; `loader.skipped` lists every one met). `len` counts the planned
     batches: a batch left with no readable sample is left out of the epoch, the only case in which
     an epoch yields fewer batches than `len`.
+
+    `resampler` (DALI backends): `"auto"` resizes with torchvision's own kernel inside DALI's CPU graph
+    (faster there than DALI's, and pixel-equal to the torchvision backend) and with DALI's `fn.resize`
+    on the GPU; `"dali"` forces `fn.resize` on the CPU too (what the GPU runs); `"torch"` is the CPU's.
     """
     if not isinstance(train, bool):
         raise ValueError(f"train must be True or False, got {train!r}")
@@ -106,6 +112,7 @@ def make_loader(
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     _check_mix(mix, train, plan)
+    resampler = _resolve_resampler(resampler, choice.name)
     threads = num_threads or default_num_threads()
     if choice.name == "torchvision":
         from .tv.loader import TorchvisionLoader
@@ -116,7 +123,7 @@ def make_loader(
         from .dali.loader import DaliLoader
 
         loader = DaliLoader(src, cfg, plan, train, choice.device, num_threads=threads, prefetch=prefetch, mix=mix,
-                            on_error=on_error)
+                            on_error=on_error, resampler=resampler)
     loader._seed_was_drawn = seed is None
     log.info("dali-pipes backend: %s (%s); %d samples, %d batches of %d; shard %d of %d (%s)",
              loader.backend, choice.reason, len(src), len(loader), batch_size, shard, shards, shard_source)
@@ -132,6 +139,17 @@ def _with_dataset_statistics(cfg: Preprocess, source) -> Preprocess:
     stats = cached_stats(source)
     log.info("dali-pipes: per-dataset normalization mean=%s std=%s", stats.mean, stats.std)
     return cfg.with_normalize(replace(cfg.normalize, mean=stats.mean, std=stats.std))
+
+
+def _resolve_resampler(resampler: str, backend: str) -> str:
+    if resampler not in RESAMPLERS:
+        raise ValueError(f"resampler must be one of {RESAMPLERS}, got {resampler!r}")
+    if resampler == "torch" and backend == "dali-gpu":
+        raise ValueError("resampler='torch' runs in DALI's CPU graph only; the dali-gpu backend resizes with "
+                         "DALI's fn.resize (resampler='auto' or 'dali')")
+    if resampler == "auto":
+        return "torch" if backend == "dali-cpu" else "dali"
+    return resampler
 
 
 def _check_mix(mix, train: bool, plan: EpochPlan) -> None:

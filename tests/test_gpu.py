@@ -31,13 +31,20 @@ def test_gpu_batches_are_on_the_gpu_with_true_labels(identity_folder, train):
 
 
 def test_gpu_and_cpu_dali_agree_in_eval(identity_folder):
+    """The same graph (fn.resize) on both devices."""
     root, _ = identity_folder
     outputs = {}
     for backend in ("dali-gpu", "dali-cpu"):
-        with make_loader(root, train=False, batch_size=23, backend=backend) as loader:
+        with make_loader(root, train=False, batch_size=23, backend=backend, resampler="dali") as loader:
             outputs[backend] = unnormalize(next(iter(loader))[0])
     difference = (outputs["dali-gpu"] - outputs["dali-cpu"]).abs()
     assert difference.max() <= 4.0  # nvJPEG vs libjpeg-turbo on uniform JPEGs; PNG are exact
+
+
+def test_the_torch_resampler_is_refused_on_the_gpu(identity_folder):
+    root, _ = identity_folder
+    with pytest.raises(ValueError, match="resampler='torch' runs in DALI's CPU graph only"):
+        make_loader(root, train=True, batch_size=5, backend="dali-gpu", resampler="torch")
 
 
 def test_gpu_channels_last_bfloat16(identity_folder):

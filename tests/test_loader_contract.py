@@ -208,3 +208,29 @@ def test_sampler_set_epoch_idiom_sets_the_epoch(identity_folder, backend):
         b.set_epoch(4)
         assert collect(a)[0] == collect(b)[0]
         assert len(a.sampler) == len(identity_to_class)
+
+
+@pytest.mark.parametrize("resampler", ["torch", "dali"])
+@pytest.mark.parametrize("train", [True, False])
+def test_channels_last_holds_the_same_values_as_the_planar_layout(identity_folder, resampler, train):
+    """dali-cpu hands the torch resampler's output to the last op as CHW or HWC depending on the
+    requested layout: the values must not depend on it."""
+    root, _ = identity_folder
+    outputs = []
+    for channels_last in (False, True):
+        cfg = Preprocess(normalize=Normalize(channels_last=channels_last))
+        with make_loader(root, train=train, batch_size=23, backend="dali-cpu", preset=cfg, seed=1,
+                         resampler=resampler) as loader:
+            outputs.append(next(iter(loader))[0])
+    assert outputs[1].is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(outputs[0], outputs[1])
+
+
+def test_the_resampler_is_validated(identity_folder):
+    root, _ = identity_folder
+    with pytest.raises(ValueError, match=r"resampler must be one of \('auto', 'dali', 'torch'\), got 'pil'"):
+        make_loader(root, train=True, batch_size=5, backend="dali-cpu", resampler="pil")
+    with make_loader(root, train=True, batch_size=5, backend="dali-cpu") as loader:
+        assert loader.resampler == "torch"
+    with make_loader(root, train=True, batch_size=5, backend="dali-cpu", resampler="dali") as loader:
+        assert loader.resampler == "dali"

@@ -11,6 +11,10 @@ datasets); only the first stage differs. Per-sample sizes are always computed on
 Geometry follows torchvision exactly where DALI's defaults differ: the eval resize computes the
 long side as torchvision does (truncating), and the center-crop offset is rounded half-to-even.
 Train crop windows come from the source (dali_pipes.params), not from DALI's random crop.
+
+Resampling: `resampler="dali"` is `fn.resize` (the only choice on the GPU); `resampler="torch"` runs
+torchvision's own kernel inside a CPU graph (dali_pipes.dali.torch_resample: faster there, and
+equal to the torchvision backend pixel for pixel). Everything else is the same graph.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from nvidia.dali import fn, types
 from nvidia.dali import math as dmath
 
 from ..config import EvalTransform, Normalize, Preprocess, TrainTransform
-from . import augment
+from . import augment, torch_resample
+
+RESAMPLERS = ("dali", "torch")
 
 _DALI_DTYPES = {"float32": types.FLOAT, "float16": types.FLOAT16, "bfloat16": types.FLOAT}
 
@@ -62,10 +68,11 @@ def _resize(images, size, device: str, **region):
     return fn.resize(images, device=device, size=size, antialias=True, interp_type=types.INTERP_LINEAR, **region)
 
 
-def crop_window(inputs, p: TrainNodes, cfg: TrainTransform, device: str, encoded: bool):
+def crop_window(inputs, p: TrainNodes, cfg: TrainTransform, device: str, encoded: bool,
+                resampler: str = "dali", threads: int = 1, layout: str = "HWC"):
     """The sample's crop window resized to `size` x `size`. A random-resized-crop window lies inside
     the image, so encoded inputs decode only that region (fused); a pad-crop window may reach outside
-    by `padding`, which is filled with zeros."""
+    by `padding`, which is filled with zeros. `layout` is honoured by the torch resampler only."""
     window = dict(axis_names="HW", normalized_anchor=False, normalized_shape=False)
     if encoded and cfg.geometry == "random_resized_crop":
         crops = fn.decoders.image_slice(inputs, p.anchor, p.shape, device=decoder_device(device),
@@ -73,6 +80,8 @@ def crop_window(inputs, p: TrainNodes, cfg: TrainTransform, device: str, encoded
     else:
         crops = fn.slice(to_images(inputs, encoded, device), p.anchor, p.shape, device=device,
                          out_of_bounds_policy="pad", fill_values=0, **window)
+    if resampler == "torch":  # renormalizes at the border itself: exact_edges is implied
+        return torch_resample.resize(crops, cfg.size, threads=threads, layout=layout)
     if cfg.exact_edges:
         return _renormalized_resize(crops, p.shape, cfg.size, device)
     return _resize(crops, [cfg.size, cfg.size], device)
@@ -109,14 +118,19 @@ def _center_crop_offset(extent, crop: int):
     return half + (slack % 2) * (half % 2)
 
 
-def resize_center_crop(inputs, cfg: EvalTransform, device: str, encoded: bool):
+def resize_center_crop(inputs, cfg: EvalTransform, device: str, encoded: bool, resampler: str = "dali",
+                       threads: int = 1, layout: str = "HWC"):
     """torchvision's Resize(resize_size) + CenterCrop(size), resampling only the pixels kept.
 
-    The crop is expressed as the input region it comes from (`roi_start`/`roi_end`): the output
+    With the torch resampler this is torchvision's own Resize and CenterCrop, output in `layout`.
+    With DALI's, the crop is expressed as the input region it comes from (`roi_start`/`roi_end`): the output
     pixels sit exactly where resize-then-crop puts them and the filter still reads the pixels
     around the region, but the ~40% of the resized image that the crop throws away is never
     computed.
     """
+    if resampler == "torch":
+        return torch_resample.resize_center_crop(to_images(inputs, encoded, device), cfg.resize_size, cfg.size,
+                                                 threads=threads, layout=layout)
     h, w = input_hw(inputs, encoded)
     new_h, new_w = _torchvision_resize_shape(h, w, cfg.resize_size)
     scale_y = fn.cast(h, dtype=types.FLOAT) / fn.cast(new_h, dtype=types.FLOAT)
@@ -143,15 +157,22 @@ def normalize(images, cfg: Normalize, device: str, **crop_and_mirror):
 
 
 def preprocess(inputs, cfg: Preprocess, train: bool, device: str, encoded: bool = True,
-               params: TrainNodes | None = None):
+               params: TrainNodes | None = None, resampler: str = "dali", threads: int = 1):
     """The whole train or eval graph for one batch of encoded images or raw arrays."""
+    if resampler not in RESAMPLERS or (resampler == "torch" and device != "cpu"):
+        raise ValueError(f"resampler {resampler!r} on {device!r}: valid are 'dali', and 'torch' on the CPU")
     if train:
-        images = crop_window(inputs, params, cfg.train, device, encoded)
-        if cfg.train.color_jitter is not None:
-            images = augment.color_jitter(images, params.jitter, cfg.train.color_jitter, device)
-        if cfg.train.auto_augment is not None:
-            images = augment.auto_augment(images, cfg.train.auto_augment, cfg.train.size)
+        t = cfg.train
+        # CHW straight from the resampler spares the final op its transpose when nothing else follows
+        planar = t.color_jitter is None and t.auto_augment is None and not cfg.normalize.channels_last
+        images = crop_window(inputs, params, t, device, encoded, resampler, threads, "CHW" if planar else "HWC")
+        if t.color_jitter is not None:
+            images = augment.color_jitter(images, params.jitter, t.color_jitter, device)
+        if t.auto_augment is not None:
+            images = augment.auto_augment(images, t.auto_augment, t.size)
         # the flip is fused into the final op; it commutes with jitter, and the auto-augment
         # operations are symmetric in sign, so the output distribution is torchvision's
         return normalize(images, cfg.normalize, device, mirror=params.flip)
-    return normalize(resize_center_crop(inputs, cfg.eval, device, encoded), cfg.normalize, device)
+    layout = "HWC" if cfg.normalize.channels_last else "CHW"
+    return normalize(resize_center_crop(inputs, cfg.eval, device, encoded, resampler, threads, layout),
+                     cfg.normalize, device)

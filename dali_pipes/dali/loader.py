@@ -21,11 +21,12 @@ _SAMPLE_IN_MESSAGE = re.compile(r"sample #(\d+)")
 
 class DaliLoader(LoaderBase):
     def __init__(self, source, preprocess, plan, train, device: torch.device, *, num_threads: int,
-                 prefetch: int = 2, mix=None, on_error: str = "raise"):
+                 prefetch: int = 2, mix=None, on_error: str = "raise", resampler: str = "dali"):
         super().__init__(source, preprocess, plan, train, device, mix, on_error)
         self.backend = "dali-gpu" if device.type == "cuda" else "dali-cpu"
         self.num_threads = num_threads
         self.prefetch = prefetch
+        self.resampler = resampler
         self._feeder = BatchFeeder(source, plan, preprocess.train if train else None, skip=self.on_error == "skip",
                                    report=lambda index, reason: self._note_skipped(source.describe(index), reason))
         self._iterator: DALIGenericIterator | None = None
@@ -42,6 +43,7 @@ class DaliLoader(LoaderBase):
                 num_threads=self.num_threads,
                 device_id=self.device.index if self.device.type == "cuda" else None,
                 seed=self.engine_seed, prefetch=self.prefetch, checkpoint=self._checkpoint,
+                resampler=self.resampler,
             )
             self._iterator = DALIGenericIterator([pipe], ["images", "labels"], prepare_first_batch=False)
             self._needs_reset = False

@@ -127,7 +127,7 @@ class BatchFeeder:
 
 def build_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device: str,
                    num_threads: int, device_id: int | None, seed: int, prefetch: int,
-                   checkpoint: bytes | None = None):
+                   checkpoint: bytes | None = None, resampler: str = "dali"):
     """A built pipeline whose outputs are (images, labels), both on `device`.
 
     Checkpointing is always on (DALI: no cost): a checkpoint restores the random streams of the
@@ -147,7 +147,8 @@ def build_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device:
                                      dtype=dtypes[:feeder.num_outputs], layout=layouts[:feeder.num_outputs])
         inputs, labels = outputs[:2]
         params = graph.TrainNodes(*outputs[2:], *([None] * (6 - feeder.num_outputs))) if train else None
-        images = graph.preprocess(inputs, cfg, train, device, encoded=encoded, params=params)
+        images = graph.preprocess(inputs, cfg, train, device, encoded=encoded, params=params,
+                                  resampler=resampler, threads=num_threads)
         return images, (labels.gpu() if device == "gpu" else labels)
 
     with warnings.catch_warnings():  # DALI's auto_aug module still calls its own deprecated aliases

@@ -30,31 +30,43 @@ def same(a, b):
     return len(a) == len(b) and all(torch.equal(x1, x2) and torch.equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b))
 
 
-def build(root, backend, *, seed=4, threads=2, train=True, preset=FULL_TRAIN, mix=True):
+def build(root, backend, *, seed=4, threads=2, train=True, preset=FULL_TRAIN, mix=True, resampler="auto"):
     return make_loader(root, train=train, batch_size=5, backend=backend, seed=seed, preset=preset,
-                       num_threads=threads, mix=MixUpCutMix(3, seed=0) if mix and train else None)
+                       num_threads=threads, mix=MixUpCutMix(3, seed=0) if mix and train else None,
+                       resampler=resampler)
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
-def test_bit_identical_runs_and_thread_independence(identity_folder, backend):
+# dali-cpu with its default resampler (torchvision's kernel) and with DALI's (the GPU's graph)
+ENGINES = [("dali-cpu", "auto"), ("dali-cpu", "dali"), ("torchvision", "auto")]
+
+
+@pytest.mark.parametrize("backend, resampler", ENGINES)
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+def test_bit_identical_runs_and_thread_independence(identity_folder, backend, resampler, train):
     root, _ = identity_folder
-    with build(root, backend) as a, build(root, backend) as b, build(root, backend, threads=1) as c:
+    kw = dict(train=train, resampler=resampler)
+    with build(root, backend, **kw) as a, build(root, backend, **kw) as b, build(root, backend, threads=1, **kw) as c, \
+            build(root, backend, threads=3, **kw) as e:
         first = batches(a, 2)
         assert same(first, batches(b, 2))
         assert same(first, batches(c, 2)), "the output must not depend on num_threads / workers"
-    with build(root, backend, seed=5) as d:
-        assert not same(first, batches(d, 2))
+        assert same(first, batches(e, 2)), "the output must not depend on num_threads / workers"
+    if train:
+        with build(root, backend, seed=5, **kw) as d:
+            assert not same(first, batches(d, 2))
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
-@pytest.mark.parametrize("stop_after", [0, 2, 5, 7])
-def test_resume_mid_epoch_and_across_epochs(identity_folder, backend, stop_after):
+RESUMES = [(b, "auto", n) for b in CPU_BACKENDS for n in (0, 2, 5, 7)] + [("dali-cpu", "dali", 7)]
+
+
+@pytest.mark.parametrize("backend, resampler, stop_after", RESUMES)
+def test_resume_mid_epoch_and_across_epochs(identity_folder, backend, resampler, stop_after):
     """Stop after `stop_after` batches (5 per epoch), save, restore into a fresh loader: the rest of
     that epoch and the next ones are bit-identical to the uninterrupted run."""
     root, _ = identity_folder
-    with build(root, backend) as loader:
+    with build(root, backend, resampler=resampler) as loader:
         reference = batches(loader, 3)
-    with build(root, backend) as loader:
+    with build(root, backend, resampler=resampler) as loader:
         seen = 0
         for epoch in range(3 if stop_after else 0):
             loader.set_epoch(epoch)
@@ -70,7 +82,7 @@ def test_resume_mid_epoch_and_across_epochs(identity_folder, backend, stop_after
     buffer.seek(0)
     state = torch.load(buffer, weights_only=True)["loader"]
     pickle.loads(pickle.dumps(state))
-    with build(root, backend) as resumed:
+    with build(root, backend, resampler=resampler) as resumed:
         resumed.load_state_dict(state)
         rest = []
         for epoch in range(state["epoch"], 3):

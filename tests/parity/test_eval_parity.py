@@ -17,17 +17,18 @@ from .photos import cases
 REFERENCE = v2.Compose([v2.Resize(256, antialias=True), v2.CenterCrop(224)])
 
 
-def _dali_eval(folder, backend):
-    with make_loader(folder, train=False, batch_size=64, backend=backend) as loader:
+def _dali_eval(folder, backend, resampler="auto"):
+    with make_loader(folder, train=False, batch_size=64, backend=backend, resampler=resampler) as loader:
         images, _ = next(iter(loader))
         names = [path.rsplit("/", 1)[1].rsplit(".", 1)[0] for path, _ in loader.dataset.samples]
         paths = [path for path, _ in loader.dataset.samples]
     return {n: (unnormalize(images[i : i + 1])[0], p) for i, (n, p) in enumerate(zip(names, paths))}
 
 
-@pytest.fixture(scope="module")
-def dali_cpu_eval(photo_folder):
-    return _dali_eval(photo_folder, "dali-cpu")
+@pytest.fixture(scope="module", params=["torch", "dali"], ids=["torch-resampler", "dali-resampler"])
+def dali_cpu_eval(photo_folder, request):
+    """dali-cpu's default (torchvision's resize kernel inside DALI) and the GPU's graph (fn.resize)."""
+    return _dali_eval(photo_folder, "dali-cpu", request.param)
 
 
 def reference(path: str) -> torch.Tensor:

@@ -20,8 +20,9 @@ from .checkers import assert_crop_resize_close, assert_images_close
 KS_ALPHA = 0.001
 
 
-def _windows_and_outputs(folder, backend, seed):
-    with make_loader(folder, train=True, batch_size=64, backend=backend, seed=seed, shuffle=False) as loader:
+def _windows_and_outputs(folder, backend, seed, resampler="auto"):
+    with make_loader(folder, train=True, batch_size=64, backend=backend, seed=seed, shuffle=False,
+                     resampler=resampler) as loader:
         images, _ = next(iter(loader))
         paths = [path for path, _ in loader.dataset.samples]
         seeds = loader.plan.sample_seeds(0)
@@ -29,9 +30,11 @@ def _windows_and_outputs(folder, backend, seed):
     return unnormalize(images), paths, seeds, cfg
 
 
-@pytest.mark.parametrize("backend", ["dali-cpu", "torchvision"])
-def test_the_same_crop_box_gives_torchvisions_resized_crop(photo_folder, backend):
-    outputs, paths, seeds, cfg = _windows_and_outputs(photo_folder, backend, seed=3)
+@pytest.mark.parametrize("backend, resampler", [("dali-cpu", "torch"), ("dali-cpu", "dali"), ("torchvision", "auto")])
+def test_the_same_crop_box_gives_torchvisions_resized_crop(photo_folder, backend, resampler):
+    """torchvision's kernel (the torchvision backend, and dali-cpu's default resampler) meets the strict
+    bound on every pixel; DALI's fn.resize (the GPU's resampler) differs on the crop's outer frame."""
+    outputs, paths, seeds, cfg = _windows_and_outputs(photo_folder, backend, seed=3, resampler=resampler)
     for i, path in enumerate(paths):
         with open(path, "rb") as f:
             decoded = decode_rgb(f.read(), path)
@@ -40,7 +43,7 @@ def test_the_same_crop_box_gives_torchvisions_resized_crop(photo_folder, backend
         expected = F.resized_crop(decoded, top, left, h, w, [224, 224], antialias=True)
         if p.flip[0]:
             expected = F.horizontal_flip(expected)
-        if backend == "torchvision":  # the same kernel: exact
+        if resampler != "dali":  # the same kernel: only the decoders' rounding may differ
             assert_images_close(outputs[i], expected.double(), min_psnr=50.0, max_abs=1.0, what=path)
         else:
             assert_crop_resize_close(outputs[i], expected.double(), what=path)
@@ -106,8 +109,8 @@ def test_flip_and_jitter_parameters_follow_torchvision():
     assert float(((counts - n / 24) ** 2 / (n / 24)).sum()) < 49.73
 
 
-@pytest.mark.parametrize("exact_edges", [False, True])
-def test_pad_crop_is_identical_on_both_backends(exact_edges):
+@pytest.mark.parametrize("resampler, exact_edges", [("torch", False), ("dali", False), ("dali", True)])
+def test_pad_crop_is_identical_on_both_backends(resampler, exact_edges):
     from dali_pipes import PRESETS
 
     rng = np.random.default_rng(0)
@@ -119,7 +122,7 @@ def test_pad_crop_is_identical_on_both_backends(exact_edges):
     outputs = []
     for backend in ("dali-cpu", "torchvision"):
         with make_loader((images, labels), train=True, batch_size=64, backend=backend, preset=cfg, seed=9,
-                         num_threads=2) as loader:
+                         num_threads=2, resampler=resampler if backend == "dali-cpu" else "auto") as loader:
             outputs.append(next(iter(loader))[0])
     assert torch.allclose(outputs[0], outputs[1], atol=1e-5)
 
@@ -127,7 +130,7 @@ def test_pad_crop_is_identical_on_both_backends(exact_edges):
 @pytest.mark.parametrize("factors", [(0.4, 0, 0), (0, 0.4, 0), (0, 0, 0.4)], ids=["brightness", "contrast", "saturation"])
 def test_each_jitter_factor_gives_torchvisions_pixels(photo_folder, factors):
     """One jitter op at a time (so torchvision's random order cannot matter): the same factor gives
-    the same pixels, to the crop-resize bound."""
+    the same pixels; with the same resize kernel (dali-cpu's default), to the strict bound everywhere."""
     cfg = Preprocess(train=TrainTransform(color_jitter=ColorJitter(*factors)))
     outputs = []
     for backend in ("dali-cpu", "torchvision"):
@@ -135,14 +138,28 @@ def test_each_jitter_factor_gives_torchvisions_pixels(photo_folder, factors):
                          shuffle=False) as loader:
             outputs.append(unnormalize(next(iter(loader))[0]))
     for i in range(len(outputs[0])):
+        assert_images_close(outputs[0][i], outputs[1][i], min_psnr=50.0, max_abs=2.5, what=f"sample {i}")
+
+
+@pytest.mark.parametrize("factors", [(0.4, 0, 0), (0, 0.4, 0), (0, 0, 0.4)], ids=["brightness", "contrast", "saturation"])
+def test_each_jitter_factor_with_dalis_resampler(photo_folder, factors):
+    """The GPU's graph (fn.resize, then DALI's jitter ops), run on the CPU: the crop-resize bound."""
+    cfg = Preprocess(train=TrainTransform(color_jitter=ColorJitter(*factors)))
+    outputs = []
+    for backend in ("dali-cpu", "torchvision"):
+        with make_loader(photo_folder, train=True, batch_size=64, backend=backend, preset=cfg, seed=2,
+                         shuffle=False, resampler="dali" if backend == "dali-cpu" else "auto") as loader:
+            outputs.append(unnormalize(next(iter(loader))[0]))
+    for i in range(len(outputs[0])):
         assert_crop_resize_close(outputs[0][i], outputs[1][i], what=f"sample {i}")
 
 
 def test_exact_edges_meet_the_strict_bound_everywhere(photo_folder):
-    """With exact_edges, the whole image (frame included) is within 2.5 levels of resized_crop."""
+    """With exact_edges, DALI's resampler (the GPU's) puts the whole image (frame included) within
+    2.5 levels of resized_crop."""
     cfg = Preprocess(train=TrainTransform(exact_edges=True))
     with make_loader(photo_folder, train=True, batch_size=64, backend="dali-cpu", preset=cfg, seed=3,
-                     shuffle=False) as loader:
+                     shuffle=False, resampler="dali") as loader:
         outputs = unnormalize(next(iter(loader))[0])
         paths = [path for path, _ in loader.dataset.samples]
         seeds = loader.plan.sample_seeds(0)

@@ -1,0 +1,84 @@
+"""The `torch` resampler: torchvision's own resize kernel run inside a CPU DALI graph.
+
+Why: on the CPU, DALI's antialiased `fn.resize` is about 2.6x slower per thread than torch's uint8
+kernel, and resizing dominates the dali-cpu pipelines (benchmarks/RESULTS.md). torch's kernel is also
+the one torchvision's `resize` / `resized_crop` run, so with it the dali-cpu output equals the
+torchvision backend's pixel for pixel, the crop's border included (docs/parity.md).
+
+Each op is one `fn.python_function` node over the whole batch; its samples are resized on a small
+thread pool (torch releases the GIL inside the kernel). Decoding, augmentation and normalization
+stay DALI ops. GPU graphs always resample with `fn.resize` (the `dali` resampler), which the CPU
+tests also run, with `resampler="dali"`.
+"""
+
+from __future__ import annotations
+
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+from nvidia.dali import fn
+from torchvision.transforms.v2 import functional as F
+
+LAYOUTS = ("HWC", "CHW")
+
+
+class _BatchKernel:
+    """A batch callable for `fn.python_function`: applies `one` to each HWC uint8
+    sample on `threads` threads and returns arrays in `layout` (CHW lets the final normalization
+    skip its transpose)."""
+
+    def __init__(self, threads: int, layout: str):
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+        self.threads = threads
+        self.layout = layout
+        self._pool: ThreadPoolExecutor | None = None
+
+    def one(self, image: torch.Tensor) -> torch.Tensor:  # (3, H, W) view of HWC memory
+        raise NotImplementedError
+
+    def _sample(self, array: np.ndarray) -> np.ndarray:
+        out = self.one(torch.from_numpy(array).permute(2, 0, 1))
+        out = out if self.layout == "CHW" else out.permute(1, 2, 0)
+        return out.contiguous().numpy()
+
+    def __call__(self, arrays):
+        if self.threads <= 1 or len(arrays) <= 1:
+            return [self._sample(a) for a in arrays]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="dali-pipes-resample")
+            weakref.finalize(self, self._pool.shutdown, wait=False)
+        return list(self._pool.map(self._sample, arrays))
+
+
+class _Resize(_BatchKernel):
+    def __init__(self, size: int, threads: int, layout: str):
+        super().__init__(threads, layout)
+        self.size = [size, size]
+
+    def one(self, image):
+        return F.resize(image, self.size, antialias=True)  # returns the input when already that size
+
+
+class _ResizeCenterCrop(_BatchKernel):
+    def __init__(self, resize_size: int, size: int, threads: int, layout: str):
+        super().__init__(threads, layout)
+        self.resize_size = resize_size
+        self.size = size
+
+    def one(self, image):
+        return F.center_crop(F.resize(image, self.resize_size, antialias=True), self.size)
+
+
+def resize(images, size: int, *, threads: int, layout: str = "HWC"):
+    """Each HWC uint8 image resized to `size` x `size`, as torchvision's `resized_crop` resizes."""
+    return fn.python_function(images, function=_Resize(size, threads, layout), batch_processing=True,
+                              output_layouts=layout)
+
+
+def resize_center_crop(images, resize_size: int, size: int, *, threads: int, layout: str = "HWC"):
+    """torchvision's Resize(resize_size) + CenterCrop(size) of each HWC uint8 image."""
+    return fn.python_function(images, function=_ResizeCenterCrop(resize_size, size, threads, layout),
+                              batch_processing=True, output_layouts=layout)
