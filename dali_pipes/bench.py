@@ -170,7 +170,14 @@ def _build(contender: str, root, train: bool, batch_size: int, threads: int):
         return _classic_loader(root, train, batch_size, threads)
     if contender == CEILING:
         return _DecodeOnly(root, batch_size, threads)
-    return make_loader(root, train=train, batch_size=batch_size, backend=contender, seed=0, num_threads=threads)
+    return make_loader(root, train=train, batch_size=batch_size, seed=0, num_threads=threads, **loader_choice(contender))
+
+
+def loader_choice(contender: str) -> dict:
+    """`BACKEND` or `BACKEND:RESAMPLER` (e.g. `dali-cpu:dali`, DALI's fn.resize on the CPU) as
+    make_loader arguments."""
+    backend, _, resampler = contender.partition(":")
+    return dict(backend=backend, resampler=resampler or "auto")
 
 
 def measure(contender: str, root, *, train: bool, batch_size: int = 64, threads: int | None = None,
@@ -277,19 +284,23 @@ def run_suite(root, *, contenders_: list[str], batch_size: int, threads: int | N
 
 
 def soak(root, *, backend: str, epochs: int = 20, batch_size: int = 64, threads: int | None = None) -> dict:
-    """Host RSS (process tree) and GPU memory after every epoch: flat after the second, or a leak."""
-    loader = make_loader(root, train=True, batch_size=batch_size, backend=backend, seed=0, num_threads=threads)
+    """Host RSS (process tree) after every epoch and its peak during it, and the GPU's peak used memory
+    per epoch: flat after the second epoch, or a leak."""
+    loader = make_loader(root, train=True, batch_size=batch_size, seed=0, num_threads=threads,
+                         **loader_choice(backend))
     me = psutil.Process()
-    rss, gpu = [], []
+    rss, peak, gpu = [], [], []
     with loader:
         for epoch in range(epochs):
             loader.set_epoch(epoch)
-            for _ in loader:
-                pass
+            with _Monitor() as monitor:
+                for _ in loader:
+                    pass
+            peak.append(monitor.peak_rss / 2**20)
             rss.append(sum(p.memory_info().rss for p in [me, *me.children(recursive=True)]) / 2**20)
             if torch.cuda.is_available():
-                free, total = torch.cuda.mem_get_info()
-                gpu.append((total - free) / 2**20)
-    base = rss[min(2, len(rss) - 1)]
-    return {"backend": backend, "epochs": epochs, "rss_mb": rss, "gpu_mb": gpu,
-            "rss_growth_after_epoch_2": (max(rss[2:] or rss) - base) / base}
+                gpu.append(monitor.peak_gpu / 2**20)
+    after = min(2, len(rss) - 1)
+    return {"backend": backend, "epochs": epochs, "rss_mb": rss, "peak_rss_mb": peak, "gpu_mb": gpu,
+            "rss_growth_after_epoch_2": (max(rss[after:]) - rss[after]) / rss[after],
+            "peak_rss_growth_after_epoch_2": (max(peak[after:]) - peak[after]) / peak[after]}

@@ -250,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--images", type=int, default=512, help="synthetic set size (default 512)")
     bench.add_argument("--long-side", type=int, default=500, help="synthetic image long side (default 500)")
     bench.add_argument("--contenders", nargs="+", default=None,
-                       help="default: dali-gpu (with CUDA), dali-cpu, torchvision, classic-torchvision, decode-only")
+                       help="default: dali-gpu (with CUDA), dali-cpu, torchvision, classic-torchvision, decode-only; "
+                            "BACKEND:RESAMPLER picks a resampler, e.g. dali-cpu:dali")
     bench.add_argument("--modes", nargs="+", default=["train", "eval"], choices=["train", "eval"])
     bench.add_argument("--batch-size", type=int, default=64)
     bench.add_argument("--threads", type=int, default=None, help="threads / workers (default: all cores)")

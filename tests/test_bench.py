@@ -36,7 +36,9 @@ def test_bench_soak_reports_memory_per_epoch(tmp_path, monkeypatch, capsys):
     assert main(["bench", "--images", "8", "--long-side", "64", "--batch-size", "4", "--soak", "3",
                  "--contenders", "dali-cpu", "--out", str(tmp_path / "out"), "--quiet"]) == 0
     report = json.loads((tmp_path / "out" / "soak.json").read_text())
-    assert report["epochs"] == 3 and len(report["rss_mb"]) == 3 and "rss_growth_after_epoch_2" in report
+    assert report["epochs"] == 3 and len(report["rss_mb"]) == 3 and len(report["peak_rss_mb"]) == 3
+    assert all(p >= r * 0.5 for p, r in zip(report["peak_rss_mb"], report["rss_mb"]))
+    assert "rss_growth_after_epoch_2" in report and "peak_rss_growth_after_epoch_2" in report
 
 
 def test_cpu_utilisation_is_measured_over_a_long_enough_window(tmp_path, monkeypatch):

@@ -14,6 +14,7 @@ from nvidia.dali.plugin.pytorch import DALIGenericIterator
 
 from ..errors import ImageDecodeError
 from ..loader_base import LoaderBase
+from ..memory import release_free_heap
 from .pipeline import BatchFeeder, build_pipeline
 
 _SAMPLE_IN_MESSAGE = re.compile(r"sample #(\d+)")
@@ -69,6 +70,7 @@ class DaliLoader(LoaderBase):
                 out = next(iterator)
             except StopIteration:
                 self._epoch_ended = True
+                release_free_heap()  # else glibc keeps the epoch's freed buffers: RSS creeps up
                 return
             except Exception as err:  # the pipeline is unusable after any error
                 failed = self._feeder.in_flight[0] if self._feeder.in_flight else None

@@ -28,7 +28,7 @@ def _dali_eval(folder, backend, resampler="auto"):
 @pytest.fixture(scope="module", params=["torch", "dali"], ids=["torch-resampler", "dali-resampler"])
 def dali_cpu_eval(photo_folder, request):
     """dali-cpu's default (torchvision's resize kernel inside DALI) and the GPU's graph (fn.resize)."""
-    return _dali_eval(photo_folder, "dali-cpu", request.param)
+    return request.param, _dali_eval(photo_folder, "dali-cpu", request.param)
 
 
 def reference(path: str) -> torch.Tensor:
@@ -38,8 +38,14 @@ def reference(path: str) -> torch.Tensor:
 
 @pytest.mark.parametrize("name", cases())
 def test_dali_cpu_eval_matches_torchvision(dali_cpu_eval, name):
-    actual, path = dali_cpu_eval[name]
-    assert_images_close(actual, reference(path), min_psnr=50.0, max_abs=2.5, what=name)
+    """The issue's bound (50 dB, 2.5 levels) with DALI's fn.resize; with torchvision's kernel inside
+    DALI the pixels are torchvision's own (DALI's libjpeg-turbo decodes to the same values)."""
+    resampler, outputs = dali_cpu_eval
+    actual, path = outputs[name]
+    if resampler == "torch":
+        assert_images_close(actual, reference(path), min_psnr=100.0, max_abs=0.01, what=name)
+    else:
+        assert_images_close(actual, reference(path), min_psnr=50.0, max_abs=2.5, what=name)
 
 
 @pytest.mark.gpu

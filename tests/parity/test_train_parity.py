@@ -18,6 +18,7 @@ from ..conftest import unnormalize
 from .checkers import assert_crop_resize_close, assert_images_close
 
 KS_ALPHA = 0.001
+ROUND_TRIP = 0.01  # levels: what normalizing in float32 and undoing it in float64 can move a pixel
 
 
 def _windows_and_outputs(folder, backend, seed, resampler="auto"):
@@ -43,8 +44,8 @@ def test_the_same_crop_box_gives_torchvisions_resized_crop(photo_folder, backend
         expected = F.resized_crop(decoded, top, left, h, w, [224, 224], antialias=True)
         if p.flip[0]:
             expected = F.horizontal_flip(expected)
-        if resampler != "dali":  # the same kernel: only the decoders' rounding may differ
-            assert_images_close(outputs[i], expected.double(), min_psnr=50.0, max_abs=1.0, what=path)
+        if resampler != "dali":  # the same decoder output and the same kernel: the same pixels
+            assert_images_close(outputs[i], expected.double(), min_psnr=100.0, max_abs=ROUND_TRIP, what=path)
         else:
             assert_crop_resize_close(outputs[i], expected.double(), what=path)
 
