@@ -68,13 +68,22 @@ def _resize(images, size, device: str, **region):
     return fn.resize(images, device=device, size=size, antialias=True, interp_type=types.INTERP_LINEAR, **region)
 
 
+def fuses_window_decode(device: str) -> bool:
+    """Whether a random-resized-crop window is decoded alone (`decoders.image_slice`) or the image is
+    decoded whole and sliced. Fused on the CPU (libjpeg-turbo skips the rows and columns outside).
+    Not on the GPU: the hardware JPEG decoder decodes whole images, and nvImageCodec 0.9's GPU
+    region decoding (the version DALI 2.4 requires) is reported to fail on A100 and crash the
+    process on H100 (NVIDIA/nvImageCodec#55). Both give the same pixels (tested on the CPU)."""
+    return device == "cpu"
+
+
 def crop_window(inputs, p: TrainNodes, cfg: TrainTransform, device: str, encoded: bool,
                 resampler: str = "dali", threads: int = 1, layout: str = "HWC"):
     """The sample's crop window resized to `size` x `size`. A random-resized-crop window lies inside
-    the image, so encoded inputs decode only that region (fused); a pad-crop window may reach outside
-    by `padding`, which is filled with zeros. `layout` is honoured by the torch resampler only."""
+    the image, so on the CPU encoded inputs decode only that region (fused); a pad-crop window may
+    reach outside by `padding`, which is filled with zeros. `layout` is honoured by the torch resampler only."""
     window = dict(axis_names="HW", normalized_anchor=False, normalized_shape=False)
-    if encoded and cfg.geometry == "random_resized_crop":
+    if encoded and cfg.geometry == "random_resized_crop" and fuses_window_decode(device):
         crops = fn.decoders.image_slice(inputs, p.anchor, p.shape, device=decoder_device(device),
                                         output_type=types.RGB, adjust_orientation=False, **window)
     else:

@@ -172,3 +172,21 @@ def test_exact_edges_meet_the_strict_bound_everywhere(photo_folder):
         if p.flip[0]:
             expected = F.horizontal_flip(expected)
         assert_images_close(outputs[i], expected.double(), min_psnr=50.0, max_abs=2.5, what=path)
+
+
+@pytest.mark.parametrize("resampler", ["torch", "dali"])
+def test_the_gpus_whole_decode_and_slice_equals_the_fused_window_decode(photo_folder, monkeypatch, resampler):
+    """The GPU decodes whole images and slices the window; the CPU decodes only the window. Run the
+    GPU's variant on the CPU: the pixels are the same (JPEG, PNG, grayscale, CMYK, odd sizes)."""
+    from dali_pipes.dali import graph
+
+    def first_batch():
+        with make_loader(photo_folder, train=True, batch_size=64, backend="dali-cpu", seed=5, shuffle=False,
+                         resampler=resampler) as loader:
+            return next(iter(loader))[0]
+
+    fused = first_batch()
+    asked = []
+    monkeypatch.setattr(graph, "fuses_window_decode", lambda device: asked.append(device) or False)
+    assert torch.equal(first_batch(), fused)
+    assert asked == ["cpu"]
