@@ -50,7 +50,10 @@ class _BatchKernel:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="dali-pipes-resample")
             weakref.finalize(self, self._pool.shutdown, wait=False)
-        return list(self._pool.map(self._sample, arrays))
+        # one task per thread (samples dealt round-robin), not one per sample: fewer thread hand-offs
+        n = min(self.threads, len(arrays))
+        parts = list(self._pool.map(lambda k: [self._sample(a) for a in arrays[k::n]], range(n)))
+        return [parts[i % n][i // n] for i in range(len(arrays))]
 
 
 class _Resize(_BatchKernel):
