@@ -22,6 +22,7 @@ from nvidia.dali import fn
 from torchvision.transforms.v2 import functional as F
 
 LAYOUTS = ("HWC", "CHW")
+TASKS_PER_THREAD = 4
 
 
 class _BatchKernel:
@@ -50,10 +51,11 @@ class _BatchKernel:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="dali-pipes-resample")
             weakref.finalize(self, self._pool.shutdown, wait=False)
-        # one task per thread (samples dealt round-robin), not one per sample: fewer thread hand-offs
-        n = min(self.threads, len(arrays))
-        parts = list(self._pool.map(lambda k: [self._sample(a) for a in arrays[k::n]], range(n)))
-        return [parts[i % n][i // n] for i in range(len(arrays))]
+        # a few samples per task: fewer thread hand-offs than one per sample, and still balanced
+        # when crop windows differ in size (TASKS_PER_THREAD tasks per thread and batch)
+        step = max(1, -(-len(arrays) // (self.threads * TASKS_PER_THREAD)))
+        chunks = self._pool.map(lambda i: [self._sample(a) for a in arrays[i:i + step]], range(0, len(arrays), step))
+        return [out for chunk in chunks for out in chunk]
 
 
 class _Resize(_BatchKernel):
