@@ -41,9 +41,12 @@ class _BatchKernel:
         raise NotImplementedError
 
     def _sample(self, array: np.ndarray) -> np.ndarray:
-        out = self.one(torch.from_numpy(array).permute(2, 0, 1))
-        out = out if self.layout == "CHW" else out.permute(1, 2, 0)
-        return out.contiguous().numpy()
+        image = torch.from_numpy(array).permute(2, 0, 1)
+        out = self.one(image)
+        out = (out if self.layout == "CHW" else out.permute(1, 2, 0)).contiguous()
+        if out.data_ptr() == image.data_ptr():  # already the size: never hand DALI its own input memory
+            out = out.clone()
+        return out.numpy()
 
     def __call__(self, arrays):
         if self.threads <= 1 or len(arrays) <= 1:
