@@ -29,6 +29,14 @@ from . import augment, torch_resample
 
 RESAMPLERS = ("dali", "torch")
 
+
+class Resampler(NamedTuple):
+    """How the graph resamples: DALI's `fn.resize` ("dali"), or torchvision's kernel on `threads`
+    threads inside a CPU graph ("torch")."""
+
+    kind: str = "dali"
+    threads: int = 1
+
 _DALI_DTYPES = {"float32": types.FLOAT, "float16": types.FLOAT16, "bfloat16": types.FLOAT}
 
 
@@ -78,7 +86,7 @@ def fuses_window_decode(device: str) -> bool:
 
 
 def crop_window(inputs, p: TrainNodes, cfg: TrainTransform, device: str, encoded: bool,
-                resampler: str = "dali", threads: int = 1, layout: str = "HWC"):
+                resampler: Resampler = Resampler(), layout: str = "HWC"):
     """The sample's crop window resized to `size` x `size`. A random-resized-crop window lies inside
     the image, so on the CPU encoded inputs decode only that region (fused); a pad-crop window may
     reach outside by `padding`, which is filled with zeros. `layout` is honoured by the torch resampler only."""
@@ -89,8 +97,8 @@ def crop_window(inputs, p: TrainNodes, cfg: TrainTransform, device: str, encoded
     else:
         crops = fn.slice(to_images(inputs, encoded, device), p.anchor, p.shape, device=device,
                          out_of_bounds_policy="pad", fill_values=0, **window)
-    if resampler == "torch":  # renormalizes at the border itself: exact_edges is implied
-        return torch_resample.resize(crops, cfg.size, threads=threads, layout=layout)
+    if resampler.kind == "torch":  # renormalizes at the border itself: exact_edges is implied
+        return torch_resample.resize(crops, cfg.size, threads=resampler.threads, layout=layout)
     if cfg.exact_edges:
         return _renormalized_resize(crops, p.shape, cfg.size, device)
     return _resize(crops, [cfg.size, cfg.size], device)
@@ -127,8 +135,8 @@ def _center_crop_offset(extent, crop: int):
     return half + (slack % 2) * (half % 2)
 
 
-def resize_center_crop(inputs, cfg: EvalTransform, device: str, encoded: bool, resampler: str = "dali",
-                       threads: int = 1, layout: str = "HWC"):
+def resize_center_crop(inputs, cfg: EvalTransform, device: str, encoded: bool,
+                       resampler: Resampler = Resampler(), layout: str = "HWC"):
     """torchvision's Resize(resize_size) + CenterCrop(size), resampling only the pixels kept.
 
     With the torch resampler this is torchvision's own Resize and CenterCrop, output in `layout`.
@@ -137,9 +145,9 @@ def resize_center_crop(inputs, cfg: EvalTransform, device: str, encoded: bool, r
     around the region, but the ~40% of the resized image that the crop throws away is never
     computed.
     """
-    if resampler == "torch":
+    if resampler.kind == "torch":
         return torch_resample.resize_center_crop(to_images(inputs, encoded, device), cfg.resize_size, cfg.size,
-                                                 threads=threads, layout=layout)
+                                                 threads=resampler.threads, layout=layout)
     h, w = input_hw(inputs, encoded)
     new_h, new_w = _torchvision_resize_shape(h, w, cfg.resize_size)
     scale_y = fn.cast(h, dtype=types.FLOAT) / fn.cast(new_h, dtype=types.FLOAT)
@@ -166,15 +174,15 @@ def normalize(images, cfg: Normalize, device: str, **crop_and_mirror):
 
 
 def preprocess(inputs, cfg: Preprocess, train: bool, device: str, encoded: bool = True,
-               params: TrainNodes | None = None, resampler: str = "dali", threads: int = 1):
+               params: TrainNodes | None = None, resampler: Resampler = Resampler()):
     """The whole train or eval graph for one batch of encoded images or raw arrays."""
-    if resampler not in RESAMPLERS or (resampler == "torch" and device != "cpu"):
-        raise ValueError(f"resampler {resampler!r} on {device!r}: valid are 'dali', and 'torch' on the CPU")
+    if resampler.kind not in RESAMPLERS or (resampler.kind == "torch" and device != "cpu"):
+        raise ValueError(f"resampler {resampler.kind!r} on {device!r}: valid are 'dali', and 'torch' on the CPU")
     if train:
         t = cfg.train
         # CHW straight from the resampler spares the final op its transpose when nothing else follows
         planar = t.color_jitter is None and t.auto_augment is None and not cfg.normalize.channels_last
-        images = crop_window(inputs, params, t, device, encoded, resampler, threads, "CHW" if planar else "HWC")
+        images = crop_window(inputs, params, t, device, encoded, resampler, "CHW" if planar else "HWC")
         if t.color_jitter is not None:
             images = augment.color_jitter(images, params.jitter, t.color_jitter, device)
         if t.auto_augment is not None:
@@ -183,5 +191,4 @@ def preprocess(inputs, cfg: Preprocess, train: bool, device: str, encoded: bool 
         # operations are symmetric in sign, so the output distribution is torchvision's
         return normalize(images, cfg.normalize, device, mirror=params.flip)
     layout = "HWC" if cfg.normalize.channels_last else "CHW"
-    return normalize(resize_center_crop(inputs, cfg.eval, device, encoded, resampler, threads, layout),
-                     cfg.normalize, device)
+    return normalize(resize_center_crop(inputs, cfg.eval, device, encoded, resampler, layout), cfg.normalize, device)

@@ -148,7 +148,7 @@ def build_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device:
         inputs, labels = outputs[:2]
         params = graph.TrainNodes(*outputs[2:], *([None] * (6 - feeder.num_outputs))) if train else None
         images = graph.preprocess(inputs, cfg, train, device, encoded=encoded, params=params,
-                                  resampler=resampler, threads=num_threads)
+                                  resampler=graph.Resampler(resampler, num_threads))
         return images, (labels.gpu() if device == "gpu" else labels)
 
     with warnings.catch_warnings():  # DALI's auto_aug module still calls its own deprecated aliases
