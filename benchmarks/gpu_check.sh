@@ -45,8 +45,21 @@ timeout 300 python3 -m dali_pipes.cli bench --images 2048 --batch-size 256 --rep
   --contenders dali-gpu dali-cpu classic-torchvision decode-only --out "$out/bench" 2>&1 \
   | grep -v -i warn | tee "$out/bench.txt" | tail -12
 
+echo "== exact_edges on the GPU (train): should it be the GPU default?"
+timeout 120 python3 -m dali_pipes.cli bench --images 2048 --batch-size 256 --repeats 3 --quiet --modes train \
+  --contenders dali-gpu dali-gpu+exact-edges --out "$out/bench-exact" 2>&1 \
+  | grep -v -i warn | tee "$out/bench-exact.txt" | grep "^| train"
+
+echo "== memory over 20 epochs (dali-gpu train, batch 256)"
+timeout 120 python3 -m dali_pipes.cli bench --images 2048 --batch-size 256 --soak 20 --contenders dali-gpu \
+  --out "$out/soak" 2>&1 | grep -v -i warn | tail -1 | tee "$out/soak.txt"
+
 echo
 echo "== summary"
 printf '%-16s %s\n' "GPU tests" "${tests_line:-did not run}"
 grep -E "^\| (train|eval) \| (dali-gpu|dali-cpu|classic)" "$out/bench.txt" | \
   awk -F'|' '{printf "%-6s %-20s %8s img/s  %8s vs classic  GPU %s MB\n", $2, $3, $4, $5, $9}'
+grep -E "^\| train \| dali-gpu\+exact-edges" "$out/bench-exact.txt" | \
+  awk -F'|' '{printf "%-6s %-20s %8s img/s\n", $2, $3, $4}'
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"soak: RSS growth after epoch 2 {d['rss_growth_after_epoch_2']:+.1%}, GPU {d['gpu_growth_after_epoch_2'] or 0:+.1%}\")" \
+  "$out/soak/soak.json" 2>/dev/null || echo "soak: did not run"

@@ -174,10 +174,18 @@ def _build(contender: str, root, train: bool, batch_size: int, threads: int):
 
 
 def loader_choice(contender: str) -> dict:
-    """`BACKEND` or `BACKEND:RESAMPLER` (e.g. `dali-cpu:dali`, DALI's fn.resize on the CPU) as
-    make_loader arguments."""
-    backend, _, resampler = contender.partition(":")
-    return dict(backend=backend, resampler=resampler or "auto")
+    """`BACKEND[:RESAMPLER][+exact-edges]` as make_loader arguments: e.g. `dali-cpu:dali` (DALI's
+    fn.resize on the CPU) or `dali-gpu+exact-edges` (the ImageNet preset with exact_edges=True)."""
+    name, _, option = contender.partition("+")
+    if option not in ("", "exact-edges"):
+        raise ValueError(f"contender {contender!r}: the only option after '+' is 'exact-edges'")
+    backend, _, resampler = name.partition(":")
+    choice = dict(backend=backend, resampler=resampler or "auto")
+    if option:
+        from .config import Preprocess, TrainTransform
+
+        choice["preset"] = Preprocess(train=TrainTransform(exact_edges=True))
+    return choice
 
 
 def measure(contender: str, root, *, train: bool, batch_size: int = 64, threads: int | None = None,
@@ -301,6 +309,7 @@ def soak(root, *, backend: str, epochs: int = 20, batch_size: int = 64, threads:
             if torch.cuda.is_available():
                 gpu.append(monitor.peak_gpu / 2**20)
     after = min(2, len(rss) - 1)
+    growth = lambda values: (max(values[after:]) - values[after]) / values[after] if values else None  # noqa: E731
     return {"backend": backend, "epochs": epochs, "rss_mb": rss, "peak_rss_mb": peak, "gpu_mb": gpu,
-            "rss_growth_after_epoch_2": (max(rss[after:]) - rss[after]) / rss[after],
-            "peak_rss_growth_after_epoch_2": (max(peak[after:]) - peak[after]) / peak[after]}
+            "rss_growth_after_epoch_2": growth(rss), "peak_rss_growth_after_epoch_2": growth(peak),
+            "gpu_growth_after_epoch_2": growth(gpu)}

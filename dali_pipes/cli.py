@@ -153,7 +153,7 @@ def _cmd_bench(args) -> int:
         report = bench.soak(_bench_sources(args)[0][1], backend=names[0], epochs=args.soak,
                             batch_size=args.batch_size, threads=args.threads)
         (out / "soak.json").write_text(json.dumps(report, indent=1))
-        print(json.dumps({k: v for k, v in report.items() if k != "gpu_mb"}))
+        print(json.dumps({k: [round(x) for x in v] if isinstance(v, list) else v for k, v in report.items()}))
         return 0
     variants = [dict(threads=t, batch_size=args.batch_size) for t in range(1, cores + 1)] if args.sweep == "threads" \
         else [dict(threads=args.threads, batch_size=b) for b in args.batch_sizes] if args.sweep == "batch" \
@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--long-side", type=int, default=500, help="synthetic image long side (default 500)")
     bench.add_argument("--contenders", nargs="+", default=None,
                        help="default: dali-gpu (with CUDA), dali-cpu, torchvision, classic-torchvision, decode-only; "
-                            "BACKEND:RESAMPLER picks a resampler, e.g. dali-cpu:dali")
+                            "BACKEND[:RESAMPLER][+exact-edges] varies one, e.g. dali-cpu:dali, dali-gpu+exact-edges")
     bench.add_argument("--modes", nargs="+", default=["train", "eval"], choices=["train", "eval"])
     bench.add_argument("--batch-size", type=int, default=64)
     bench.add_argument("--threads", type=int, default=None, help="threads / workers (default: all cores)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from PIL import Image
 
 from dali_pipes.cli import main
@@ -50,3 +51,14 @@ def test_cpu_utilisation_is_measured_over_a_long_enough_window(tmp_path, monkeyp
     result = bench.measure("dali-cpu", root, train=True, batch_size=16, threads=2, repeats=6)
     assert result.cpu_util is not None, "768 images decoded in under 0.2 s: raise the workload"
     assert 0 < result.cpu_util <= 1.1  # all cores at most, plus the CPU-time tick resolution
+
+
+def test_contender_names_vary_the_resampler_and_exact_edges():
+    from dali_pipes.bench import loader_choice
+
+    assert loader_choice("dali-cpu") == {"backend": "dali-cpu", "resampler": "auto"}
+    assert loader_choice("dali-cpu:dali") == {"backend": "dali-cpu", "resampler": "dali"}
+    choice = loader_choice("dali-gpu+exact-edges")
+    assert choice["backend"] == "dali-gpu" and choice["preset"].train.exact_edges is True
+    with pytest.raises(ValueError, match="the only option after '\\+' is 'exact-edges'"):
+        loader_choice("dali-cpu+fast")
