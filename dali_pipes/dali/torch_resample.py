@@ -41,12 +41,14 @@ class _BatchKernel:
         raise NotImplementedError
 
     def _sample(self, array: np.ndarray) -> np.ndarray:
-        image = torch.from_numpy(array).permute(2, 0, 1)
-        out = self.one(image)
-        out = (out if self.layout == "CHW" else out.permute(1, 2, 0)).contiguous()
-        if out.data_ptr() == image.data_ptr():  # already the size: never hand DALI its own input memory
-            out = out.clone()
-        return out.numpy()
+        # torch's kernel keeps the HWC (channels-last) memory of its input; the layout change is a
+        # numpy copy, which (unlike torch's) never starts an OpenMP team inside this pool's threads
+        out = self.one(torch.from_numpy(array).permute(2, 0, 1)).permute(1, 2, 0).numpy()
+        if self.layout == "CHW":
+            return np.ascontiguousarray(out.transpose(2, 0, 1))
+        if np.may_share_memory(out, array):  # already the size: never hand DALI its own input memory
+            return out.copy()
+        return np.ascontiguousarray(out)
 
     def __call__(self, arrays):
         if self.threads <= 1 or len(arrays) <= 1:
