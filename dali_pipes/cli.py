@@ -204,10 +204,18 @@ def _cmd_info(args) -> int:
     ]
     choice = resolve_backend("auto")
     rows.append(("backend 'auto'", f"{choice.name} ({choice.reason})"))
+    if choice.name.startswith("dali"):
+        from .loader import resolve_resampler
+
+        kind = resolve_resampler("auto", choice.name)
+        rows.append(("resampler 'auto'", f"{kind} ({_RESAMPLER_WORDS[kind]})"))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
     return 0
+
+
+_RESAMPLER_WORDS = {"torch": "torchvision's resize kernel inside DALI's CPU graph", "dali": "DALI's fn.resize"}
 
 
 class _Parser(argparse.ArgumentParser):

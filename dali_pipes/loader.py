@@ -112,7 +112,7 @@ def make_loader(
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     _check_mix(mix, train, plan)
-    resampler = _resolve_resampler(resampler, choice.name)
+    resampler = resolve_resampler(resampler, choice.name)
     threads = num_threads or default_num_threads()
     if choice.name == "torchvision":
         from .tv.loader import TorchvisionLoader
@@ -141,7 +141,8 @@ def _with_dataset_statistics(cfg: Preprocess, source) -> Preprocess:
     return cfg.with_normalize(replace(cfg.normalize, mean=stats.mean, std=stats.std))
 
 
-def _resolve_resampler(resampler: str, backend: str) -> str:
+def resolve_resampler(resampler: str, backend: str) -> str:
+    """`auto` -> torchvision's kernel on dali-cpu, DALI's fn.resize on dali-gpu; refusals name the argument."""
     if resampler not in RESAMPLERS:
         raise ValueError(f"resampler must be one of {RESAMPLERS}, got {resampler!r}")
     if resampler == "torch" and backend == "dali-gpu":

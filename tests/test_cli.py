@@ -45,7 +45,8 @@ def test_synthetic_set_is_photo_sized_jpeg_cached_and_deterministic(tmp_path):
 def test_info_names_versions_and_the_auto_backend(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    for key in ("dali-pipes", "nvidia-dali", "torch", "torchvision", "datasets", "GPU visible", "backend 'auto'"):
+    for key in ("dali-pipes", "nvidia-dali", "torch", "torchvision", "datasets", "GPU visible", "backend 'auto'",
+                "resampler 'auto'"):
         assert key in out
 
 
