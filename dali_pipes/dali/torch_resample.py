@@ -26,9 +26,9 @@ TASKS_PER_THREAD = 4
 
 
 class _BatchKernel:
-    """A batch callable for `fn.python_function`: applies `one` to each HWC uint8
-    sample on `threads` threads and returns arrays in `layout` (CHW lets the final normalization
-    skip its transpose)."""
+    """A batch callable for `fn.python_function`: applies `one` to each HWC uint8 sample on
+    `threads` threads and returns arrays in `layout` (CHW spares the final normalization its
+    transpose)."""
 
     def __init__(self, threads: int, layout: str):
         if layout not in LAYOUTS:
@@ -44,11 +44,10 @@ class _BatchKernel:
         # torch's kernel keeps the HWC (channels-last) memory of its input; the layout change is a
         # numpy copy, which (unlike torch's) never starts an OpenMP team inside this pool's threads
         out = self.one(torch.from_numpy(array).permute(2, 0, 1)).permute(1, 2, 0).numpy()
-        if self.layout == "CHW":
-            return np.ascontiguousarray(out.transpose(2, 0, 1))
+        out = np.ascontiguousarray(out.transpose(2, 0, 1) if self.layout == "CHW" else out)
         if np.may_share_memory(out, array):  # already the size: never hand DALI its own input memory
-            return out.copy()
-        return np.ascontiguousarray(out)
+            out = out.copy()
+        return out
 
     def __call__(self, arrays):
         if self.threads <= 1 or len(arrays) <= 1:
