@@ -50,3 +50,21 @@ def test_an_image_already_the_size_comes_back_as_a_copy(layout):
 def test_an_unknown_layout_is_refused():
     with pytest.raises(ValueError, match="layout must be one of"):
         _Resize(8, 1, "NCHW")
+
+
+@pytest.mark.parametrize("on_error", ["raise", "skip"])
+def test_a_resampler_failure_is_not_blamed_on_the_images(identity_folder, monkeypatch, on_error):
+    """A bug or an out-of-memory in the resampler surfaces as itself, never as an ImageDecodeError
+    naming good files (nor, with on_error='skip', as a batch quietly left out)."""
+    from dali_pipes import ImageDecodeError, make_loader
+    from dali_pipes.dali import torch_resample
+
+    def broken(self, image):
+        raise MemoryError("no memory for the resize")
+
+    monkeypatch.setattr(torch_resample._Resize, "one", broken)
+    root, _ = identity_folder
+    with make_loader(root, train=True, batch_size=5, backend="dali-cpu", seed=0, on_error=on_error) as loader:
+        with pytest.raises(RuntimeError, match="dali-pipes torch resampler failed: MemoryError: no memory") as info:
+            next(iter(loader))
+    assert not isinstance(info.value, ImageDecodeError)

@@ -15,6 +15,7 @@ from nvidia.dali.plugin.pytorch import DALIGenericIterator
 from ..errors import ImageDecodeError
 from ..loader_base import LoaderBase
 from ..memory import release_free_heap
+from . import torch_resample
 from .pipeline import BatchFeeder, build_pipeline
 
 _SAMPLE_IN_MESSAGE = re.compile(r"sample #(\d+)")
@@ -75,8 +76,8 @@ class DaliLoader(LoaderBase):
             except Exception as err:  # the pipeline is unusable after any error
                 failed = self._feeder.in_flight[0] if self._feeder.in_flight else None
                 self._discard_pipeline()
-                if failed is None or not isinstance(err, RuntimeError):
-                    raise  # the source's own errors already name the file, row or member
+                if failed is None or not isinstance(err, RuntimeError) or torch_resample.FAILURE in str(err):
+                    raise  # the source's own errors already name the file, row or member; not a decode error
                 failed_batch, failed_indices = failed
                 suspects, error = self._decode_error(failed_indices, str(err))
                 if self.on_error != "skip":

@@ -23,6 +23,9 @@ from torchvision.transforms.v2 import functional as F
 
 LAYOUTS = ("HWC", "CHW")
 TASKS_PER_THREAD = 4
+# DALI reports an exception raised here inside its own RuntimeError; the loader looks for this to
+# tell a resampler failure from an undecodable image
+FAILURE = "dali-pipes torch resampler failed"
 
 
 class _BatchKernel:
@@ -50,6 +53,12 @@ class _BatchKernel:
         return out
 
     def __call__(self, arrays):
+        try:
+            return self._run(arrays)
+        except Exception as err:
+            raise RuntimeError(f"{FAILURE}: {type(err).__name__}: {err}") from err
+
+    def _run(self, arrays):
         if self.threads <= 1 or len(arrays) <= 1:
             return [self._sample(a) for a in arrays]
         if self._pool is None:
