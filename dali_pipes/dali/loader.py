@@ -136,11 +136,24 @@ class DaliLoader(LoaderBase):
     def _discard_pipeline(self) -> None:
         """After an error DALI's pipeline is unusable; the next epoch builds a new one."""
         self._feeder.stop()
+        _shut_down(self._iterator)
         self._iterator = None
 
     def _release(self) -> None:
         self._feeder.stop()
+        _shut_down(self._iterator)
         self._iterator = None
+
+
+def _shut_down(iterator) -> None:
+    """Stop the iterator's DALI pipelines now, in this thread. Dropping the reference is not enough:
+    an error's traceback can keep a pipeline alive until a garbage collection that may run on one of
+    DALI's own threads (the feeder and the torch resampler run Python there), where
+    `Pipeline.__del__` cannot join them ("Resource deadlock avoided"). Shutting down twice is a no-op."""
+    for pipe in getattr(iterator, "_pipes", None) or []:
+        shutdown = getattr(pipe, "_shutdown", None)  # what DALI's own exit hook and __del__ call
+        if shutdown is not None:
+            shutdown()
 
 
 def _pil_decodes(data: bytes) -> bool:
