@@ -107,18 +107,29 @@ def crop_window(inputs, p: TrainNodes, cfg: TrainTransform, device: str, encoded
 def _renormalized_resize(crops, shape, size: int, device: str):
     """Resize as torchvision does at the crop's edges: DALI's resampler replicates the edge pixel
     into the filter's support, torchvision renormalizes the weights over the pixels it has. Resizing
-    the crop surrounded by zeros gives sum(w * x) over the crop; resizing a mask of ones the same way
-    gives sum(w); their ratio is torchvision's value. The margin covers the filter's support."""
+    the crop surrounded by zeros gives sum(w * x) over the crop; the same resize of a mask of ones
+    gives sum(w); their ratio is torchvision's value. The margin covers the filter's support. The
+    mask is separable (a column of ones times a row of ones), so two one-pixel-wide resizes and a
+    broadcast product give the mask's resize exactly, at a fraction of its cost."""
     margin = (dmath.max(shape[0], shape[1]) + size - 1) // size + 2
     margins = fn.stack(margin, margin)
+    zero = margin * 0
     window = dict(axis_names="HW", normalized_anchor=False, normalized_shape=False, device=device,
                   out_of_bounds_policy="pad", fill_values=0)
-    region = dict(roi_start=fn.cast(margins, dtype=types.FLOAT), roi_end=fn.cast(margins + shape, dtype=types.FLOAT),
-                  roi_relative=False, dtype=types.FLOAT)
-    weighted = _resize(fn.slice(crops, -margins, shape + 2 * margins, **window), [size, size], device, **region)
-    ones = fn.cast(crops[:, :, 0:1], dtype=types.FLOAT) * 0.0 + 1.0
-    weights = _resize(fn.slice(ones, -margins, shape + 2 * margins, **window), [size, size], device, **region)
-    return fn.cast(dmath.clamp(weighted / weights, 0.0, 255.0), dtype=types.UINT8)  # rounds, as torchvision
+
+    def padded_resize(images, anchor, extent, start, end, out_size):
+        return _resize(fn.slice(images, anchor, extent, **window), out_size, device,
+                       roi_start=fn.cast(start, dtype=types.FLOAT), roi_end=fn.cast(end, dtype=types.FLOAT),
+                       roi_relative=False, dtype=types.FLOAT)
+
+    weighted = padded_resize(crops, -margins, shape + 2 * margins, margins, margins + shape, [size, size])
+    ones = lambda part: fn.cast(part, dtype=types.FLOAT) * 0.0 + 1.0  # noqa: E731  (h, 1, 1) or (1, w, 1)
+    one = zero + 1
+    column = padded_resize(ones(crops[:, 0:1, 0:1]), fn.stack(-margin, zero), fn.stack(shape[0] + 2 * margin, one),
+                           fn.stack(margin, zero), fn.stack(margin + shape[0], one), [size, 1])
+    row = padded_resize(ones(crops[0:1, :, 0:1]), fn.stack(zero, -margin), fn.stack(one, shape[1] + 2 * margin),
+                        fn.stack(zero, margin), fn.stack(one, margin + shape[1]), [1, size])
+    return fn.cast(dmath.clamp(weighted / (column * row), 0.0, 255.0), dtype=types.UINT8)  # rounds, as torchvision
 
 
 def _torchvision_resize_shape(h, w, shorter: int):
