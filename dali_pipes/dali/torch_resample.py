@@ -79,6 +79,11 @@ class _Resize(_BatchKernel):
     def one(self, image):
         return F.resize(image, self.size, antialias=True)  # returns the input when already that size
 
+    def _sample(self, array: np.ndarray) -> np.ndarray:
+        if array.shape[:2] == tuple(self.size):  # nothing to resample (CIFAR's pad-crop): skip torch's dispatch
+            return np.ascontiguousarray(array.transpose(2, 0, 1)) if self.layout == "CHW" else array.copy()
+        return super()._sample(array)
+
 
 class _ResizeCenterCrop(_BatchKernel):
     def __init__(self, resize_size: int, size: int, threads: int, layout: str):
