@@ -81,7 +81,7 @@ class _Resize(_BatchKernel):
 
     def _sample(self, array: np.ndarray) -> np.ndarray:
         if array.shape[:2] == tuple(self.size):  # nothing to resample (CIFAR's pad-crop): skip torch's dispatch
-            return np.ascontiguousarray(array.transpose(2, 0, 1)) if self.layout == "CHW" else array.copy()
+            return (array.transpose(2, 0, 1) if self.layout == "CHW" else array).copy()  # a C-ordered copy
         return super()._sample(array)
 
 
