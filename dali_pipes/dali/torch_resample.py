@@ -43,12 +43,17 @@ class _BatchKernel:
     def one(self, image: torch.Tensor) -> torch.Tensor:  # (3, H, W) view of HWC memory
         raise NotImplementedError
 
+    def resamples(self, array: np.ndarray) -> bool:
+        """False when `one` would give the image back unchanged: then torch is not called at all."""
+        return True
+
     def _sample(self, array: np.ndarray) -> np.ndarray:
         # torch's kernel keeps the HWC (channels-last) memory of its input; the layout change is a
         # numpy copy, which (unlike torch's) never starts an OpenMP team inside this pool's threads
-        out = self.one(torch.from_numpy(array).permute(2, 0, 1)).permute(1, 2, 0).numpy()
+        out = self.one(torch.from_numpy(array).permute(2, 0, 1)).permute(1, 2, 0).numpy() \
+            if self.resamples(array) else array
         out = np.ascontiguousarray(out.transpose(2, 0, 1) if self.layout == "CHW" else out)
-        if np.may_share_memory(out, array):  # already the size: never hand DALI its own input memory
+        if np.may_share_memory(out, array):  # unchanged: never hand DALI its own input memory
             out = out.copy()
         return out
 
@@ -77,12 +82,10 @@ class _Resize(_BatchKernel):
         self.size = [size, size]
 
     def one(self, image):
-        return F.resize(image, self.size, antialias=True)  # returns the input when already that size
+        return F.resize(image, self.size, antialias=True)
 
-    def _sample(self, array: np.ndarray) -> np.ndarray:
-        if array.shape[:2] == tuple(self.size):  # nothing to resample (CIFAR's pad-crop): skip torch's dispatch
-            return (array.transpose(2, 0, 1) if self.layout == "CHW" else array).copy()  # a C-ordered copy
-        return super()._sample(array)
+    def resamples(self, array):  # CIFAR's pad-crop windows are already the size: skip torch's dispatch
+        return array.shape[:2] != tuple(self.size)
 
 
 class _ResizeCenterCrop(_BatchKernel):
