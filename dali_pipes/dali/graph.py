@@ -37,6 +37,10 @@ class Resampler(NamedTuple):
     kind: str = "dali"
     threads: int = 1
 
+# a window given as absolute (top, left) and (height, width); zeros where it reaches outside the image
+_WINDOW = dict(axis_names="HW", normalized_anchor=False, normalized_shape=False)
+_ZERO_PADDED = dict(_WINDOW, out_of_bounds_policy="pad", fill_values=0)
+
 _DALI_DTYPES = {"float32": types.FLOAT, "float16": types.FLOAT16, "bfloat16": types.FLOAT}
 
 
@@ -90,13 +94,12 @@ def crop_window(inputs, p: TrainNodes, cfg: TrainTransform, device: str, encoded
     """The sample's crop window resized to `size` x `size`. A random-resized-crop window lies inside
     the image, so on the CPU encoded inputs decode only that region (fused); a pad-crop window may
     reach outside by `padding`, which is filled with zeros. `layout` is honoured by the torch resampler only."""
-    window = dict(axis_names="HW", normalized_anchor=False, normalized_shape=False)
     if encoded and cfg.geometry == "random_resized_crop" and fuses_window_decode(device):
         crops = fn.decoders.image_slice(inputs, p.anchor, p.shape, device=decoder_device(device),
-                                        output_type=types.RGB, adjust_orientation=False, **window)
+                                        output_type=types.RGB, adjust_orientation=False, **_WINDOW)
     else:
         crops = fn.slice(to_images(inputs, encoded, device), p.anchor, p.shape, device=device,
-                         out_of_bounds_policy="pad", fill_values=0, **window)
+                         **_ZERO_PADDED)
     if resampler.kind == "torch":  # renormalizes at the border itself: exact_edges is implied
         return torch_resample.resize(crops, cfg.size, threads=resampler.threads, layout=layout)
     if cfg.exact_edges:
@@ -114,11 +117,9 @@ def _renormalized_resize(crops, shape, size: int, device: str):
     margin = (dmath.max(shape[0], shape[1]) + size - 1) // size + 2
     margins = fn.stack(margin, margin)
     zero = margin * 0
-    window = dict(axis_names="HW", normalized_anchor=False, normalized_shape=False, device=device,
-                  out_of_bounds_policy="pad", fill_values=0)
 
     def padded_resize(images, anchor, extent, start, end, out_size):
-        return _resize(fn.slice(images, anchor, extent, **window), out_size, device,
+        return _resize(fn.slice(images, anchor, extent, device=device, **_ZERO_PADDED), out_size, device,
                        roi_start=fn.cast(start, dtype=types.FLOAT), roi_end=fn.cast(end, dtype=types.FLOAT),
                        roi_relative=False, dtype=types.FLOAT)
 
