@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import torch
+from torch.utils.data import Sampler
 
 from .config import Preprocess
 from .erasing import random_erasing
@@ -61,6 +62,8 @@ class LoaderBase:
         self._generation = 0
         self._running = False
         self._closed = False
+        self._sampler_view = PlanSampler(self)
+        self._batch_sampler_view = PlanBatchSampler(self, self._sampler_view)
 
     # -- the DataLoader surface -------------------------------------------------------------
     def __len__(self) -> int:
@@ -99,50 +102,60 @@ class LoaderBase:
         self._epoch = epoch
 
     @property
-    def sampler(self) -> "SamplerView":
-        """For loops written as `loader.sampler.set_epoch(epoch)` (the DistributedSampler idiom)."""
-        return SamplerView(self)
+    def sampler(self) -> "PlanSampler":
+        """The order of the next epoch; `loader.sampler.set_epoch(epoch)` is `loader.set_epoch(epoch)`."""
+        return self._sampler_view
+
+    @property
+    def batch_sampler(self) -> "PlanBatchSampler":
+        """The next epoch's batches of sample indices (what Lightning inspects to tell a shuffling loader)."""
+        return self._batch_sampler_view
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if self._closed:
             raise RuntimeError("this loader is closed")
+        self._generation += 1  # an older iterator stops at its next pull
+        return self._epoch_iterator(self._generation)
+
+    def _epoch_iterator(self, generation: int):
+        """One epoch. Nothing changes until the first `next()`: an iterator dropped unstarted leaves
+        the epoch, the resume position and a `set_epoch` made after `iter()` as they were."""
+        if generation != self._generation:
+            raise RuntimeError("this iterator was replaced by a newer iter(loader)")
         if self._running:
             self._abandon()
             self._running = False
-        self._generation += 1
-        first, self._resume_from = self._resume_from, 0
-        return self._epoch_iterator(self._generation, self._epoch, first)
-
-    def _epoch_iterator(self, generation: int, epoch: int, first: int):
+        epoch, first, self._resume_from = self._epoch, self._resume_from, 0
         self._running = True
         self._epoch = epoch + 1  # a loop without set_epoch still gets a new order every epoch
         self._position = (epoch, first)
         self._started = True
-        batches = self._run_epoch(epoch, first)
-        index = first
         self._epoch_skips: set[str] = set()
-        while True:
-            if generation != self._generation:  # checked before pulling: never steal a newer epoch's batch
-                raise RuntimeError("this iterator was replaced by a newer iter(loader)")
-            try:
-                images, labels = next(batches)
-            except StopIteration:
-                break
-            batch = self._batch_ops(images, labels, epoch, index)
-            index += 1
-            self._position = (epoch, index)
-            if index == len(self.plan):
-                # the last batch: let the engine close its epoch first, so that a state taken
-                # after it (a loop that breaks there) already points at the next epoch
-                for _ in batches:
-                    raise RuntimeError("the engine produced more batches than the epoch plan holds")
+        batches = self._run_epoch(epoch, first)
+        try:
+            while True:
+                if generation != self._generation:  # checked before pulling: never steal a newer epoch's batch
+                    raise RuntimeError("this iterator was replaced by a newer iter(loader)")
+                try:
+                    index, images, labels = next(batches)
+                except StopIteration:
+                    break
+                batch = self._batch_ops(images, labels, epoch, index)
+                self._position = (epoch, index + 1)  # the plan's position: skipped batches count too
+                if index + 1 == len(self.plan):
+                    # the last batch: let the engine close its epoch first, so that a state taken
+                    # after it (a loop that breaks there) already points at the next epoch
+                    for _ in batches:
+                        raise RuntimeError("the engine produced more batches than the epoch plan holds")
+                    self._running = False
+                    self._position = (epoch + 1, 0)
+                yield batch
+            if generation == self._generation:
                 self._running = False
                 self._position = (epoch + 1, 0)
-            yield batch
-        if generation == self._generation:
-            self._running = False
-            self._position = (epoch + 1, 0)
-            self._report_skips(epoch)
+                self._report_skips(epoch)
+        finally:
+            batches.close()  # now, not in a garbage collection at interpreter exit
 
     def _note_skipped(self, where: str, reason: str) -> None:
         """An unreadable sample was left out (on_error="skip"): warn once per image, count per epoch."""
@@ -254,7 +267,9 @@ class LoaderBase:
         self.seed = seed
 
     # -- what a backend provides ------------------------------------------------------------
-    def _run_epoch(self, epoch: int, first_batch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _run_epoch(self, epoch: int, first_batch: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+        """Yield `(plan batch index, images, labels)` from `first_batch` on; a batch left with no
+        readable sample is not yielded, so the indices may skip."""
         raise NotImplementedError
 
     def _engine_state(self) -> dict:
@@ -276,14 +291,64 @@ class LoaderBase:
         return images if images.dtype == dtype else images.to(dtype)
 
 
-class SamplerView:
-    """The `loader.sampler` of a DataLoader: `set_epoch` and `len` (samples per epoch)."""
+class PlanSampler(Sampler[int]):
+    """`loader.sampler`: this rank's sample indices in the order the next epoch visits them.
+
+    Read-only: the loader's plan decides the order (a framework that swaps in its own sampler would
+    shard a second time). `set_epoch` is the DistributedSampler idiom, and `len` counts the samples
+    of one epoch on this rank.
+    """
 
     def __init__(self, loader: LoaderBase):
         self._loader = loader
 
+    @property
+    def shuffle(self) -> bool:
+        return self._loader.plan.shuffle
+
+    @property
+    def seed(self) -> int:
+        return self._loader.plan.seed
+
+    @property
+    def epoch(self) -> int:
+        return self._loader.epoch
+
+    @property
+    def num_replicas(self) -> int:
+        return self._loader.plan.num_shards
+
+    @property
+    def rank(self) -> int:
+        return self._loader.plan.shard_id
+
     def set_epoch(self, epoch: int) -> None:
         self._loader.set_epoch(epoch)
 
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._loader.plan.order(self._loader.epoch).tolist())
+
     def __len__(self) -> int:
         return self._loader.plan.samples_per_epoch
+
+
+class PlanBatchSampler(Sampler[list[int]]):
+    """`loader.batch_sampler`: the next epoch's batches as lists of sample indices (the plan's)."""
+
+    def __init__(self, loader: LoaderBase, sampler: PlanSampler):
+        self._loader = loader
+        self.sampler = sampler
+
+    @property
+    def batch_size(self) -> int:
+        return self._loader.plan.batch_size
+
+    @property
+    def drop_last(self) -> bool:
+        return self._loader.plan.drop_last
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return (batch.tolist() for batch in self._loader.plan.batches(self._loader.epoch))
+
+    def __len__(self) -> int:
+        return len(self._loader.plan)

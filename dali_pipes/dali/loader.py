@@ -27,6 +27,7 @@ class DaliLoader(LoaderBase):
         super().__init__(source, preprocess, plan, train, device, mix, on_error)
         self.backend = "dali-gpu" if device.type == "cuda" else "dali-cpu"
         self.num_threads = num_threads
+        self.num_workers = 0  # no worker processes: DALI decodes in num_threads threads of this one
         self.prefetch = prefetch
         self.resampler = resampler
         self._feeder = BatchFeeder(source, plan, preprocess.train if train else None, skip=self.on_error == "skip",
@@ -55,9 +56,11 @@ class DaliLoader(LoaderBase):
         restoring = self._iterator is None and self._checkpoint is not None
         iterator = self._dali_iterator()
         self._checkpoint = None
-        # a restored checkpoint carries the source's batch counter; otherwise start at first_batch
-        self._feeder.start_epoch(epoch, 0 if restoring else first_batch)
-        if restoring and self._checkpoint_at_epoch_end:
+        # a restored checkpoint carries the source's batch counter (batches delivered), aligned to the
+        # plan's position; one taken at an epoch's end replays that end first, then starts at 0
+        at_end = restoring and self._checkpoint_at_epoch_end
+        self._feeder.start_epoch(epoch, first_batch, restored=restoring and not at_end)
+        if at_end:
             for _ in iterator:  # the restored pipeline first reports the end it was saved at
                 raise RuntimeError("a DALI checkpoint taken at an epoch's end produced a batch")
             iterator.reset()
@@ -88,11 +91,11 @@ class DaliLoader(LoaderBase):
                 self._needs_reset = True  # the rebuilt pipeline's epoch still ends like any other
                 self._feeder.start_epoch(epoch, failed_batch)
                 continue
-            self._feeder.in_flight.popleft()
+            index, _ = self._feeder.in_flight.popleft()
             images, labels = out[0]["images"], out[0]["labels"]
             if channels_last:  # DALI wrote NHWC: this view is (B, 3, H, W) in channels_last memory
                 images = images.permute(0, 3, 1, 2)
-            yield self._finish_images(images), labels.reshape(len(labels), *self.dataset.targets.shape[1:])
+            yield index, self._finish_images(images), labels.reshape(len(labels), *self.dataset.targets.shape[1:])
 
     def _decode_error(self, indices, message: str) -> tuple[list[int], ImageDecodeError]:
         """The samples behind a DALI decode failure, and an error naming their files: DALI's message

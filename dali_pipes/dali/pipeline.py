@@ -44,6 +44,7 @@ class BatchFeeder:
         self._seeds: list[np.ndarray] | None = None
         self._first = 0
         self._shift = 0
+        self._align = False
         self._stopped = True
         # (plan batch index, sample indices) handed to DALI and not yet delivered, oldest first:
         # a decode error belongs to the oldest one.
@@ -56,10 +57,13 @@ class BatchFeeder:
             return 2
         return 6 if self.train_cfg.color_jitter is not None else 5
 
-    def start_epoch(self, epoch: int, first_batch: int = 0) -> None:
+    def start_epoch(self, epoch: int, first_batch: int = 0, *, restored: bool = False) -> None:
+        """Feed `epoch` from plan batch `first_batch` on. A pipeline `restored` from a checkpoint
+        counts iterations from the batches it had delivered, which is fewer than the plan's position
+        when batches were left out: its first call is then aligned to `first_batch`."""
         self._batches = self.plan.batches(epoch)
         self._seeds = self.plan.batch_seeds(epoch) if self.train_cfg is not None else None
-        self._first, self._shift = first_batch, 0
+        self._first, self._shift, self._align = first_batch, 0, restored
         self._stopped = False
         self.in_flight.clear()
 
@@ -68,6 +72,8 @@ class BatchFeeder:
         self._stopped = True
 
     def __call__(self, info):
+        if self._align:
+            self._first, self._align = self._first - info.iteration, False
         while True:
             batch = self._first + info.iteration + self._shift
             if self._stopped or batch >= len(self._batches):

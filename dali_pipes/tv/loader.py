@@ -100,7 +100,7 @@ class TorchvisionLoader(LoaderBase):
         self._sampler.plan = self.plan  # load_state_dict may have adopted another seed
         self._sampler.epoch, self._sampler.first = epoch, first_batch
         channels_last = self.preprocess.normalize.channels_last
-        for batch, skipped in _worker_errors_surfaced(self._loader):
+        for index, (batch, skipped) in enumerate(_worker_errors_surfaced(self._loader), start=first_batch):
             for s in skipped:
                 self._note_skipped(s.where, s.reason)
             if batch is None:  # nothing readable in this batch
@@ -111,7 +111,7 @@ class TorchvisionLoader(LoaderBase):
             if self.device.type != "cpu":
                 images = images.to(self.device, non_blocking=True)
                 labels = labels.to(self.device, non_blocking=True)
-            yield images, labels
+            yield index, images, labels
 
     def _release(self) -> None:
         iterator = getattr(self._loader, "_iterator", None)
