@@ -11,6 +11,7 @@ import logging
 from typing import Iterator
 
 import warnings
+import weakref
 
 import numpy as np
 import torch
@@ -300,7 +301,9 @@ class PlanSampler(Sampler[int]):
     """
 
     def __init__(self, loader: LoaderBase):
-        self._loader = loader
+        # a weak reference: a cycle would leave a dropped loader to the cycle collector, which
+        # closes the worker queues before the loader's __del__ could send its workers home
+        self._loader = weakref.proxy(loader)
 
     @property
     def shuffle(self) -> bool:
@@ -336,7 +339,7 @@ class PlanBatchSampler(Sampler[list[int]]):
     """`loader.batch_sampler`: the next epoch's batches as lists of sample indices (the plan's)."""
 
     def __init__(self, loader: LoaderBase, sampler: PlanSampler):
-        self._loader = loader
+        self._loader = weakref.proxy(loader)
         self.sampler = sampler
 
     @property

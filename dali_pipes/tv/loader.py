@@ -128,8 +128,8 @@ def fork_safe_iter(loader: DataLoader):
     forever for DALI threads that do not exist after fork. Collecting first and freezing the heap
     across the fork means children never finalize what they inherited.
     """
-    if loader.num_workers == 0:
-        return iter(loader)
+    if loader.num_workers == 0 or (loader.persistent_workers and loader._iterator is not None):
+        return iter(loader)  # nothing is forked: persistent workers live on
     gc.collect()
     gc.freeze()
     try:
