@@ -26,3 +26,22 @@ def detect_shard(shard_id: int | None, num_shards: int | None) -> tuple[int, int
             raise ValueError(f"RANK={os.environ['RANK']!r} / WORLD_SIZE={os.environ['WORLD_SIZE']!r} "
                              "are not integers") from None
     return 0, 1, "single process"
+
+
+def shared_seed(num_shards: int) -> int:
+    """A fresh seed (for `seed=None`) that every rank agrees on, else each rank would deal out its
+    own permutation and the shares would overlap: rank 0's, broadcast over torch.distributed (a
+    collective call: every rank builds its loader, as DDP code does)."""
+    from .sampling import fresh_seed
+
+    seed = fresh_seed()
+    if num_shards == 1:
+        return seed
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        box = [seed]
+        dist.broadcast_object_list(box, src=0)
+        return int(box[0])
+    raise ValueError(f"seed=None with {num_shards} shards and no torch.distributed process group: each rank "
+                     "would draw its own order and the shares would overlap; pass the same seed= on every rank")

@@ -7,9 +7,9 @@ import os
 
 from .backend import resolve_backend
 from .config import Preprocess, resolve_preset
-from .distributed import detect_shard
+from .distributed import detect_shard, shared_seed
 from .loader_base import LoaderBase, log
-from .sampling import EpochPlan, fresh_seed
+from .sampling import EpochPlan
 from .sources import resolve_source
 
 
@@ -104,7 +104,7 @@ def make_loader(
         batch_size=batch_size,
         shuffle=train if shuffle is None else bool(shuffle),
         drop_last=bool(drop_last),
-        seed=fresh_seed() if seed is None else seed,
+        seed=shared_seed(shards) if seed is None else seed,
         shard_id=shard,
         num_shards=shards,
         padding=shard_padding,

@@ -226,17 +226,22 @@ class LoaderBase:
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        """Resume from `state_dict()`; refuses a state from another configuration or dataset."""
+        """Resume from `state_dict()`; refuses a state from another configuration or dataset.
+
+        A state saved by another rank of the same run is accepted (Lightning and Accelerate keep
+        rank 0's copy only): every rank stands at the same plan position, so each resumes its own
+        share from there. What such a state cannot carry is this rank's DALI random streams (the
+        auto-augment ops' draws): they restart from the rank's seed, with a warning."""
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             raise ValueError(f"not a dali-pipes loader state (expected a dict with format {STATE_FORMAT!r})")
         if state["backend"] != self.backend:
             raise ValueError(f"this state comes from backend {state['backend']!r}; this loader runs "
                              f"{self.backend!r}, whose random streams differ")
-        ours = self._signature()
-        mismatched = [k for k, v in ours.items() if state["signature"].get(k) != v]
+        theirs, shard_id = _split_shard(state["signature"])
+        ours, _ = _split_shard(self._signature())
+        mismatched = [k for k, v in ours.items() if theirs.get(k) != v]
         if mismatched:
-            details = "; ".join(f"{k}: state has {state['signature'].get(k)!r}, loader has {ours[k]!r}"
-                                for k in mismatched)
+            details = "; ".join(f"{k}: state has {theirs.get(k)!r}, loader has {ours[k]!r}" for k in mismatched)
             raise ValueError(f"this state comes from another configuration or dataset ({details})")
         if state["seed"] != self.seed:
             if not self._seed_was_drawn:
@@ -249,7 +254,14 @@ class LoaderBase:
         self._generation += 1  # an iterator taken before this point must not continue
         self._epoch, self._resume_from = state["epoch"], state["batches_done"]
         self._started = False
-        self._restore_engine(state)
+        if shard_id == self.plan.shard_id:
+            self._restore_engine(state)
+        else:
+            self._restore_engine({})
+            self._note_foreign_state(shard_id)
+
+    def _note_foreign_state(self, shard_id: int) -> None:
+        """A backend whose engine state is per rank says what a state from rank `shard_id` lacks."""
 
     def _signature(self) -> dict:
         ds = self.dataset
@@ -257,7 +269,7 @@ class LoaderBase:
         return {
             "preprocess": repr(self.preprocess), "train": self.train, "batch_size": self.batch_size,
             "drop_last": self.drop_last, "shuffle": self.plan.shuffle, "mix": repr(self.mix),
-            "shard": f"{self.plan.shard_id}/{self.plan.num_shards}/{self.plan.padding}",
+            "shard": f"{self.plan.shard_id}/{self.plan.num_shards}/{self.plan.padding}",  # rank/world/padding
             "dataset": f"{type(ds).__name__}:{n}:{len(ds.classes)}:{ds.describe(0)}:{ds.describe(n - 1)}",
         }
 
@@ -290,6 +302,12 @@ class LoaderBase:
         """Cast to the configured dtype (bfloat16 is made here; engines emit float32/float16)."""
         dtype = torch_dtype(self.preprocess.normalize.dtype)
         return images if images.dtype == dtype else images.to(dtype)
+
+
+def _split_shard(signature: dict) -> tuple[dict, int]:
+    """The signature without the rank (states are exchangeable between ranks), and the rank."""
+    shard_id, _, shards = signature.get("shard", "0/").partition("/")
+    return {**signature, "shard": shards}, int(shard_id)
 
 
 class PlanSampler(Sampler[int]):

@@ -78,11 +78,12 @@ def test_resume_from_a_lightning_checkpoint_continues_the_loader(identity_folder
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
-def test_ddp_two_processes_each_read_their_own_share(identity_folder, tmp_path, backend):
+def test_ddp_two_processes_each_read_their_own_share_and_resume(identity_folder, tmp_path, backend):
     """Lightning does not wrap or re-shard the loaders (they are not DataLoaders): each rank reads
-    its share of one permutation, disjoint, covering the dataset, in equal numbers of batches."""
+    its share of one permutation, disjoint, covering the dataset, in equal numbers of batches. Its
+    checkpoint holds rank 0's loader state; each rank resumes its own share from it."""
     root, _ = identity_folder
-    ranks = run_job(root, backend, tmp_path, "ddp", "--ddp")
+    ranks = run_job(root, backend, tmp_path, "ddp", "--ddp", "--every", "3")
     assert len(ranks) == 2 and all(r["world"] == 2 for r in ranks)
     per_rank = [epochs_of(r["train"]) for r in ranks]
     for epoch in (0, 1):
@@ -93,3 +94,7 @@ def test_ddp_two_processes_each_read_their_own_share(identity_folder, tmp_path, 
     for runs in zip(*(r["val"] for r in ranks)):
         assert sorted(set(runs[0]) | set(runs[1])) == ALL
     assert ranks[0]["sanity_batches"] == ranks[1]["sanity_batches"] == 2
+    resumed = run_job(root, backend, tmp_path, "ddp-resumed", "--ddp", "--resume",
+                      str(tmp_path / "ddp-ckpt" / "step=3.ckpt"))
+    for before, after in zip(ranks, resumed):
+        assert [s["ids"] for s in after["train"]] == [s["ids"] for s in before["train"]][3:]
