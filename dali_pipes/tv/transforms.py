@@ -27,25 +27,46 @@ from ..sources import check_encoded
 warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision",
                         category=DeprecationWarning)
 
-# Formats torchvision.io decodes natively; the rest (bmp, tiff, pnm) go through PIL.
-_NATIVE = {"jpeg", "png", "gif", "webp"}
+# Formats torchvision.io decodes natively; PNG and the rest (bmp, tiff, pnm) are decoded in Python's
+# own libraries: torchvision's libpng wrapper crashes the process (SIGSEGV) on many damaged PNGs.
+_NATIVE = {"jpeg", "gif", "webp"}
 
 
 def decode_rgb(data: bytes, where: str) -> torch.Tensor:
-    """Encoded bytes -> (3, H, W) uint8 RGB tensor; failures name `where`."""
+    """Encoded bytes -> (3, H, W) uint8 RGB tensor; failures name `where`, and none can crash."""
     fmt = check_encoded(data, where)
     try:
         if fmt in _NATIVE:
-            image = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
-            if image.dtype == torch.uint16:  # 16-bit PNG: round(v / 257), as DALI's decoder does
-                image = ((image.to(torch.int32) + 128) // 257).to(torch.uint8)
-            return image
-        from PIL import Image
-
-        with Image.open(io.BytesIO(data)) as im:
-            return v2.functional.pil_to_tensor(im.convert("RGB"))
+            return decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+        if fmt == "png" and len(data) > 24 and data[24] == 16:  # IHDR bit depth
+            return _decode_png16(data)
+        return _decode_pil(data)
     except Exception as err:
         raise ImageDecodeError(where, f"{type(err).__name__}: {err}") from None
+
+
+def _decode_pil(data: bytes) -> torch.Tensor:
+    """PIL: the same pixels as libpng for 1-8-bit PNGs (palette, grey, alpha dropped, not blended),
+    and a Python exception for every damaged file."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # large, not hostile: DALI decodes it
+        with Image.open(io.BytesIO(data)) as im:
+            return v2.functional.pil_to_tensor(im.convert("RGB"))
+
+
+def _decode_png16(data: bytes) -> torch.Tensor:
+    """16-bit PNG with pypng (PIL keeps only the high byte of 16-bit colour): raw samples, then
+    round(v / 257) as DALI's decoder does; grey is repeated, alpha dropped."""
+    import numpy as np
+    import png
+
+    width, height, rows, info = png.Reader(bytes=data).read()
+    samples = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, info["planes"])
+    rgb = samples[..., [0, 0, 0]] if info["greyscale"] else samples[..., :3]
+    rgb = ((rgb.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
 
 
 def to_image_tensor(data, where: str, encoded: bool) -> torch.Tensor:
