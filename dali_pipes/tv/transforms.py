@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import warnings
 
+import numpy as np
 import torch
 from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms import v2
@@ -40,26 +41,26 @@ def decode_rgb(data: bytes, where: str) -> torch.Tensor:
             return decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
         if fmt == "png" and len(data) > 24 and data[24] == 16:  # IHDR bit depth
             return _decode_png16(data)
-        return _decode_pil(data)
+        return _decode_pil(data, fmt)
     except Exception as err:
         raise ImageDecodeError(where, f"{type(err).__name__}: {err}") from None
 
 
-def _decode_pil(data: bytes) -> torch.Tensor:
+def _decode_pil(data: bytes, fmt: str) -> torch.Tensor:
     """PIL: the same pixels as libpng for 1-8-bit PNGs (palette, grey, alpha dropped, not blended),
     and a Python exception for every damaged file."""
     from PIL import Image
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # large, not hostile: DALI decodes it
-        with Image.open(io.BytesIO(data)) as im:
-            return v2.functional.pil_to_tensor(im.convert("RGB"))
+        with Image.open(io.BytesIO(data), formats=(fmt.upper(),) if fmt == "png" else None) as im:
+            rgb = im if im.mode == "RGB" else im.convert("RGB")
+            return torch.from_numpy(np.array(rgb)).permute(2, 0, 1)  # CHW view, as decode_image's
 
 
 def _decode_png16(data: bytes) -> torch.Tensor:
     """16-bit PNG with pypng (PIL keeps only the high byte of 16-bit colour): raw samples, then
     round(v / 257) as DALI's decoder does; grey is repeated, alpha dropped."""
-    import numpy as np
     import png
 
     width, height, rows, info = png.Reader(bytes=data).read()
