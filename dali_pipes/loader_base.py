@@ -7,6 +7,7 @@ of a plan (`_run_epoch`) and how to let go of an unfinished one (`_abandon`).
 
 from __future__ import annotations
 
+import atexit
 import logging
 from typing import Iterator
 
@@ -24,6 +25,19 @@ from .sampling import EpochPlan
 log = logging.getLogger("dali_pipes")
 
 STATE_FORMAT = "dali-pipes/loader-state/v1"
+
+_LIVE_LOADERS: "weakref.WeakSet[LoaderBase]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_live_loaders(_live=_LIVE_LOADERS) -> None:
+    """At exit, while every module is still whole: end open epochs and stop engines and workers
+    of loaders nobody closed (later, in module teardown, their finalizers would find globals gone)."""
+    for loader in list(_live):
+        try:
+            loader.close()
+        except Exception:  # exiting anyway: a loader that cannot close must not stop the others
+            pass
 
 
 class SkippedImageWarning(UserWarning):
@@ -63,6 +77,8 @@ class LoaderBase:
         self._generation = 0
         self._running = False
         self._closed = False
+        self._active: weakref.ref | None = None  # the latest iterator handed out
+        _LIVE_LOADERS.add(self)
         self._sampler_view = PlanSampler(self)
         self._batch_sampler_view = PlanBatchSampler(self, self._sampler_view)
 
@@ -116,7 +132,9 @@ class LoaderBase:
         if self._closed:
             raise RuntimeError("this loader is closed")
         self._generation += 1  # an older iterator stops at its next pull
-        return self._epoch_iterator(self._generation)
+        iterator = self._epoch_iterator(self._generation)
+        self._active = weakref.ref(iterator)
+        return iterator
 
     def _epoch_iterator(self, generation: int):
         """One epoch. Nothing changes until the first `next()`: an iterator dropped unstarted leaves
@@ -176,6 +194,9 @@ class LoaderBase:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            iterator = self._active() if self._active is not None else None
+            if iterator is not None and iterator.gi_frame is not None and not iterator.gi_running:
+                iterator.close()  # its epoch ends here, not in a garbage collection later
             self._running = False
             self._release()
 

@@ -168,11 +168,11 @@ class WebDatasetSource:
         state["_fds"], state["_pid"] = {}, None
         return state
 
-    def __del__(self):
-        if getattr(self, "_pid", None) == os.getpid():
+    def __del__(self, _getpid=os.getpid, _close=os.close):  # bound now: at exit `os` may be gone
+        if getattr(self, "_pid", None) == _getpid():
             for fd in self._fds.values():
                 try:
-                    os.close(fd)
+                    _close(fd)
                 except OSError:
                     pass
 

@@ -138,11 +138,13 @@ def fork_safe_iter(loader: DataLoader):
         gc.unfreeze()
 
 
-def _worker_errors_surfaced(loader: DataLoader):
-    """Re-raise a worker's data error with its own message first, not the worker's traceback."""
+def _worker_errors_surfaced(loader: DataLoader, _data_errors=(ImageDecodeError, SourceError)):
+    """Re-raise a worker's data error with its own message first, not the worker's traceback.
+    (`_data_errors` is bound at definition: a generator closed at interpreter exit may run its
+    `except` after this module's globals are gone.)"""
     try:
         yield from fork_safe_iter(loader)
-    except (ImageDecodeError, SourceError) as err:
+    except _data_errors as err:
         kind = type(err)
         message = str(err).rstrip().splitlines()[-1]
         if "in DataLoader worker process" not in str(err):
