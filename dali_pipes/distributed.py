@@ -28,14 +28,15 @@ def detect_shard(shard_id: int | None, num_shards: int | None) -> tuple[int, int
     return 0, 1, "single process"
 
 
-def shared_seed(num_shards: int) -> int:
-    """A fresh seed (for `seed=None`) that every rank agrees on, else each rank would deal out its
-    own permutation and the shares would overlap: rank 0's, broadcast over torch.distributed (a
-    collective call: every rank builds its loader, as DDP code does)."""
+def shared_seed(num_shards: int, random: bool) -> int:
+    """A fresh seed (for `seed=None`) that every rank agrees on when the loader is `random` (shuffles
+    or augments), else each rank would deal out its own permutation and the shares would overlap:
+    rank 0's, broadcast over torch.distributed (a collective call: every rank builds its loader, as
+    DDP code does)."""
     from .sampling import fresh_seed
 
     seed = fresh_seed()
-    if num_shards == 1:
+    if num_shards == 1 or not random:
         return seed
     import torch.distributed as dist
 

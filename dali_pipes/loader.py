@@ -9,7 +9,7 @@ from .backend import resolve_backend
 from .config import Preprocess, resolve_preset
 from .distributed import detect_shard, shared_seed
 from .loader_base import LoaderBase, log
-from .sampling import EpochPlan
+from .sampling import EpochPlan, check_sharding
 from .sources import resolve_source
 
 
@@ -81,38 +81,31 @@ def make_loader(
     (faster there than DALI's, and pixel-equal to the torchvision backend) and with DALI's `fn.resize`
     on the GPU; `"dali"` forces `fn.resize` on the CPU too (what the GPU runs); `"torch"` is the CPU's.
     """
-    if not isinstance(train, bool):
-        raise ValueError(f"train must be True or False, got {train!r}")
-    _check_positive("batch_size", batch_size)
-    _check_positive("prefetch", prefetch)
-    if num_threads is not None:
-        _check_positive("num_threads", num_threads)
-    if seed is not None and (not isinstance(seed, int) or seed < 0):
-        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    _check_arguments(locals())
     cfg = resolve_preset(preset)
     choice = resolve_backend(backend, device)
+    resampler = resolve_resampler(resampler, choice.name)
+    shard, shards, shard_source = detect_shard(shard_id, num_shards)
+    check_sharding(shard, shards, shard_padding)
     options = {k: v for k, v in (("image_column", image_column), ("label_column", label_column),
                                  ("unlabeled", unlabeled or None)) if v is not None}
     src = resolve_source(source, **options)
     if len(src) == 0:
         raise ValueError(f"source {src!r} has no samples")
-    if cfg.normalize.is_per_dataset:
-        cfg = _with_dataset_statistics(cfg, src)
-    shard, shards, shard_source = detect_shard(shard_id, num_shards)
+    shuffle = train if shuffle is None else shuffle
     plan = EpochPlan(
         num_samples=len(src),
         batch_size=batch_size,
-        shuffle=train if shuffle is None else bool(shuffle),
-        drop_last=bool(drop_last),
-        seed=shared_seed(shards) if seed is None else seed,
+        shuffle=shuffle,
+        drop_last=drop_last,
+        seed=shared_seed(shards, random=train or shuffle) if seed is None else seed,
         shard_id=shard,
         num_shards=shards,
         padding=shard_padding,
     )
-    if on_error not in ON_ERROR:
-        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-    _check_mix(mix, train, plan)
-    resampler = resolve_resampler(resampler, choice.name)
+    _check_mix(mix, plan, src)
+    if cfg.normalize.is_per_dataset:  # the one expensive pass (cached): after every check
+        cfg = _with_dataset_statistics(cfg, src)
     threads = num_threads or default_num_threads()
     if choice.name == "torchvision":
         from .tv.loader import TorchvisionLoader
@@ -130,6 +123,37 @@ def make_loader(
     return loader
 
 
+def _check_arguments(args: dict) -> None:
+    """Every argument that can be checked alone, before a source is scanned or statistics computed."""
+    for name in ("train", "drop_last", "unlabeled"):
+        if not isinstance(args[name], bool):
+            raise ValueError(f"{name} must be True or False, got {args[name]!r}")
+    if args["shuffle"] is not None and not isinstance(args["shuffle"], bool):
+        raise ValueError(f"shuffle must be True, False or None (= train), got {args['shuffle']!r}")
+    _check_positive("batch_size", args["batch_size"])
+    _check_positive("prefetch", args["prefetch"])
+    if args["num_threads"] is not None:
+        _check_positive("num_threads", args["num_threads"])
+    seed = args["seed"]
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    for name in ("image_column", "label_column"):
+        if args[name] is not None and not isinstance(args[name], str):
+            raise ValueError(f"{name} must be a column name (str) or None, got {args[name]!r}")
+    if args["on_error"] not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, got {args['on_error']!r}")
+    if args["resampler"] not in RESAMPLERS:
+        raise ValueError(f"resampler must be one of {RESAMPLERS}, got {args['resampler']!r}")
+    mix = args["mix"]
+    if mix is not None:
+        from .mix import MixUpCutMix
+
+        if not isinstance(mix, MixUpCutMix):
+            raise ValueError(f"mix must be a dali_pipes.MixUpCutMix or None, got {type(mix).__name__}")
+        if not args["train"]:
+            raise ValueError("mix: MixUp/CutMix is a training augmentation; pass it to the train loader only")
+
+
 def _with_dataset_statistics(cfg: Preprocess, source) -> Preprocess:
     """Resolve `Normalize.per_dataset()` into the source's exact (cached) mean and std."""
     from dataclasses import replace
@@ -143,8 +167,6 @@ def _with_dataset_statistics(cfg: Preprocess, source) -> Preprocess:
 
 def resolve_resampler(resampler: str, backend: str) -> str:
     """`auto` -> torchvision's kernel on dali-cpu, DALI's fn.resize on dali-gpu; refusals name the argument."""
-    if resampler not in RESAMPLERS:
-        raise ValueError(f"resampler must be one of {RESAMPLERS}, got {resampler!r}")
     if resampler == "torch" and backend == "dali-gpu":
         raise ValueError("resampler='torch' runs in DALI's CPU graph only; the dali-gpu backend resizes with "
                          "DALI's fn.resize (resampler='auto' or 'dali')")
@@ -153,15 +175,20 @@ def resolve_resampler(resampler: str, backend: str) -> str:
     return resampler
 
 
-def _check_mix(mix, train: bool, plan: EpochPlan) -> None:
+def _check_mix(mix, plan: EpochPlan, source) -> None:
+    """What the mix needs of this source's labels and batches (checked once, here)."""
     if mix is None:
         return
-    from .mix import MixUpCutMix
-
-    if not isinstance(mix, MixUpCutMix):
-        raise ValueError(f"mix must be a dali_pipes.MixUpCutMix or None, got {type(mix).__name__}")
-    if not train:
-        raise ValueError("mix: MixUp/CutMix is a training augmentation; pass it to the train loader only")
+    targets = source.targets
+    if targets.ndim == 2 and targets.shape[1] != mix.num_classes:
+        raise ValueError(f"mix: {mix!r} mixes {mix.num_classes} classes; the source's multi-hot labels have "
+                         f"{targets.shape[1]}")
+    if targets.ndim == 1 and targets.size:
+        if targets.min() < 0:
+            raise ValueError("mix: the source has unlabeled samples (label -1); MixUp/CutMix needs labels")
+        if targets.max() >= mix.num_classes:
+            raise ValueError(f"mix: MixUpCutMix(num_classes={mix.num_classes}); the source has labels up to "
+                             f"{int(targets.max())} ({len(source.classes)} classes)")
     if mix.mode == "pair":
         sizes = {len(b) for b in plan.batches(0)}
         odd = sorted(s for s in sizes if s % 2)

@@ -136,6 +136,31 @@ class MixUpCutMix:
         lam = lam.to(own.device).view(-1, 1)
         return own * lam + own.flip(0) * (1 - lam)
 
+    def check(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        """Refuse a batch this mix cannot take, before any memory is touched: an out-of-range class
+        index would otherwise surface as a device-side assert in `scatter_` on the GPU."""
+        if images.ndim != 4:
+            raise ValueError(f"MixUpCutMix: images must be a (B, C, H, W) batch, got shape {tuple(images.shape)}")
+        b, k = images.shape[0], self.num_classes
+        if labels.ndim == 0 or labels.shape[0] != b:
+            raise ValueError(f"MixUpCutMix: {b} images but {labels.shape[0] if labels.ndim else 0} labels")
+        if labels.dtype.is_floating_point:
+            if labels.ndim == 1:
+                raise ValueError(f"MixUpCutMix: labels of dtype {labels.dtype} and shape {tuple(labels.shape)}: class "
+                                 f"indices must be an integer tensor of shape ({b},); soft or multi-hot labels "
+                                 f"must have shape ({b}, {k})")
+            if tuple(labels.shape) != (b, k):
+                raise ValueError(f"MixUpCutMix: soft or multi-hot labels must have shape ({b}, {k}), got "
+                                 f"{tuple(labels.shape)}")
+            return
+        if labels.ndim != 1:
+            raise ValueError(f"MixUpCutMix: class indices must have shape ({b},), got {tuple(labels.shape)}")
+        low, high = (int(v) for v in torch.aminmax(labels.long()))  # one small sync on the GPU
+        if low < 0 or high >= k:
+            raise ValueError(f"MixUpCutMix: labels hold {low if low < 0 else high}, outside num_classes={k} "
+                             f"(class indices lie in [0, {k}))")
+
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator | None = None):
+        self.check(images, labels)
         params = self.make_params(images.shape[0], images.shape[-2], images.shape[-1], rng)
         return self.apply(images, labels, params)

@@ -28,6 +28,15 @@ def fresh_seed() -> int:
     return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
+def check_sharding(shard_id, num_shards, padding) -> None:
+    if not (isinstance(num_shards, int) and num_shards >= 1):
+        raise ValueError(f"num_shards must be a positive integer, got {num_shards!r}")
+    if not (isinstance(shard_id, int) and 0 <= shard_id < num_shards):
+        raise ValueError(f"shard_id must be an integer in [0, num_shards={num_shards}), got {shard_id!r}")
+    if padding not in PADDING:
+        raise ValueError(f"shard padding must be one of {PADDING}, got {padding!r}")
+
+
 @dataclass(frozen=True)
 class EpochPlan:
     num_samples: int
@@ -40,12 +49,7 @@ class EpochPlan:
     padding: str = "pad"
 
     def __post_init__(self):
-        if not (isinstance(self.num_shards, int) and self.num_shards >= 1):
-            raise ValueError(f"num_shards must be a positive integer, got {self.num_shards!r}")
-        if not (isinstance(self.shard_id, int) and 0 <= self.shard_id < self.num_shards):
-            raise ValueError(f"shard_id must be an integer in [0, num_shards={self.num_shards}), got {self.shard_id!r}")
-        if self.padding not in PADDING:
-            raise ValueError(f"shard padding must be one of {PADDING}, got {self.padding!r}")
+        check_sharding(self.shard_id, self.num_shards, self.padding)
         if self.shard_size == 0:
             raise ValueError(f"{self.num_samples} samples cannot be dropped to an equal share for "
                              f"{self.num_shards} shards; use padding='pad'")

@@ -60,7 +60,7 @@ def test_imagenet_schema_with_jpeg_of_odd_sizes(backend):
 
 def test_unlabeled_split_is_refused_unless_asked_for(backend):
     ds = factories.imagenet(5, unlabeled=True)
-    with pytest.raises(SourceError, match=r"label column 'label' has 5 labels of -1.*unlabeled=True"):
+    with pytest.raises(SourceError, match=r"label column 'label' row 0 holds -1 \(unlabeled; 5 of 5 labels are -1\).*unlabeled=True"):
         make_loader(ds, train=False, batch_size=2, backend=backend)
     with make_loader(ds, train=False, batch_size=5, backend=backend, unlabeled=True, num_threads=2) as loader:
         _, labels = next(iter(loader))

@@ -8,13 +8,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import SourceError
-from .labels import class_names, integer_labels
+from .labels import check_class_indices, class_names, integer_labels
 
 
 class ArraySource:
     encoded = False
 
-    def __init__(self, images, labels, classes: list[str] | None = None):
+    def __init__(self, images, labels, classes: list[str] | None = None, *, unlabeled: bool = False):
         images = np.asarray(images)
         if images.ndim == 3:  # (N, H, W) grayscale -> RGB
             images = np.repeat(images[..., None], 3, axis=-1)
@@ -30,7 +30,10 @@ class ArraySource:
             self.targets = labels.astype(np.float32)
             self.classes = class_names(classes, labels.shape[1], "classes")
         else:
-            self.targets = integer_labels(labels, "labels")
+            self.targets = integer_labels(labels, "labels", unlabeled=unlabeled)
+            if classes is not None:
+                check_class_indices(self.targets, lambda i: f"labels: sample {i}", unlabeled=unlabeled,
+                                    num_classes=len(classes), names_from="classes")
             self.classes = class_names(classes, int(self.targets.max(initial=-1)) + 1, "classes")
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
 

@@ -82,12 +82,8 @@ class HFDatasetSource:
             self.targets = _multi_hot(labels, len(classlabel.names))
             self.classes = list(classlabel.names)
         else:
-            self.targets = integer_labels(labels, f"label column {self.label_column!r}")
-            if (self.targets < 0).any() and not unlabeled:
-                raise SourceError(
-                    f"label column {self.label_column!r} has {(self.targets < 0).sum()} labels of -1 "
-                    "(an unlabeled split, such as imagenet-1k's test split); pass unlabeled=True to "
-                    "load it anyway (labels stay -1)")
+            column = f"label column {self.label_column!r}"
+            self.targets = integer_labels(labels, column, unlabeled=unlabeled, name=lambda i: f"{column} row {i}")
             names = classlabel.names if classlabel is not None else None
             self.classes = class_names(names, int(self.targets.max(initial=-1)) + 1, f"column {self.label_column!r}")
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}

@@ -18,10 +18,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ..errors import SourceError
-from .labels import class_names
+from .labels import INT64_MAX, INT64_MIN, check_class_indices, class_names
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "ppm", "pgm")
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: labels beyond int64 are refused when indexing
 
 
 def _split_key(name: str, shard: Path) -> tuple[str, str]:
@@ -52,6 +52,9 @@ def build_index(shard: Path) -> dict:
                     except ValueError:
                         raise SourceError(f"shard {shard}: member {member.name!r} holds {raw[:20]!r}, "
                                           "not an integer class index") from None
+                    if not INT64_MIN <= entry["label"] <= INT64_MAX:
+                        raise SourceError(f"shard {shard}: member {member.name!r} holds {raw[:30]}, which "
+                                          "does not fit in a 64-bit integer")
     except tarfile.TarError as err:
         raise SourceError(f"shard {shard} is not a readable tar file: {err}") from None
     rows = []
@@ -115,7 +118,7 @@ def find_shards(path: str | os.PathLike | list) -> list[Path]:
 class WebDatasetSource:
     encoded = True
 
-    def __init__(self, shards, *, classes: list[str] | None = None):
+    def __init__(self, shards, *, classes: list[str] | None = None, unlabeled: bool = False):
         self.shards = find_shards(shards)
         shard_ids, offsets, sizes, labels, self.keys = [], [], [], [], []
         for s, shard in enumerate(self.shards):
@@ -131,10 +134,13 @@ class WebDatasetSource:
         self._offset = np.asarray(offsets, dtype=np.int64)
         self._size = np.asarray(sizes, dtype=np.int64)
         self.targets = np.asarray(labels, dtype=np.int64)
+        names_from = "classes"
         if classes is None:
             names_file = self.shards[0].parent / "classes.txt"
             if names_file.exists():
-                classes = names_file.read_text().splitlines()
+                classes, names_from = names_file.read_text().splitlines(), str(names_file)
+        check_class_indices(self.targets, lambda i: f"{self.describe(i)}.cls", unlabeled=unlabeled,
+                            num_classes=None if classes is None else len(classes), names_from=names_from)
         self.classes = class_names(classes, int(self.targets.max()) + 1, "classes")
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
         self._fds: dict[int, int] = {}
