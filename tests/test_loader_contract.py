@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -234,3 +235,28 @@ def test_the_resampler_is_validated(identity_folder):
         assert loader.resampler == "torch"
     with make_loader(root, train=True, batch_size=5, backend="dali-cpu", resampler="dali") as loader:
         assert loader.resampler == "dali"
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_sampler_and_batch_sampler_tell_the_truth(identity_folder, backend):
+    """What frameworks read from a DataLoader: the next epoch's order and batches, as the loader
+    will really deliver them, on this rank; set_epoch through the sampler moves the loader."""
+    from torch.utils.data import Sampler
+
+    root, _ = identity_folder
+    preset = Preprocess(train=TrainTransform(size=16), eval=EvalTransform(16, 16))
+    with make_loader(root, train=True, batch_size=4, backend=backend, seed=9, num_threads=1, preset=preset,
+                     shard_id=1, num_shards=2) as loader:
+        sampler, batches = loader.sampler, loader.batch_sampler
+        assert isinstance(sampler, Sampler) and isinstance(batches, Sampler) and batches.sampler is sampler
+        assert (sampler.shuffle, sampler.num_replicas, sampler.rank, sampler.seed) == (True, 2, 1, 9)
+        assert (batches.batch_size, batches.drop_last, len(batches)) == (4, False, len(loader))
+        assert len(sampler) == 12 and loader.num_workers == (0 if backend == "dali-cpu" else 1)
+        sampler.set_epoch(3)
+        assert loader.epoch == sampler.epoch == 3
+        planned = list(batches)
+        assert sum(planned, []) == list(sampler)
+        paths = [loader.dataset.samples[i][0] for i in sum(planned, [])]
+        identities = [int(Path(p).stem) for p in paths]
+        delivered = sum((read_identities(images) for images, _ in loader), [])
+        assert delivered == identities
