@@ -162,6 +162,15 @@ class RandomErasing:
         object.__setattr__(self, "ratio", ratio)
 
 
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+CROP_MODES = ("center", "squash", "border")
+
+
+def _check_interpolation(value, where: str) -> None:
+    _require(value in INTERPOLATIONS, where, f"must be one of {INTERPOLATIONS}, got {value!r} (resizing is "
+             "antialiased when it downscales, as torchvision's antialias=True and PIL)")
+
+
 @dataclass(frozen=True)
 class TrainTransform:
     """A random crop to `size` x `size`, then a horizontal flip with probability `hflip`.
@@ -189,8 +198,10 @@ class TrainTransform:
     auto_augment: AutoAugment | None = None
     random_erasing: RandomErasing | None = None
     exact_edges: bool = False
+    interpolation: str = "bilinear"
 
     def __post_init__(self):
+        _check_interpolation(self.interpolation, "TrainTransform.interpolation")
         for name, kind in (("color_jitter", ColorJitter), ("auto_augment", AutoAugment),
                            ("random_erasing", RandomErasing)):
             value = getattr(self, name)
@@ -217,22 +228,34 @@ class TrainTransform:
 
 @dataclass(frozen=True)
 class EvalTransform:
-    """Resize the shorter side to `resize_size`, then center-crop `size` (deterministic)."""
+    """Resize, then center-crop `size` x `size` (deterministic), with `interpolation`.
+
+    `crop_mode` (timm's): "center" resizes the shorter side to `resize_size` (torchvision's
+    Resize(resize_size) + CenterCrop(size)); "squash" resizes both sides to `resize_size`, aspect
+    not kept, then crops; "border" resizes the longer side to `resize_size`, then crops, padding
+    where the image falls short with the normalization mean (so padding normalizes to 0).
+    """
 
     size: int = 224
     resize_size: int = 256
+    interpolation: str = "bilinear"
+    crop_mode: str = "center"
 
     def __post_init__(self):
         _positive_int(self.size, "EvalTransform.size")
         _positive_int(self.resize_size, "EvalTransform.resize_size")
-        _require(self.resize_size >= self.size, "EvalTransform.resize_size",
-                 f"must be >= size ({self.size}) so the center crop fits, got {self.resize_size}")
+        _check_interpolation(self.interpolation, "EvalTransform.interpolation")
+        _require(self.crop_mode in CROP_MODES, "EvalTransform.crop_mode",
+                 f"must be one of {CROP_MODES}, got {self.crop_mode!r}")
+        if self.crop_mode != "border":  # "border" pads instead
+            _require(self.resize_size >= self.size, "EvalTransform.resize_size",
+                     f"must be >= size ({self.size}) so the center crop fits, got {self.resize_size}")
 
     @classmethod
-    def from_crop_ratio(cls, size: int = 224, crop_ratio: float = 0.875) -> "EvalTransform":
-        """timm's `crop_pct`: resize the shorter side to floor(size / crop_ratio)."""
+    def from_crop_ratio(cls, size: int = 224, crop_ratio: float = 0.875, **options) -> "EvalTransform":
+        """timm's `crop_pct`: resize to floor(size / crop_ratio); `options`: interpolation, crop_mode."""
         _require(0 < crop_ratio <= 1, "EvalTransform.crop_ratio", f"must lie in (0, 1], got {crop_ratio!r}")
-        return cls(size=size, resize_size=int(math.floor(size / crop_ratio + 1e-9)))
+        return cls(size=size, resize_size=int(math.floor(size / crop_ratio + 1e-9)), **options)
 
     @property
     def crop_ratio(self) -> float:
@@ -255,10 +278,30 @@ class Preprocess:
     def resized(self, size: int) -> "Preprocess":
         """The same recipe at another output size; eval keeps its crop ratio (e.g. CIFAR at 224)."""
         resize = int(math.floor(size / self.eval.crop_ratio + 1e-9))
-        return replace(self, train=replace(self.train, size=size), eval=EvalTransform(size, resize))
+        return replace(self, train=replace(self.train, size=size), eval=replace(self.eval, size=size, resize_size=resize))
 
     def with_normalize(self, normalize: Normalize) -> "Preprocess":
         return replace(self, normalize=normalize)
+
+    @classmethod
+    def from_timm(cls, model_or_config, **train_args) -> "Preprocess":
+        """A timm model's preprocessing: eval as `timm.data.create_transform(**resolve_data_config(...))`
+        (input size, interpolation, crop_pct, crop_mode, mean, std); train from timm's training
+        arguments (scale, ratio, hflip, color_jitter, color_jitter_prob, auto_augment such as
+        "rand-m9-n2", re_prob, re_mode, train_interpolation), refusing those with no equivalent.
+        `model_or_config`: a timm model, a pretrained tag ("resnet50.a1_in1k"), a pretrained cfg, or a
+        resolved data config. Needs timm."""
+        from .pretrained import from_timm
+
+        return from_timm(model_or_config, **train_args)
+
+    @classmethod
+    def from_torchvision(cls, weights) -> "Preprocess":
+        """The preprocessing of a torchvision weights enum, e.g. `ResNet50_Weights.IMAGENET1K_V2`
+        (resize 232 bilinear, crop 224): its `transforms()`' sizes, interpolation, mean and std."""
+        from .pretrained import from_torchvision
+
+        return from_torchvision(weights)
 
 
 def _cifar(mean, std) -> Preprocess:

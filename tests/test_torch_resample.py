@@ -8,7 +8,9 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as F
 
-from dali_pipes.dali.torch_resample import _Resize, _ResizeCenterCrop
+from dali_pipes import EvalTransform, Preprocess
+from dali_pipes.dali.torch_resample import _EvalGeometry, _Resize
+from dali_pipes.tv.transforms import EvalGeometry
 
 
 def _batch(n=37, seed=0):
@@ -32,7 +34,7 @@ def test_each_sample_is_torchvisions_resize_in_order(threads, layout):
 
 def test_resize_center_crop_is_torchvisions():
     arrays = _batch(9, seed=1)
-    for array, out in zip(arrays, _ResizeCenterCrop(20, 16, 2, "CHW")(arrays)):
+    for array, out in zip(arrays, _EvalGeometry(EvalGeometry(Preprocess(eval=EvalTransform(16, 20))), 2, "CHW")(arrays)):
         image = torch.from_numpy(array.copy()).permute(2, 0, 1)
         assert np.array_equal(out, F.center_crop(F.resize(image, 20, antialias=True), 16).numpy())
 

@@ -25,6 +25,7 @@ from nvidia.dali import fn, types
 from nvidia.dali import math as dmath
 
 from ..config import EvalTransform, Normalize, Preprocess, TrainTransform
+from ..tv.transforms import border_fill
 from . import augment, torch_resample
 
 RESAMPLERS = ("dali", "torch")
@@ -74,10 +75,14 @@ def to_images(inputs, encoded: bool, device: str):
     return inputs.gpu() if device == "gpu" else inputs
 
 
-def _resize(images, size, device: str, **region):
-    """Bilinear with antialiasing: the filter torchvision's `antialias=True` uses. `region` takes
-    fn.resize's roi_* and dtype arguments."""
-    return fn.resize(images, device=device, size=size, antialias=True, interp_type=types.INTERP_LINEAR, **region)
+_INTERP_TYPES = {"bilinear": types.INTERP_LINEAR, "bicubic": types.INTERP_CUBIC, "nearest": types.INTERP_NN}
+
+
+def _resize(images, size, device: str, interpolation: str = "bilinear", **region):
+    """The one resize of the graph, antialiased when it downscales as torchvision's `antialias=True`
+    (nearest never is, as torchvision's). `region` takes fn.resize's roi_* and dtype arguments."""
+    return fn.resize(images, device=device, size=size, antialias=interpolation != "nearest",
+                     interp_type=_INTERP_TYPES[interpolation], **region)
 
 
 def fuses_window_decode(device: str) -> bool:
@@ -101,13 +106,14 @@ def crop_window(inputs, p: TrainNodes, cfg: TrainTransform, device: str, encoded
         crops = fn.slice(to_images(inputs, encoded, device), p.anchor, p.shape, device=device,
                          **_ZERO_PADDED)
     if resampler.kind == "torch":  # renormalizes at the border itself: exact_edges is implied
-        return torch_resample.resize(crops, cfg.size, threads=resampler.threads, layout=layout)
+        return torch_resample.resize(crops, cfg.size, threads=resampler.threads, layout=layout,
+                                     interpolation=cfg.interpolation)
     if cfg.exact_edges:
-        return _renormalized_resize(crops, p.shape, cfg.size, device)
-    return _resize(crops, [cfg.size, cfg.size], device)
+        return _renormalized_resize(crops, p.shape, cfg.size, device, cfg.interpolation)
+    return _resize(crops, [cfg.size, cfg.size], device, cfg.interpolation)
 
 
-def _renormalized_resize(crops, shape, size: int, device: str):
+def _renormalized_resize(crops, shape, size: int, device: str, interpolation: str):
     """Resize as torchvision does at the crop's edges: DALI's resampler replicates the edge pixel
     into the filter's support, torchvision renormalizes the weights over the pixels it has. Resizing
     the crop surrounded by zeros gives sum(w * x) over the crop; the same resize of a mask of ones
@@ -119,7 +125,7 @@ def _renormalized_resize(crops, shape, size: int, device: str):
     zero = margin * 0
 
     def padded_resize(images, anchor, extent, start, end, out_size):
-        return _resize(fn.slice(images, anchor, extent, device=device, **_ZERO_PADDED), out_size, device,
+        return _resize(fn.slice(images, anchor, extent, device=device, **_ZERO_PADDED), out_size, device, interpolation,
                        roi_start=fn.cast(start, dtype=types.FLOAT), roi_end=fn.cast(end, dtype=types.FLOAT),
                        roi_relative=False, dtype=types.FLOAT)
 
@@ -147,29 +153,59 @@ def _center_crop_offset(extent, crop: int):
     return half + (slack % 2) * (half % 2)
 
 
-def resize_center_crop(inputs, cfg: EvalTransform, device: str, encoded: bool,
-                       resampler: Resampler = Resampler(), layout: str = "HWC"):
-    """torchvision's Resize(resize_size) + CenterCrop(size), resampling only the pixels kept.
+def _round_half_even(numerator, denominator):
+    """Python's round(numerator / denominator) for non-negative integer nodes."""
+    q, r = numerator // denominator, numerator % denominator
+    tie = fn.cast(2 * r == denominator, dtype=types.INT64)
+    return q + fn.cast(2 * r > denominator, dtype=types.INT64) + tie * (q % 2)
 
-    With the torch resampler this is torchvision's own Resize and CenterCrop, output in `layout`.
-    With DALI's, the crop is expressed as the input region it comes from (`roi_start`/`roi_end`): the output
-    pixels sit exactly where resize-then-crop puts them and the filter still reads the pixels
-    around the region, but the ~40% of the resized image that the crop throws away is never
-    computed.
+
+def _eval_shape(h, w, cfg: EvalTransform):
+    """(H, W) of the resized image before the crop, as the torchvision backend computes it."""
+    if cfg.crop_mode == "center":
+        return _torchvision_resize_shape(h, w, cfg.resize_size)
+    if cfg.crop_mode == "squash":
+        return h * 0 + cfg.resize_size, w * 0 + cfg.resize_size
+    longest = dmath.max(h, w)  # "border": the longer side to resize_size, rounded as timm rounds
+    return _round_half_even(h * cfg.resize_size, longest), _round_half_even(w * cfg.resize_size, longest)
+
+
+def _crop_or_pad_offset(extent, crop: int):
+    """timm's CenterCropOrPad along one axis: (crop - extent) // 2 of padding before a short side,
+    else the center crop's offset."""
+    short = fn.cast(extent < crop, dtype=types.INT64)
+    return short * (0 - (crop - extent) // 2) + (1 - short) * _center_crop_offset(extent, crop)
+
+
+def eval_resize_crop(inputs, cfg: Preprocess, device: str, encoded: bool,
+                     resampler: Resampler = Resampler(), layout: str = "HWC"):
+    """The eval geometry of `cfg.eval` (see EvalTransform).
+
+    With the torch resampler this is the torchvision backend's own kernel, output in `layout`.
+    With DALI's, a crop inside the resized image ("center", "squash") is expressed as the input
+    region it comes from (`roi_start`/`roi_end`): the output pixels sit exactly where
+    resize-then-crop puts them and the filter still reads the pixels around the region, but the
+    part of the resized image that the crop throws away is never computed. "border" resizes the
+    whole image, then slices with the padding colour where the image falls short.
     """
+    e = cfg.eval
+    images = to_images(inputs, encoded, device)
     if resampler.kind == "torch":
-        return torch_resample.resize_center_crop(to_images(inputs, encoded, device), cfg.resize_size, cfg.size,
-                                                 threads=resampler.threads, layout=layout)
+        return torch_resample.eval_resize_crop(images, cfg, threads=resampler.threads, layout=layout)
     h, w = input_hw(inputs, encoded)
-    new_h, new_w = _torchvision_resize_shape(h, w, cfg.resize_size)
+    new_h, new_w = _eval_shape(h, w, e)
+    if e.crop_mode == "border":
+        resized = _resize(images, fn.cast(fn.stack(new_h, new_w), dtype=types.FLOAT), device, e.interpolation)
+        anchor = fn.cast(fn.stack(_crop_or_pad_offset(new_h, e.size), _crop_or_pad_offset(new_w, e.size)),
+                         dtype=types.FLOAT)
+        return fn.slice(resized, anchor, [float(e.size), float(e.size)], device=device, **_WINDOW,
+                        out_of_bounds_policy="pad", fill_values=[float(v) for v in border_fill(cfg.normalize.mean)])
     scale_y = fn.cast(h, dtype=types.FLOAT) / fn.cast(new_h, dtype=types.FLOAT)
     scale_x = fn.cast(w, dtype=types.FLOAT) / fn.cast(new_w, dtype=types.FLOAT)
-    top = fn.cast(_center_crop_offset(new_h, cfg.size), dtype=types.FLOAT) * scale_y
-    left = fn.cast(_center_crop_offset(new_w, cfg.size), dtype=types.FLOAT) * scale_x
-    roi_start = fn.stack(top, left)
-    roi_end = fn.stack(top + cfg.size * scale_y, left + cfg.size * scale_x)
-    return _resize(to_images(inputs, encoded, device), [cfg.size, cfg.size], device,
-                   roi_start=roi_start, roi_end=roi_end, roi_relative=False)
+    top = fn.cast(_center_crop_offset(new_h, e.size), dtype=types.FLOAT) * scale_y
+    left = fn.cast(_center_crop_offset(new_w, e.size), dtype=types.FLOAT) * scale_x
+    return _resize(images, [e.size, e.size], device, e.interpolation, roi_start=fn.stack(top, left),
+                   roi_end=fn.stack(top + e.size * scale_y, left + e.size * scale_x), roi_relative=False)
 
 
 def normalize(images, cfg: Normalize, device: str, **crop_and_mirror):
@@ -203,4 +239,4 @@ def preprocess(inputs, cfg: Preprocess, train: bool, device: str, encoded: bool 
         # operations are symmetric in sign, so the output distribution is torchvision's
         return normalize(images, cfg.normalize, device, mirror=params.flip)
     layout = "HWC" if cfg.normalize.channels_last else "CHW"
-    return normalize(resize_center_crop(inputs, cfg.eval, device, encoded, resampler, layout), cfg.normalize, device)
+    return normalize(eval_resize_crop(inputs, cfg, device, encoded, resampler, layout), cfg.normalize, device)

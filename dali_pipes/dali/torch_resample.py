@@ -19,7 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 from nvidia.dali import fn
-from torchvision.transforms.v2 import functional as F
+
+from ..config import Preprocess
+from ..tv import transforms as tv
 
 LAYOUTS = ("HWC", "CHW")
 TASKS_PER_THREAD = 4
@@ -77,34 +79,34 @@ class _BatchKernel:
 
 
 class _Resize(_BatchKernel):
-    def __init__(self, size: int, threads: int, layout: str):
+    def __init__(self, size: int, threads: int, layout: str, interpolation: str = "bilinear"):
         super().__init__(threads, layout)
         self.size = [size, size]
+        self.interpolation = interpolation
 
     def one(self, image):
-        return F.resize(image, self.size, antialias=True)
+        return tv.resize(image, self.size, self.interpolation)
 
     def resamples(self, array):  # CIFAR's pad-crop windows are already the size: skip torch's dispatch
         return array.shape[:2] != tuple(self.size)
 
 
-class _ResizeCenterCrop(_BatchKernel):
-    def __init__(self, resize_size: int, size: int, threads: int, layout: str):
+class _EvalGeometry(_BatchKernel):
+    def __init__(self, geometry: tv.EvalGeometry, threads: int, layout: str):
         super().__init__(threads, layout)
-        self.resize_size = resize_size
-        self.size = size
+        self.geometry = geometry
 
     def one(self, image):
-        return F.center_crop(F.resize(image, self.resize_size, antialias=True), self.size)
+        return self.geometry(image)
 
 
-def resize(images, size: int, *, threads: int, layout: str = "HWC"):
+def resize(images, size: int, *, threads: int, layout: str = "HWC", interpolation: str = "bilinear"):
     """Each HWC uint8 image resized to `size` x `size`, as torchvision's `resized_crop` resizes."""
-    return fn.python_function(images, function=_Resize(size, threads, layout), batch_processing=True,
+    return fn.python_function(images, function=_Resize(size, threads, layout, interpolation), batch_processing=True,
                               output_layouts=layout)
 
 
-def resize_center_crop(images, resize_size: int, size: int, *, threads: int, layout: str = "HWC"):
-    """torchvision's Resize(resize_size) + CenterCrop(size) of each HWC uint8 image."""
-    return fn.python_function(images, function=_ResizeCenterCrop(resize_size, size, threads, layout),
+def eval_resize_crop(images, cfg: Preprocess, *, threads: int, layout: str = "HWC"):
+    """The eval geometry of `cfg` (resize and crop, as the torchvision backend) on HWC uint8 images."""
+    return fn.python_function(images, function=_EvalGeometry(tv.EvalGeometry(cfg), threads, layout),
                               batch_processing=True, output_layouts=layout)

@@ -17,7 +17,7 @@ from torchvision.transforms import v2
 
 from torchvision.transforms.v2 import functional as F
 
-from ..config import Preprocess
+from ..config import EvalTransform, Preprocess
 from ..errors import ImageDecodeError
 from ..loader_base import torch_dtype
 from ..params import draw_train_params
@@ -77,11 +77,56 @@ def to_image_tensor(data, where: str, encoded: bool) -> torch.Tensor:
     return torch.from_numpy(data).permute(2, 0, 1)
 
 
-def resize_if_needed(image: torch.Tensor, size: int) -> torch.Tensor:
+INTERPOLATION_MODES = {"bilinear": F.InterpolationMode.BILINEAR, "bicubic": F.InterpolationMode.BICUBIC,
+                       "nearest": F.InterpolationMode.NEAREST_EXACT}  # PIL's nearest (pixel centres)
+
+
+def resize(image: torch.Tensor, size, interpolation: str = "bilinear") -> torch.Tensor:
+    """torchvision's resize, antialiased when it downscales (as PIL and timm's reference pipelines)."""
+    return F.resize(image, size, interpolation=INTERPOLATION_MODES[interpolation], antialias=True)
+
+
+def resize_if_needed(image: torch.Tensor, size: int, interpolation: str = "bilinear") -> torch.Tensor:
     """Resize to `size` x `size` unless the image already is (no upscaling of CIFAR by default)."""
     if tuple(image.shape[-2:]) == (size, size):
         return image
-    return F.resize(image, [size, size], antialias=True)
+    return resize(image, [size, size], interpolation)
+
+
+def border_fill(mean) -> list[int]:
+    """timm's padding colour for crop_mode="border": the mean in 0..255 (normalizes to 0)."""
+    return [round(255 * m) for m in mean]
+
+
+def eval_resize_crop(image: torch.Tensor, cfg: EvalTransform, fill: list[int]) -> torch.Tensor:
+    """The eval geometry of `cfg` on a (3, H, W) uint8 image: timm's transforms_imagenet_eval, on
+    tensors. "center": Resize(resize_size) + CenterCrop; "squash": both sides to resize_size, then
+    CenterCrop; "border": the longer side to resize_size (timm's ResizeKeepRatio), then timm's
+    CenterCropOrPad with `fill`."""
+    if cfg.crop_mode == "center":
+        image = resize(image, cfg.resize_size, cfg.interpolation)
+    elif cfg.crop_mode == "squash":
+        image = resize(image, [cfg.resize_size, cfg.resize_size], cfg.interpolation)
+    else:
+        h, w = image.shape[-2:]
+        ratio = max(h / cfg.resize_size, w / cfg.resize_size)
+        image = resize(image, [round(h / ratio), round(w / ratio)], cfg.interpolation)
+        h, w = image.shape[-2:]
+        if h < cfg.size or w < cfg.size:
+            dw, dh = max(cfg.size - w, 0), max(cfg.size - h, 0)
+            image = F.pad(image, [dw // 2, dh // 2, (dw + 1) // 2, (dh + 1) // 2], fill=fill)
+    return F.center_crop(image, [cfg.size, cfg.size])
+
+
+class EvalGeometry:
+    """`eval_resize_crop` as a transform (picklable, for DataLoader workers and DALI's python op)."""
+
+    def __init__(self, cfg: Preprocess):
+        self.cfg = cfg.eval
+        self.fill = border_fill(cfg.normalize.mean)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return eval_resize_crop(image, self.cfg, self.fill)
 
 
 _JITTER_KERNELS = (F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue)
@@ -103,10 +148,11 @@ class TrainKernel:
         t = self.cfg
         p = draw_train_params(t, [tuple(image.shape[-2:])], [seed])
         top, left, height, width = (int(v) for v in p.window[0])
-        if t.geometry == "pad_crop":
-            image = resize_if_needed(F.crop(image, top, left, height, width), t.size)  # zero fill outside
+        if t.geometry == "pad_crop":  # zero fill outside
+            image = resize_if_needed(F.crop(image, top, left, height, width), t.size, t.interpolation)
         else:
-            image = F.resized_crop(image, top, left, height, width, [t.size, t.size], antialias=True)
+            image = F.resized_crop(image, top, left, height, width, [t.size, t.size],
+                                   interpolation=INTERPOLATION_MODES[t.interpolation], antialias=True)
         if p.flip[0]:
             image = F.horizontal_flip(image)
         if self.jitter_on:
@@ -139,6 +185,5 @@ def _normalize(cfg: Preprocess) -> v2.Compose:
 
 
 def build_eval_transform(cfg: Preprocess) -> v2.Compose:
-    """Resize the shorter side, center-crop, normalize: torchvision's own eval transforms."""
-    return v2.Compose([v2.Resize(cfg.eval.resize_size, antialias=True), v2.CenterCrop(cfg.eval.size),
-                       _normalize(cfg)])
+    """Resize and crop as `cfg.eval` says (torchvision's kernels), then normalize."""
+    return v2.Compose([EvalGeometry(cfg), _normalize(cfg)])
