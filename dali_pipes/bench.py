@@ -22,7 +22,7 @@ import torch
 
 from .loader import default_num_threads, make_loader
 
-CLASSIC, CEILING = "classic-torchvision", "decode-only"
+CLASSIC, CEILING, TIMM = "classic-torchvision", "decode-only", "timm"
 MIN_CPU_WINDOW_S = 1.0
 
 
@@ -98,6 +98,23 @@ def _classic_loader(root, train: bool, batch_size: int, workers: int):
         pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0))
 
 
+def _timm_loader(root, train: bool, batch_size: int, workers: int):
+    """timm's own loader (`timm.data.create_loader`: PIL decode in DataLoader workers) on the same
+    recipe: RandomResizedCrop(224) + flip, or Resize(256) + CenterCrop(224), bilinear, ImageNet
+    normalization, no colour jitter; timm's CUDA prefetcher where there is a GPU."""
+    from timm.data import ImageDataset, create_loader
+
+    cuda = torch.cuda.is_available()
+    loader = create_loader(
+        ImageDataset(str(root)), input_size=(3, 224, 224), batch_size=batch_size, is_training=train,
+        color_jitter=None, interpolation="bilinear", crop_pct=0.875, num_workers=workers, use_prefetcher=cuda,
+        device=torch.device("cuda" if cuda else "cpu"), pin_memory=cuda, persistent_workers=workers > 0)
+    if hasattr(loader, "loader"):  # timm's CUDA PrefetchLoader around the DataLoader
+        loader.loader = _ForkSafe(loader.loader)
+        return loader
+    return _ForkSafe(loader)
+
+
 class _ForkSafe:
     """A DataLoader whose workers fork safely next to DALI pipelines (see tv.loader.fork_safe_iter)."""
 
@@ -170,6 +187,8 @@ def _build(contender: str, root, train: bool, batch_size: int, threads: int):
         return _classic_loader(root, train, batch_size, threads)
     if contender == CEILING:
         return _DecodeOnly(root, batch_size, threads)
+    if contender == TIMM:
+        return _timm_loader(root, train, batch_size, threads)
     return make_loader(root, train=train, batch_size=batch_size, seed=0, num_threads=threads, **loader_choice(contender))
 
 
@@ -210,7 +229,10 @@ def measure(contender: str, root, *, train: bool, batch_size: int = 64, threads:
 
 
 def contenders() -> list[str]:
-    names = ["dali-cpu", "torchvision", CLASSIC, CEILING]
+    """Every contender this machine runs: dali-gpu with CUDA, timm's loader when timm is installed."""
+    import importlib.util
+
+    names = ["dali-cpu", "torchvision", CLASSIC] + ([TIMM] if importlib.util.find_spec("timm") else []) + [CEILING]
     return (["dali-gpu"] if torch.cuda.is_available() else []) + names
 
 

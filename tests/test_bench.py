@@ -62,3 +62,16 @@ def test_contender_names_vary_the_resampler_and_exact_edges():
     assert choice["backend"] == "dali-gpu" and choice["preset"].train.exact_edges is True
     with pytest.raises(ValueError, match="the only option after '\\+' is 'exact-edges'"):
         loader_choice("dali-cpu+fast")
+
+
+def test_timm_contender_runs_timms_own_loader(tmp_path):
+    """timm's create_loader on the same files, both modes; listed when timm is installed."""
+    pytest.importorskip("timm", reason="the 'test' extra installs timm")
+    from dali_pipes import bench
+    from dali_pipes.synthetic import make_synthetic_imagefolder
+
+    assert "timm" in bench.contenders()
+    root = make_synthetic_imagefolder(tmp_path / "d", num_images=24, long_side=200)
+    for train in (True, False):
+        result = bench.measure("timm", root, train=train, batch_size=8, threads=2, repeats=1)
+        assert result.contender == "timm" and result.images_per_s > 0
