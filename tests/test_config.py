@@ -77,3 +77,14 @@ def test_resolve_preset():
     assert resolve_preset(custom) is custom
     with pytest.raises(ValueError, match="unknown preset 'nope'; valid presets: cifar10, cifar100, imagenet"):
         resolve_preset("nope")
+
+
+def test_from_timm_without_timm_names_the_missing_package(monkeypatch):
+    import sys
+
+    from dali_pipes import Preprocess
+
+    monkeypatch.setitem(sys.modules, "timm", None)  # as if it were not installed
+    monkeypatch.setitem(sys.modules, "timm.data", None)
+    with pytest.raises(ImportError, match=r"from_timm needs the timm package: pip install 'dali-pipes\[pretrained\]'"):
+        Preprocess.from_timm("resnet50.a1_in1k")
