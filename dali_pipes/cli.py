@@ -1,5 +1,5 @@
 """The `dali-pipes` command: `demo` (the main job on a built-in synthetic set), `bench`, `preview`,
-`stats`, `convert`, `info`.
+`stats`, `convert`, `graph`, `info`.
 
 Errors print one line and exit non-zero; `--debug` shows the traceback.
 """
@@ -92,13 +92,16 @@ def _cmd_convert(args) -> int:
 
 
 def _preview_config(args):
+    """The preset with the augmentation flags of `preview` and `graph` applied."""
     from dataclasses import replace
 
     from .config import AutoAugment, ColorJitter, RandomErasing, resolve_preset
 
     cfg = resolve_preset(args.preset)
     train = cfg.train
-    if args.size:
+    if getattr(args, "exact_edges", False):
+        train = replace(train, exact_edges=True)
+    if getattr(args, "size", None):
         cfg = cfg.resized(args.size)
         train = cfg.train
     if args.color_jitter:
@@ -106,9 +109,35 @@ def _preview_config(args):
         train = replace(train, color_jitter=ColorJitter(b, c, s, h))
     if args.auto_augment:
         train = replace(train, auto_augment=AutoAugment(args.auto_augment))
-    if args.erasing:
+    if getattr(args, "erasing", None):
         train = replace(train, random_erasing=RandomErasing(p=args.erasing))
     return replace(cfg, train=train)
+
+
+def _cmd_graph(args) -> int:
+    import json
+
+    from .dali.describe import graph_ops, summary
+
+    if args.resampler == "torch" and args.device == "gpu":
+        raise ValueError("--resampler torch runs in DALI's CPU graph only; the GPU graph resizes with fn.resize")
+    cfg = _preview_config(args)
+    rows = summary(graph_ops(cfg, train=not args.eval, device=args.device, encoded=not args.arrays,
+                             resampler=args.resampler))
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    mode = "eval" if args.eval else "train"
+    print(f"dali-pipes graph: the {mode} pipeline of preset {args.preset!r} on device {args.device!r} "
+          f"({'raw arrays' if args.arrays else 'encoded images'}; defined here, not run: no GPU needed)")
+    width = max(len(r["op"]) for r in rows)
+    print(f"  {'#':>2}  {'operator':<{width}}  {'device':<6}  count")
+    for i, r in enumerate(rows, 1):
+        print(f"  {i:>2}  {r['op']:<{width}}  {r['device']:<6}  {r['count']}")
+    if not args.eval and (cfg.train.random_erasing is not None):
+        print("  then random erasing on the batch, in PyTorch, on the loader's device")
+    print("  MixUp/CutMix (make_loader(mix=...)) run on the batch in PyTorch, on the loader's device")
+    return 0
 
 
 def _cmd_preview(args) -> int:
@@ -209,6 +238,7 @@ def _cmd_info(args) -> int:
 
         kind = resolve_resampler("auto", choice.name)
         rows.append(("resampler 'auto'", f"{kind} ({_RESAMPLER_WORDS[kind]})"))
+    rows.append(("what runs where", "dali-pipes graph [--eval] [--device gpu|cpu] (no GPU needed)"))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
@@ -299,6 +329,22 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("dst", help="a new or empty folder for the shards")
     convert.add_argument("--shard-size", type=int, default=1000, help="samples per shard (default 1000)")
     convert.set_defaults(func=_cmd_convert)
+
+    graph = sub.add_parser("graph", help="the DALI operators of a loader and the device each runs on "
+                                         "(no GPU needed)")
+    graph.add_argument("--preset", default="imagenet", help="imagenet | cifar10 | cifar100")
+    mode = graph.add_mutually_exclusive_group()
+    mode.add_argument("--train", action="store_true", help="the train pipeline (default)")
+    mode.add_argument("--eval", action="store_true", help="the eval pipeline")
+    graph.add_argument("--device", choices=("gpu", "cpu"), default="gpu", help="default gpu")
+    graph.add_argument("--color-jitter", type=float, nargs=4, metavar=("B", "C", "S", "H"), default=None)
+    graph.add_argument("--auto-augment", choices=("autoaugment", "randaugment", "trivialaugment"), default=None)
+    graph.add_argument("--exact-edges", action="store_true", help="TrainTransform(exact_edges=True)")
+    graph.add_argument("--arrays", action="store_true", help="inputs are raw HWC arrays (no decoder)")
+    graph.add_argument("--resampler", choices=("dali", "torch"), default="dali",
+                       help="dali (fn.resize; the GPU's) or torch (dali-cpu's default)")
+    graph.add_argument("--json", action="store_true", help='a JSON list of {"op", "device", "count"}')
+    graph.set_defaults(func=_cmd_graph)
 
     info = sub.add_parser("info", help="versions, GPU visibility and the backend 'auto' picks")
     info.set_defaults(func=_cmd_info)

@@ -77,3 +77,23 @@ def test_preview_writes_one_row_per_backend(tmp_path, identity_folder, capsys):
         pixels = np.asarray(grid.convert("RGB"))
     tile = pixels[4:52, 110:158]
     assert tile.std() > 0  # an image, not an empty canvas
+
+
+def test_graph_prints_what_runs_where(capsys):
+    import json
+
+    from dali_pipes.cli import main
+
+    assert main(["graph", "--color-jitter", "0.4", "0.4", "0.4", "0.1"]) == 0
+    table = capsys.readouterr().out
+    assert "train pipeline" in table and "decoders.Image" in table and "Hue" in table
+    assert main(["graph", "--eval", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    devices = {row["op"]: row["device"] for row in rows}
+    assert devices["decoders.Image"] == "mixed" and devices["Resize"] == devices["CropMirrorNormalize"] == "gpu"
+    assert [row["op"] for row in rows].index("decoders.Image") < [row["op"] for row in rows].index("Resize")
+    assert main(["graph", "--device", "cpu", "--resampler", "torch", "--json", "--auto-augment", "randaugment"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {row["device"] for row in rows} == {"cpu"} and "PythonFunction" in {row["op"] for row in rows}
+    assert main(["graph", "--resampler", "torch"]) == 1
+    assert "runs in DALI's CPU graph only" in capsys.readouterr().err

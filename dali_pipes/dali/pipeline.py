@@ -131,11 +131,13 @@ class BatchFeeder:
         return image_size(data, self.source.describe(index)) if self.source.encoded else data.shape[:2]
 
 
-def build_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device: str,
-                   num_threads: int, device_id: int | None, seed: int, prefetch: int,
-                   checkpoint: bytes | None = None, resampler: str = "dali"):
-    """A built pipeline whose outputs are (images, labels), both on `device`.
+def define_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device: str,
+                    num_threads: int, device_id: int | None, seed: int, prefetch: int,
+                    checkpoint: bytes | None = None, resampler: str = "dali"):
+    """The pipeline, defined but not built: outputs (images, labels), both on `device`.
 
+    Defining checks every operator's placement (a GPU node fed to a CPU operator fails here), which
+    needs no GPU: the tests define every GPU graph with `device_id=0` on machines without one.
     Checkpointing is always on (DALI: no cost): a checkpoint restores the random streams of the
     graph's own random ops (the auto-augment policies) and the source's batch counter, for resume.
     """
@@ -160,6 +162,14 @@ def build_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device:
     with warnings.catch_warnings():  # DALI's auto_aug module still calls its own deprecated aliases
         warnings.filterwarnings("ignore", message=r"WARNING: `nvidia\.dali\.fn\.experimental",
                                 category=DeprecationWarning)
-        pipe = classification_pipeline(checkpoint=checkpoint) if checkpoint else classification_pipeline()
+        return classification_pipeline(checkpoint=checkpoint) if checkpoint else classification_pipeline()
+
+
+def build_pipeline(feeder: BatchFeeder, cfg: Preprocess, **options):
+    """`define_pipeline(...)`, built: ready to run."""
+    pipe = define_pipeline(feeder, cfg, **options)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"WARNING: `nvidia\.dali\.fn\.experimental",
+                                category=DeprecationWarning)
         pipe.build()
     return pipe
