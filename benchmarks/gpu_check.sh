@@ -32,6 +32,8 @@ import nvidia.dali as dali
 print(f"torch {torch.__version__} torchvision {torchvision.__version__} dali {dali.__version__} "
       f"cuda {torch.version.cuda} gpu {torch.cuda.get_device_name(0)}")
 PY
+python3 -m dali_pipes.cli info 2>/dev/null | grep -E "NVIDIA driver|CUDA \(torch build\)" | tee -a "$out/gpu.txt"
+driver_line=$(grep "NVIDIA driver" "$out/gpu.txt" | tail -1)
 
 echo "== GPU tests"
 timeout 240 python3 -m pytest -q -m gpu tests -p no:cacheprovider -x 2>&1 | tee "$out/gpu-tests.txt" | tail -15
@@ -57,6 +59,7 @@ timeout 120 python3 -m dali_pipes.cli bench --images 2048 --batch-size 256 --soa
 echo
 echo "== summary"
 printf '%-16s %s\n' "GPU tests" "${tests_line:-did not run}"
+printf '%-16s %s\n' "driver pairing" "${driver_line:-unknown}"
 grep -E "^\| (train|eval) \| (dali-gpu|dali-cpu|classic)" "$out/bench.txt" | \
   awk -F'|' '{printf "%-6s %-20s %8s img/s  %8s vs classic  GPU %s MB\n", $2, $3, $4, $5, $9}'
 grep -E "^\| train \| dali-gpu\+exact-edges" "$out/bench-exact.txt" | \

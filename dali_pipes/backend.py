@@ -60,7 +60,11 @@ def resolve_backend(name: str, device=None) -> BackendChoice:
                            "install nvidia-dali-cuda120 or use backend='torchvision'")
     if name == "dali-gpu":
         if not torch.cuda.is_available():
-            raise RuntimeError("backend 'dali-gpu' needs a CUDA GPU and none is visible")
+            from .cuda_env import current_verdict
+
+            driver = current_verdict()
+            why = "no CUDA GPU is visible" if driver.ok else driver.line
+            raise RuntimeError(f"backend 'dali-gpu' cannot run: {why}")
         return BackendChoice("dali-gpu", "requested", cuda_device(device))
     if name == "dali-cpu":
         return BackendChoice("dali-cpu", "requested", torch.device("cpu"))

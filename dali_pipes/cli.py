@@ -231,6 +231,9 @@ def _cmd_info(args) -> int:
         ("GPU visible", ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
          if cuda else "no"),
     ]
+    from .cuda_env import current_verdict
+
+    rows.append(("NVIDIA driver", current_verdict().line))
     choice = resolve_backend("auto")
     rows.append(("backend 'auto'", f"{choice.name} ({choice.reason})"))
     if choice.name.startswith("dali"):
