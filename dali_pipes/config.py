@@ -263,6 +263,36 @@ class EvalTransform:
 
 
 @dataclass(frozen=True)
+class GpuDecoder:
+    """The dali-gpu decoder's (nvImageCodec / nvJPEG, `mixed`) memory and hardware-decoder options.
+
+    Defaults are NVIDIA's ResNet-50 training example's: buffers padded and preallocated for the
+    largest ImageNet image, so the decoder does not reallocate while an epoch runs; the share of
+    images sent to the hardware JPEG decoder (A100, H100, H200) is DALI's default. Not used on the CPU.
+    """
+
+    device_memory_padding: int = 211025920
+    host_memory_padding: int = 140544512
+    preallocate_width_hint: int = 5980
+    preallocate_height_hint: int = 6430
+    hw_decoder_load: float = 0.65
+
+    def __post_init__(self):
+        for name in ("device_memory_padding", "host_memory_padding", "preallocate_width_hint",
+                     "preallocate_height_hint"):
+            value = getattr(self, name)
+            _require(isinstance(value, int) and not isinstance(value, bool) and value >= 0, f"GpuDecoder.{name}",
+                     f"expected an integer >= 0, got {value!r}")
+        _require(isinstance(self.hw_decoder_load, (int, float)) and 0.0 <= self.hw_decoder_load <= 1.0,
+                 "GpuDecoder.hw_decoder_load", f"is a share in [0, 1], got {self.hw_decoder_load!r}")
+
+    def options(self) -> dict:
+        return {"device_memory_padding": self.device_memory_padding, "host_memory_padding": self.host_memory_padding,
+                "preallocate_width_hint": self.preallocate_width_hint,
+                "preallocate_height_hint": self.preallocate_height_hint, "hw_decoder_load": float(self.hw_decoder_load)}
+
+
+@dataclass(frozen=True)
 class Preprocess:
     """Everything that turns an encoded image into a training or evaluation tensor."""
 

@@ -51,6 +51,7 @@ def make_loader(
     shard_padding: str = "pad",
     on_error: str = "raise",
     resampler: str = "auto",
+    gpu_decoder=None,
 ) -> LoaderBase:
     """A drop-in replacement for `torch.utils.data.DataLoader` over an image-classification source.
 
@@ -80,6 +81,9 @@ def make_loader(
     `resampler` (DALI backends): `"auto"` resizes with torchvision's own kernel inside DALI's CPU graph
     (faster there than DALI's, and pixel-equal to the torchvision backend) and with DALI's `fn.resize`
     on the GPU; `"dali"` forces `fn.resize` on the CPU too (what the GPU runs); `"torch"` is the CPU's.
+
+    `gpu_decoder`: a `GpuDecoder` (dali-gpu's decoder memory and hardware-decoder options; default:
+    NVIDIA's ResNet-50 example's).
     """
     _check_arguments(locals())
     cfg = resolve_preset(preset)
@@ -116,7 +120,7 @@ def make_loader(
         from .dali.loader import DaliLoader
 
         loader = DaliLoader(src, cfg, plan, train, choice.device, num_threads=threads, prefetch=prefetch, mix=mix,
-                            on_error=on_error, resampler=resampler)
+                            on_error=on_error, resampler=resampler, gpu_decoder=gpu_decoder)
     loader._seed_was_drawn = seed is None
     log.info("dali-pipes backend: %s (%s); %d samples, %d batches of %d; shard %d of %d (%s)",
              loader.backend, choice.reason, len(src), len(loader), batch_size, shard, shards, shard_source)
@@ -142,6 +146,11 @@ def _check_arguments(args: dict) -> None:
             raise ValueError(f"{name} must be a column name (str) or None, got {args[name]!r}")
     if args["on_error"] not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, got {args['on_error']!r}")
+    if args["gpu_decoder"] is not None:
+        from .config import GpuDecoder
+
+        if not isinstance(args["gpu_decoder"], GpuDecoder):
+            raise ValueError(f"gpu_decoder must be a dali_pipes.GpuDecoder or None, got {type(args['gpu_decoder']).__name__}")
     if args["resampler"] not in RESAMPLERS:
         raise ValueError(f"resampler must be one of {RESAMPLERS}, got {args['resampler']!r}")
     mix = args["mix"]

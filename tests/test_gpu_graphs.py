@@ -98,3 +98,18 @@ def test_a_misplaced_operator_fails_at_definition():
 
     with pytest.raises(Exception, match="(?i)gpu|device|cpu"):
         misplaced()._build_graph()
+
+
+def test_gpu_decoder_options_reach_the_mixed_decoder():
+    """Custom options define (DALI checks argument names and types at definition); bad values are
+    refused by the config, naming the field."""
+    from dali_pipes import ConfigError, GpuDecoder
+
+    decoder = GpuDecoder(device_memory_padding=0, host_memory_padding=0, preallocate_width_hint=0,
+                         preallocate_height_hint=0, hw_decoder_load=0.9)
+    for train in (True, False):
+        check_gpu_graph(graph_ops(Preprocess(), train=train, device="gpu", decoder=decoder), True)
+    with pytest.raises(ConfigError, match="GpuDecoder.hw_decoder_load"):
+        GpuDecoder(hw_decoder_load=1.5)
+    with pytest.raises(ConfigError, match="GpuDecoder.device_memory_padding"):
+        GpuDecoder(device_memory_padding=-1)

@@ -123,6 +123,7 @@ def test_make_loader_checks_mix_against_the_source_labels(identity_folder):
     ({"unlabeled": "no"}, "unlabeled"),
     ({"image_column": 3}, "image_column"),
     ({"shard_id": 3, "num_shards": 2}, "shard_id"),
+    ({"gpu_decoder": {"hw_decoder_load": 0.9}}, "gpu_decoder"),
 ])
 def test_bad_arguments_fail_before_statistics_are_computed(identity_folder, monkeypatch, kwargs, field):
     import dali_pipes.stats

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import Preprocess
+from ..config import GpuDecoder, Preprocess
 from ..sampling import EpochPlan
 from .pipeline import BatchFeeder, define_pipeline
 
@@ -47,12 +47,13 @@ class _ShapeOnlySource:
 
 
 def graph_ops(cfg: Preprocess, *, train: bool, device: str, encoded: bool = True, multilabel: bool = False,
-              resampler: str = "dali") -> list[GraphOp]:
+              resampler: str = "dali", decoder: GpuDecoder | None = None) -> list[GraphOp]:
     """Every operator of the (train or eval) graph for `device`, in definition order."""
     feeder = BatchFeeder(_ShapeOnlySource(encoded, multilabel), EpochPlan(1, 1, False, False, 0),
                          cfg.train if train else None)
     pipe = define_pipeline(feeder, cfg, train=train, device=device, num_threads=1,
-                           device_id=0 if device == "gpu" else None, seed=0, prefetch=2, resampler=resampler)
+                           device_id=0 if device == "gpu" else None, seed=0, prefetch=2, resampler=resampler,
+                           decoder=decoder)
     with warnings.catch_warnings():  # DALI's auto_aug module still calls its own deprecated aliases
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"nvidia\.dali.*")
         warnings.filterwarnings("ignore", message=r"WARNING: `nvidia\.dali\.fn\.experimental")

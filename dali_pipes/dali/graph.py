@@ -24,7 +24,7 @@ from typing import NamedTuple
 from nvidia.dali import fn, types
 from nvidia.dali import math as dmath
 
-from ..config import EvalTransform, Normalize, Preprocess, TrainTransform
+from ..config import EvalTransform, GpuDecoder, Normalize, Preprocess, TrainTransform
 from ..tv.transforms import border_fill
 from . import augment, torch_resample
 
@@ -67,11 +67,13 @@ def input_hw(inputs, encoded: bool):
     return shape[0], shape[1]
 
 
-def to_images(inputs, encoded: bool, device: str):
-    """HWC uint8 RGB images on `device`: decoded (EXIF orientation not applied), or moved there."""
+def to_images(inputs, encoded: bool, device: str, decoder: GpuDecoder | None = None):
+    """HWC uint8 RGB images on `device`: decoded (EXIF orientation not applied; on the GPU with
+    `decoder`'s memory and hardware-decoder options), or moved there."""
     if encoded:
+        options = (decoder or GpuDecoder()).options() if device == "gpu" else {}
         return fn.decoders.image(inputs, device=decoder_device(device), output_type=types.RGB,
-                                 adjust_orientation=False)
+                                 adjust_orientation=False, **options)
     return inputs.gpu() if device == "gpu" else inputs
 
 
@@ -95,7 +97,7 @@ def fuses_window_decode(device: str) -> bool:
 
 
 def crop_window(inputs, p: TrainNodes, cfg: TrainTransform, device: str, encoded: bool,
-                resampler: Resampler = Resampler(), layout: str = "HWC"):
+                resampler: Resampler = Resampler(), layout: str = "HWC", decoder: GpuDecoder | None = None):
     """The sample's crop window resized to `size` x `size`. A random-resized-crop window lies inside
     the image, so on the CPU encoded inputs decode only that region (fused); a pad-crop window may
     reach outside by `padding`, which is filled with zeros. `layout` is honoured by the torch resampler only."""
@@ -103,7 +105,7 @@ def crop_window(inputs, p: TrainNodes, cfg: TrainTransform, device: str, encoded
         crops = fn.decoders.image_slice(inputs, p.anchor, p.shape, device=decoder_device(device),
                                         output_type=types.RGB, adjust_orientation=False, **_WINDOW)
     else:
-        crops = fn.slice(to_images(inputs, encoded, device), p.anchor, p.shape, device=device,
+        crops = fn.slice(to_images(inputs, encoded, device, decoder), p.anchor, p.shape, device=device,
                          **_ZERO_PADDED)
     if resampler.kind == "torch":  # renormalizes at the border itself: exact_edges is implied
         return torch_resample.resize(crops, cfg.size, threads=resampler.threads, layout=layout,
@@ -178,7 +180,7 @@ def _crop_or_pad_offset(extent, crop: int):
 
 
 def eval_resize_crop(inputs, cfg: Preprocess, device: str, encoded: bool,
-                     resampler: Resampler = Resampler(), layout: str = "HWC"):
+                     resampler: Resampler = Resampler(), layout: str = "HWC", decoder: GpuDecoder | None = None):
     """The eval geometry of `cfg.eval` (see EvalTransform).
 
     With the torch resampler this is the torchvision backend's own kernel, output in `layout`.
@@ -189,7 +191,7 @@ def eval_resize_crop(inputs, cfg: Preprocess, device: str, encoded: bool,
     whole image, then slices with the padding colour where the image falls short.
     """
     e = cfg.eval
-    images = to_images(inputs, encoded, device)
+    images = to_images(inputs, encoded, device, decoder)
     if resampler.kind == "torch":
         return torch_resample.eval_resize_crop(images, cfg, threads=resampler.threads, layout=layout)
     h, w = input_hw(inputs, encoded)
@@ -222,7 +224,8 @@ def normalize(images, cfg: Normalize, device: str, **crop_and_mirror):
 
 
 def preprocess(inputs, cfg: Preprocess, train: bool, device: str, encoded: bool = True,
-               params: TrainNodes | None = None, resampler: Resampler = Resampler()):
+               params: TrainNodes | None = None, resampler: Resampler = Resampler(),
+               decoder: GpuDecoder | None = None):
     """The whole train or eval graph for one batch of encoded images or raw arrays."""
     if resampler.kind not in RESAMPLERS or (resampler.kind == "torch" and device != "cpu"):
         raise ValueError(f"resampler {resampler.kind!r} on {device!r}: valid are 'dali', and 'torch' on the CPU")
@@ -230,7 +233,7 @@ def preprocess(inputs, cfg: Preprocess, train: bool, device: str, encoded: bool 
         t = cfg.train
         # CHW straight from the resampler spares the final op its transpose when nothing else follows
         planar = t.color_jitter is None and t.auto_augment is None and not cfg.normalize.channels_last
-        images = crop_window(inputs, params, t, device, encoded, resampler, "CHW" if planar else "HWC")
+        images = crop_window(inputs, params, t, device, encoded, resampler, "CHW" if planar else "HWC", decoder)
         if t.color_jitter is not None:
             images = augment.color_jitter(images, params.jitter, t.color_jitter, device)
         if t.auto_augment is not None:
@@ -239,4 +242,5 @@ def preprocess(inputs, cfg: Preprocess, train: bool, device: str, encoded: bool 
         # operations are symmetric in sign, so the output distribution is torchvision's
         return normalize(images, cfg.normalize, device, mirror=params.flip)
     layout = "HWC" if cfg.normalize.channels_last else "CHW"
-    return normalize(eval_resize_crop(inputs, cfg, device, encoded, resampler, layout), cfg.normalize, device)
+    return normalize(eval_resize_crop(inputs, cfg, device, encoded, resampler, layout, decoder), cfg.normalize,
+                     device)

@@ -24,13 +24,14 @@ _SAMPLE_IN_MESSAGE = re.compile(r"sample #(\d+)")
 
 class DaliLoader(LoaderBase):
     def __init__(self, source, preprocess, plan, train, device: torch.device, *, num_threads: int,
-                 prefetch: int = 2, mix=None, on_error: str = "raise", resampler: str = "dali"):
+                 prefetch: int = 2, mix=None, on_error: str = "raise", resampler: str = "dali", gpu_decoder=None):
         super().__init__(source, preprocess, plan, train, device, mix, on_error)
         self.backend = "dali-gpu" if device.type == "cuda" else "dali-cpu"
         self.num_threads = num_threads
         self.num_workers = 0  # no worker processes: DALI decodes in num_threads threads of this one
         self.prefetch = prefetch
         self.resampler = resampler
+        self.gpu_decoder = gpu_decoder
         self._feeder = BatchFeeder(source, plan, preprocess.train if train else None, skip=self.on_error == "skip",
                                    report=lambda index, reason: self._note_skipped(source.describe(index), reason))
         self._iterator: DALIGenericIterator | None = None
@@ -47,7 +48,7 @@ class DaliLoader(LoaderBase):
                 num_threads=self.num_threads,
                 device_id=self.device.index if self.device.type == "cuda" else None,
                 seed=self.engine_seed, prefetch=self.prefetch, checkpoint=self._checkpoint,
-                resampler=self.resampler,
+                resampler=self.resampler, decoder=self.gpu_decoder,
             )
             self._iterator = DALIGenericIterator([pipe], ["images", "labels"], prepare_first_batch=False)
             self._needs_reset = False

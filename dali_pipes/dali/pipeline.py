@@ -14,7 +14,7 @@ from collections import deque
 import numpy as np
 from nvidia.dali import fn, pipeline_def, types
 
-from ..config import Preprocess, TrainTransform
+from ..config import GpuDecoder, Preprocess, TrainTransform
 from ..params import draw_train_params
 from ..sampling import EpochPlan
 from ..errors import ImageDecodeError, SourceError
@@ -133,7 +133,7 @@ class BatchFeeder:
 
 def define_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device: str,
                     num_threads: int, device_id: int | None, seed: int, prefetch: int,
-                    checkpoint: bytes | None = None, resampler: str = "dali"):
+                    checkpoint: bytes | None = None, resampler: str = "dali", decoder: GpuDecoder | None = None):
     """The pipeline, defined but not built: outputs (images, labels), both on `device`.
 
     Defining checks every operator's placement (a GPU node fed to a CPU operator fails here), which
@@ -156,7 +156,7 @@ def define_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device
         inputs, labels = outputs[:2]
         params = graph.TrainNodes(*outputs[2:], *([None] * (6 - feeder.num_outputs))) if train else None
         images = graph.preprocess(inputs, cfg, train, device, encoded=encoded, params=params,
-                                  resampler=graph.Resampler(resampler, num_threads))
+                                  resampler=graph.Resampler(resampler, num_threads), decoder=decoder)
         return images, (labels.gpu() if device == "gpu" else labels)
 
     with warnings.catch_warnings():  # DALI's auto_aug module still calls its own deprecated aliases
