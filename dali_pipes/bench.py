@@ -174,7 +174,7 @@ def _epochs(loader, epochs: int):
         if hasattr(loader, "set_epoch"):
             loader.set_epoch(epoch)
         count, start = 0, time.perf_counter()
-        for images, labels in loader:
+        for images, labels in loader:  # noqa: B007 - the last batch tells where it ran
             count += len(labels)
         if images is not None and images.is_cuda:
             torch.cuda.synchronize()
@@ -189,7 +189,8 @@ def _build(contender: str, root, train: bool, batch_size: int, threads: int):
         return _DecodeOnly(root, batch_size, threads)
     if contender == TIMM:
         return _timm_loader(root, train, batch_size, threads)
-    return make_loader(root, train=train, batch_size=batch_size, seed=0, num_threads=threads, **loader_choice(contender))
+    return make_loader(root, train=train, batch_size=batch_size, seed=0, num_threads=threads,
+                       **loader_choice(contender))
 
 
 def loader_choice(contender: str) -> dict:
@@ -251,7 +252,8 @@ def table(results: list[Result]) -> str:
         for r in rows:
             gpu = f"{r.peak_gpu_mb:.0f}" if r.peak_gpu_mb is not None else "-"
             cpu = f"{r.cpu_util:.0%}" if r.cpu_util is not None else "-"
-            lines.append(f"| {mode} | {r.contender} | {r.images_per_s:.0f} | {_ratio(r.images_per_s, classic, '.2f')}x | "
+            lines.append(f"| {mode} | {r.contender} | {r.images_per_s:.0f} | "
+                         f"{_ratio(r.images_per_s, classic, '.2f')}x | "
                          f"{_ratio(r.images_per_s, ceiling, '.0%')} | {cpu} | {r.peak_rss_mb:.0f} | {gpu} |")
     return "\n".join(lines)
 

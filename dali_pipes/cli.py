@@ -34,7 +34,7 @@ def _cmd_demo(args) -> int:
             loader.set_epoch(epoch)
             count, start = 0, time.perf_counter()
             with tqdm(total=len(loader), desc=f"epoch {epoch}", unit="batch", disable=args.quiet) as bar:
-                for images, labels in loader:
+                for images, labels in loader:  # noqa: B007 - the last batch is reported
                     count += len(labels)
                     bar.update(1)
             elapsed = time.perf_counter() - start
@@ -222,7 +222,8 @@ def _cmd_info(args) -> int:
     rows = [
         ("dali-pipes", __version__),
         ("python", platform.python_version()),
-        ("nvidia-dali", version("nvidia.dali") if dali_import_error() is None else f"not available ({dali_import_error()})"),
+        ("nvidia-dali", version("nvidia.dali") if dali_import_error() is None
+         else f"not available ({dali_import_error()})"),
         ("torch", torch.__version__),
         ("torchvision", torchvision.__version__),
         ("datasets", version("datasets")),
@@ -279,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     def source_arguments(p, optional=False):
         p.add_argument("source", nargs="?" if optional else None,
                        help="an ImageFolder tree, a saved HF dataset, a folder of .tar shards, or a COCO "
-                            "instances JSON (with --coco-images)" + (" (default: the synthetic set)" if optional else ""))
+                            "instances JSON (with --coco-images)"
+                            + (" (default: the synthetic set)" if optional else ""))
         p.add_argument("--image-column", default=None, help="HF datasets: the image column")
         p.add_argument("--label-column", default=None, help="HF datasets: the label column")
         p.add_argument("--coco-images", default=None, help="COCO: the folder of the images the JSON names")

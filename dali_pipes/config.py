@@ -136,7 +136,8 @@ class AutoAugment:
         _positive_int(self.num_ops, "AutoAugment.num_ops")
         _positive_int(self.num_magnitude_bins, "AutoAugment.num_magnitude_bins")
         _require(isinstance(self.magnitude, int) and 0 <= self.magnitude < self.num_magnitude_bins,
-                 "AutoAugment.magnitude", f"must be an integer in [0, {self.num_magnitude_bins}), got {self.magnitude!r}")
+                 "AutoAugment.magnitude",
+                 f"must be an integer in [0, {self.num_magnitude_bins}), got {self.magnitude!r}")
 
 
 @dataclass(frozen=True)
@@ -308,7 +309,8 @@ class Preprocess:
     def resized(self, size: int) -> "Preprocess":
         """The same recipe at another output size; eval keeps its crop ratio (e.g. CIFAR at 224)."""
         resize = int(math.floor(size / self.eval.crop_ratio + 1e-9))
-        return replace(self, train=replace(self.train, size=size), eval=replace(self.eval, size=size, resize_size=resize))
+        return replace(self, train=replace(self.train, size=size),
+                       eval=replace(self.eval, size=size, resize_size=resize))
 
     def with_normalize(self, normalize: Normalize) -> "Preprocess":
         return replace(self, normalize=normalize)

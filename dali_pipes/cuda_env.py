@@ -58,11 +58,10 @@ def builds() -> dict[str, tuple[int, int]]:
         out[f"torch {torch.__version__}"] = _cuda_tuple(torch.version.cuda)
     try:
         import nvidia.dali as dali
-
-        if _cuda_tuple(getattr(dali, "__cuda_version__", None)):
-            out[f"DALI {dali.__version__}"] = _cuda_tuple(dali.__cuda_version__)
-    except Exception:
-        pass
+    except Exception:  # DALI absent or broken: only torch's build counts then
+        return out
+    if _cuda_tuple(getattr(dali, "__cuda_version__", None)):
+        out[f"DALI {dali.__version__}"] = _cuda_tuple(dali.__cuda_version__)
     return out
 
 
@@ -83,7 +82,8 @@ def verdict(driver: str | None, serves: tuple[int, int] | None, needs: dict[str,
         return DriverVerdict(True, f"{name}serves CUDA {serves[0]}.{serves[1]}: enough for {served}")
     newest = max(short.values())
     branch = MIN_DRIVER.get(newest[0])
-    fix = f"install an NVIDIA driver >= {branch}" if branch else f"install a driver serving CUDA {newest[0]}.{newest[1]}"
+    fix = f"install an NVIDIA driver >= {branch}" if branch else \
+        f"install a driver serving CUDA {newest[0]}.{newest[1]}"
     builds_short = ", ".join(f"{b} needs CUDA {c[0]}.{c[1]}" for b, c in short.items())
     return DriverVerdict(False, f"{name}serves CUDA {serves[0]}.{serves[1]} but {builds_short}: {fix}, or install "
                                 f"builds for CUDA {serves[0]} (e.g. a torch wheel for CUDA {serves[0]})")

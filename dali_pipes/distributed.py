@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 
@@ -12,13 +13,11 @@ def detect_shard(shard_id: int | None, num_shards: int | None) -> tuple[int, int
                          "torch.distributed or torchrun's RANK / WORLD_SIZE)")
     if shard_id is not None:
         return shard_id, num_shards, "arguments"
-    try:
+    with contextlib.suppress(Exception):  # a torch build without distributed support
         import torch.distributed as dist
 
         if dist.is_available() and dist.is_initialized():
             return dist.get_rank(), dist.get_world_size(), "torch.distributed"
-    except Exception:  # a torch build without distributed support
-        pass
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
         try:
             return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), "RANK/WORLD_SIZE"

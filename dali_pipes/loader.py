@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 
-
 from .backend import resolve_backend
 from .config import Preprocess, resolve_preset
 from .distributed import detect_shard, shared_seed
 from .loader_base import LoaderBase, log
 from .sampling import EpochPlan, check_sharding
 from .sources import resolve_source
-
 
 ON_ERROR = ("raise", "skip")
 RESAMPLERS = ("auto", "dali", "torch")
@@ -150,7 +148,8 @@ def _check_arguments(args: dict) -> None:
         from .config import GpuDecoder
 
         if not isinstance(args["gpu_decoder"], GpuDecoder):
-            raise ValueError(f"gpu_decoder must be a dali_pipes.GpuDecoder or None, got {type(args['gpu_decoder']).__name__}")
+            raise ValueError("gpu_decoder must be a dali_pipes.GpuDecoder or None, got "
+                             f"{type(args['gpu_decoder']).__name__}")
     if args["resampler"] not in RESAMPLERS:
         raise ValueError(f"resampler must be one of {RESAMPLERS}, got {args['resampler']!r}")
     mix = args["mix"]

@@ -8,11 +8,11 @@ of a plan (`_run_epoch`) and how to let go of an unfinished one (`_abandon`).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
-from typing import Iterator
-
 import warnings
 import weakref
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -34,10 +34,8 @@ def _close_live_loaders(_live=_LIVE_LOADERS) -> None:
     """At exit, while every module is still whole: end open epochs and stop engines and workers
     of loaders nobody closed (later, in module teardown, their finalizers would find globals gone)."""
     for loader in list(_live):
-        try:
+        with contextlib.suppress(Exception):  # exiting anyway: one that cannot close must not stop the others
             loader.close()
-        except Exception:  # exiting anyway: a loader that cannot close must not stop the others
-            pass
 
 
 class SkippedImageWarning(UserWarning):
@@ -207,10 +205,8 @@ class LoaderBase:
         self.close()
 
     def __del__(self):
-        try:
+        with contextlib.suppress(Exception):  # finalizers must not raise
             self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(backend={self.backend!r}, samples={len(self.dataset)}, "

@@ -10,8 +10,16 @@ from __future__ import annotations
 import math
 import re
 
-from .config import (AutoAugment, ColorJitter, ConfigError, EvalTransform, Normalize, Preprocess, RandomErasing,
-                     TrainTransform)
+from .config import (
+    AutoAugment,
+    ColorJitter,
+    ConfigError,
+    EvalTransform,
+    Normalize,
+    Preprocess,
+    RandomErasing,
+    TrainTransform,
+)
 
 # timm's training arguments with no dali-pipes equivalent, and why
 UNSUPPORTED_TRAIN = {

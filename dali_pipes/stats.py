@@ -71,7 +71,7 @@ def _cache_files(source) -> list[Path]:
     files = []
     if getattr(source, "data_dir", None):
         files.append(Path(source.data_dir) / STATS_FILE)
-    key = hashlib.sha1(str(fingerprint).encode()).hexdigest()[:20]
+    key = hashlib.sha1(str(fingerprint).encode(), usedforsecurity=False).hexdigest()[:20]
     files.append(default_cache_dir() / "stats" / f"{key}.json")
     return files
 

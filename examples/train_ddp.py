@@ -126,7 +126,8 @@ def main() -> None:
                 if i == len(val_loader) - 1 and val_loader.num_padded:  # padding repeats: count once
                     images, target = images[: -val_loader.num_padded], target[: -val_loader.num_padded]
                 predictions = model(images.to(device)).argmax(dim=1)
-                correct += torch.stack([(predictions == target.to(device)).sum(), torch.tensor(len(target), device=device)])
+                right = (predictions == target.to(device)).sum()
+                correct += torch.stack([right, torch.tensor(len(target), device=device)])
         totals = torch.stack([loss_sum, torch.tensor(float(seen), device=device), *correct])
         dist.all_reduce(totals)
         if rank == 0:

@@ -38,7 +38,7 @@ def make_identity_folder(root: Path, class_sizes: dict[str, int], exts=(".png", 
     identity = 0
     for class_index, name in enumerate(sorted(class_sizes)):
         (root / name).mkdir(parents=True, exist_ok=True)
-        for k in range(class_sizes[name]):
+        for _ in range(class_sizes[name]):
             ext = exts[identity % len(exts)]
             write_image(root / name / f"{identity:04d}{ext}", identity_colour(identity),
                         ODD_SIZES[identity % len(ODD_SIZES)])

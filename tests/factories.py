@@ -27,7 +27,8 @@ def encode(identity: int, fmt: str, size=(32, 32)) -> bytes:
 
 def cifar10(n: int = 23):
     """`cifar10`'s schema: img (PNG 32x32), label (ClassLabel, 10 names)."""
-    from datasets import ClassLabel, Dataset, Features, Image as HFImage
+    from datasets import ClassLabel, Dataset, Features
+    from datasets import Image as HFImage
 
     features = Features({"img": HFImage(), "label": ClassLabel(names=CIFAR10_NAMES)})
     return Dataset.from_dict({"img": [{"bytes": encode(i, "PNG"), "path": None} for i in range(n)],
@@ -36,7 +37,8 @@ def cifar10(n: int = 23):
 
 def cifar100(n: int = 23):
     """`cifar100`'s schema: img, fine_label (100 classes), coarse_label (20)."""
-    from datasets import ClassLabel, Dataset, Features, Image as HFImage
+    from datasets import ClassLabel, Dataset, Features
+    from datasets import Image as HFImage
 
     features = Features({"img": HFImage(), "fine_label": ClassLabel(names=[f"fine{i}" for i in range(100)]),
                          "coarse_label": ClassLabel(names=[f"coarse{i}" for i in range(20)])})
@@ -47,7 +49,8 @@ def cifar100(n: int = 23):
 
 def imagenet(n: int = 17, unlabeled: bool = False):
     """`imagenet-1k`'s schema: image (JPEG, odd sizes), label (ClassLabel, 1000; -1 in test)."""
-    from datasets import ClassLabel, Dataset, Features, Image as HFImage
+    from datasets import ClassLabel, Dataset, Features
+    from datasets import Image as HFImage
 
     features = Features({"image": HFImage(), "label": ClassLabel(names=[f"n{i:08d}" for i in range(1000)])})
     images = [{"bytes": encode(i, "JPEG", ODD_SIZES[i % len(ODD_SIZES)]), "path": None} for i in range(n)]
@@ -82,7 +85,8 @@ def coco_folder(root: Path, n: int = 9) -> tuple[Path, Path, dict[int, list[int]
 
 def coco_hf(n: int = 9):
     """The HF COCO detection layout: image, objects = [{bbox, category: ClassLabel}]."""
-    from datasets import ClassLabel, Dataset, Features, Image as HFImage, List, Value
+    from datasets import ClassLabel, Dataset, Features, List, Value
+    from datasets import Image as HFImage
 
     names = ["person", "car", "toothbrush"]
     features = Features({"image": HFImage(),

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-
-import numpy as np
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 
 from dali_pipes.cli import main

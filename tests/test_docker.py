@@ -51,7 +51,8 @@ def test_every_copied_file_exists():
 
 
 def _ignored(path: str) -> bool:
-    patterns = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines() if p.strip() and not p.startswith("#")]
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    patterns = [p.strip() for p in lines if p.strip() and not p.startswith("#")]
     return any(path == p or path.startswith(p.rstrip("/") + "/") for p in patterns)
 
 

@@ -27,7 +27,8 @@ TRAIN = [pytest.param(Preprocess(train=TrainTransform(size=64, geometry=g, color
                       id=f"{g}-{j}-{a}-{'exact' if e else 'plain'}")
          for g, j, a, e in itertools.product(("random_resized_crop", "pad_crop"), JITTERS, POLICIES, (False, True))]
 TRAIN += [pytest.param(Preprocess(train=TrainTransform(size=64, interpolation=i, color_jitter=JITTERS["hue"]),
-                                  normalize=Normalize(dtype=d, channels_last=c)), id=f"{i}-{d}-{'nhwc' if c else 'nchw'}")
+                                  normalize=Normalize(dtype=d, channels_last=c)),
+                       id=f"{i}-{d}-{'nhwc' if c else 'nchw'}")
           for i, d, c in itertools.product(("bilinear", "bicubic", "nearest"), ("float32", "float16", "bfloat16"),
                                            (False, True))]
 EVAL = [pytest.param(Preprocess(eval=EvalTransform(64, r, interpolation=i, crop_mode=m),

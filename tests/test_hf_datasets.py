@@ -60,7 +60,8 @@ def test_imagenet_schema_with_jpeg_of_odd_sizes(backend):
 
 def test_unlabeled_split_is_refused_unless_asked_for(backend):
     ds = factories.imagenet(5, unlabeled=True)
-    with pytest.raises(SourceError, match=r"label column 'label' row 0 holds -1 \(unlabeled; 5 of 5 labels are -1\).*unlabeled=True"):
+    unlabeled = r"label column 'label' row 0 holds -1 \(unlabeled; 5 of 5 labels are -1\).*unlabeled=True"
+    with pytest.raises(SourceError, match=unlabeled):
         make_loader(ds, train=False, batch_size=2, backend=backend)
     with make_loader(ds, train=False, batch_size=5, backend=backend, unlabeled=True, num_threads=2) as loader:
         _, labels = next(iter(loader))
@@ -103,7 +104,8 @@ def test_saved_to_disk_and_parquet_files(tmp_path, backend):
 
 def test_missing_columns_list_what_the_dataset_has():
     ds = factories.cifar10(3)
-    with pytest.raises(SourceError, match=r"image column 'picture' is not in the dataset; its columns: \['img', 'label'\]"):
+    missing = r"image column 'picture' is not in the dataset; its columns: \['img', 'label'\]"
+    with pytest.raises(SourceError, match=missing):
         make_loader(ds, train=True, batch_size=2, image_column="picture")
     with pytest.raises(SourceError, match=r"found no label column; the dataset has columns \['img'\]"):
         make_loader(ds.remove_columns("label"), train=True, batch_size=2)
@@ -123,9 +125,9 @@ def test_a_label_column_that_is_not_integer_like():
 
 
 def test_an_image_cell_that_is_not_an_image(backend):
-    from dali_pipes import ImageDecodeError
-
     from datasets import Dataset
+
+    from dali_pipes import ImageDecodeError
 
     features = factories.cifar10(1).features
     cells = [{"bytes": b"not an image" if i == 4 else factories.encode(i, "PNG"), "path": None} for i in range(6)]

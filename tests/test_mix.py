@@ -171,7 +171,7 @@ def test_the_loader_yields_soft_targets_reproducibly(identity_folder, backend):
             return [(x.clone(), t.clone()) for x, t in loader]
 
     first, second = run(), run()
-    for (x1, t1), (x2, t2) in zip(first, second):
+    for (_, t1), (_, t2) in zip(first, second):
         assert t1.shape == (len(t1), 3) and t1.dtype == torch.float32
         assert torch.allclose(t1.sum(1), torch.ones(len(t1)), atol=1e-6)
         assert torch.equal(t1, t2)

@@ -28,7 +28,8 @@ SMALL = Preprocess(train=TrainTransform(size=48), eval=EvalTransform(48, 55))
 def odd_images(folder):
     """Valid images that trip decoders, each saved under its name; returns name -> expected RGB array."""
     rng = np.random.default_rng(0)
-    smooth = np.asarray(Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize((96, 72), Image.BICUBIC))
+    noise = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8))
+    smooth = np.asarray(noise.resize((96, 72), Image.BICUBIC))
     expected = {}
     palette = Image.fromarray(smooth).convert("P", palette=Image.ADAPTIVE, colors=64)
     palette.save(folder / "palette.png")

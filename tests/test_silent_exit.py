@@ -61,7 +61,8 @@ def sources(tmp_path_factory):
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
-@pytest.mark.parametrize("kind, style", [(kind, "break") for kind in KINDS] + [("folder", "cycle"), ("webdataset", "cycle")])
+@pytest.mark.parametrize("kind, style", [(kind, "break") for kind in KINDS]
+                         + [("folder", "cycle"), ("webdataset", "cycle")])
 def test_exit_is_silent(sources, backend, kind, style):
     repo = str(Path(__file__).resolve().parents[1])
     result = subprocess.run([sys.executable, "-c", SCRIPT.format(repo=repo), kind, str(sources[kind]), backend, style],

@@ -34,7 +34,8 @@ def test_each_sample_is_torchvisions_resize_in_order(threads, layout):
 
 def test_resize_center_crop_is_torchvisions():
     arrays = _batch(9, seed=1)
-    for array, out in zip(arrays, _EvalGeometry(EvalGeometry(Preprocess(eval=EvalTransform(16, 20))), 2, "CHW")(arrays)):
+    kernel = _EvalGeometry(EvalGeometry(Preprocess(eval=EvalTransform(16, 20))), 2, "CHW")
+    for array, out in zip(arrays, kernel(arrays)):
         image = torch.from_numpy(array.copy()).permute(2, 0, 1)
         assert np.array_equal(out, F.center_crop(F.resize(image, 20, antialias=True), 16).numpy())
 

@@ -50,7 +50,8 @@ def test_webdataset_label_outside_classes_txt(tmp_path):
 
 
 def hf_with_labels(labels):
-    from datasets import Dataset, Features, Image as HFImage, Value
+    from datasets import Dataset, Features, Value
+    from datasets import Image as HFImage
 
     features = Features({"img": HFImage(), "label": Value("int64")})
     return Dataset.from_dict({"img": [{"bytes": factories.encode(i, "PNG"), "path": None} for i in range(len(labels))],

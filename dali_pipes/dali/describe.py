@@ -72,6 +72,7 @@ def summary(ops: list[GraphOp]) -> list[dict]:
     rows: dict[tuple[str, str], dict] = {}
     for op in ops:
         if op.public:
-            row = rows.setdefault((op.display_name, op.device), {"op": op.display_name, "device": op.device, "count": 0})
+            row = rows.setdefault((op.display_name, op.device),
+                                  {"op": op.display_name, "device": op.device, "count": 0})
             row["count"] += 1
     return list(rows.values())

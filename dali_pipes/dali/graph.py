@@ -38,6 +38,9 @@ class Resampler(NamedTuple):
     kind: str = "dali"
     threads: int = 1
 
+
+DALI_RESAMPLER = Resampler()
+
 # a window given as absolute (top, left) and (height, width); zeros where it reaches outside the image
 _WINDOW = dict(axis_names="HW", normalized_anchor=False, normalized_shape=False)
 _ZERO_PADDED = dict(_WINDOW, out_of_bounds_policy="pad", fill_values=0)
@@ -97,7 +100,7 @@ def fuses_window_decode(device: str) -> bool:
 
 
 def crop_window(inputs, p: TrainNodes, cfg: TrainTransform, device: str, encoded: bool,
-                resampler: Resampler = Resampler(), layout: str = "HWC", decoder: GpuDecoder | None = None):
+                resampler: Resampler = DALI_RESAMPLER, layout: str = "HWC", decoder: GpuDecoder | None = None):
     """The sample's crop window resized to `size` x `size`. A random-resized-crop window lies inside
     the image, so on the CPU encoded inputs decode only that region (fused); a pad-crop window may
     reach outside by `padding`, which is filled with zeros. `layout` is honoured by the torch resampler only."""
@@ -180,7 +183,7 @@ def _crop_or_pad_offset(extent, crop: int):
 
 
 def eval_resize_crop(inputs, cfg: Preprocess, device: str, encoded: bool,
-                     resampler: Resampler = Resampler(), layout: str = "HWC", decoder: GpuDecoder | None = None):
+                     resampler: Resampler = DALI_RESAMPLER, layout: str = "HWC", decoder: GpuDecoder | None = None):
     """The eval geometry of `cfg.eval` (see EvalTransform).
 
     With the torch resampler this is the torchvision backend's own kernel, output in `layout`.
@@ -224,7 +227,7 @@ def normalize(images, cfg: Normalize, device: str, **crop_and_mirror):
 
 
 def preprocess(inputs, cfg: Preprocess, train: bool, device: str, encoded: bool = True,
-               params: TrainNodes | None = None, resampler: Resampler = Resampler(),
+               params: TrainNodes | None = None, resampler: Resampler = DALI_RESAMPLER,
                decoder: GpuDecoder | None = None):
     """The whole train or eval graph for one batch of encoded images or raw arrays."""
     if resampler.kind not in RESAMPLERS or (resampler.kind == "torch" and device != "cpu"):

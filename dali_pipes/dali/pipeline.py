@@ -15,9 +15,9 @@ import numpy as np
 from nvidia.dali import fn, pipeline_def, types
 
 from ..config import GpuDecoder, Preprocess, TrainTransform
+from ..errors import ImageDecodeError, SourceError
 from ..params import draw_train_params
 from ..sampling import EpochPlan
-from ..errors import ImageDecodeError, SourceError
 from ..sources import check_encoded
 from ..sources.header import image_size
 from . import graph

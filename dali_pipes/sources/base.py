@@ -40,7 +40,7 @@ def sniff_format(data: bytes) -> str | None:
 def files_fingerprint(kind: str, files: Iterable[tuple[str | os.PathLike, str]]) -> str:
     """Changes when a file is added, removed, renamed, relabelled, resized or rewritten: the key of
     cached statistics. `files` holds (path, the name and label it is known by)."""
-    digest = hashlib.sha1()
+    digest = hashlib.sha1(usedforsecurity=False)
     for path, key in files:
         stat = os.stat(path)
         digest.update(f"{key}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())

@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
 from ..errors import SourceError

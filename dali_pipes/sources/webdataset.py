@@ -70,7 +70,8 @@ def build_index(shard: Path) -> dict:
 
 def _index_paths(shard: Path) -> list[Path]:
     stat = shard.stat()
-    tag = hashlib.sha1(f"{shard.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    stamp = f"{shard.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()
+    tag = hashlib.sha1(stamp, usedforsecurity=False).hexdigest()[:16]
     from ..synthetic import default_cache_dir
 
     return [shard.with_name(shard.name + ".dpidx.json"), default_cache_dir() / "wds-index" / f"{tag}.json"]
@@ -147,7 +148,7 @@ class WebDatasetSource:
         self._pid = None
         self.data_dir = self.shards[0].parent
         stamps = [f"{s.resolve()}:{s.stat().st_size}:{s.stat().st_mtime_ns}" for s in self.shards]
-        self.fingerprint = "wds:" + hashlib.sha1("\n".join(stamps).encode()).hexdigest()
+        self.fingerprint = "wds:" + hashlib.sha1("\n".join(stamps).encode(), usedforsecurity=False).hexdigest()
 
     def __len__(self) -> int:
         return len(self.targets)

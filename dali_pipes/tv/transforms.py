@@ -14,7 +14,6 @@ import numpy as np
 import torch
 from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms import v2
-
 from torchvision.transforms.v2 import functional as F
 
 from ..config import EvalTransform, Preprocess

@@ -85,7 +85,8 @@ def test_dali_resampler_bound(outputs):
 
 def test_from_timm_reads_the_config():
     cfg = Preprocess.from_timm("resnet50.a1_in1k")
-    assert (cfg.eval.size, cfg.eval.resize_size, cfg.eval.interpolation, cfg.eval.crop_mode) == (224, 235, "bicubic", "center")
+    e = cfg.eval
+    assert (e.size, e.resize_size, e.interpolation, e.crop_mode) == (224, 235, "bicubic", "center")
     vit = Preprocess.from_timm("vit_base_patch16_224.augreg2_in21k_ft_in1k")
     assert vit.normalize.mean == vit.normalize.std == (0.5, 0.5, 0.5)
     assert Preprocess.from_timm("eva02_base_patch14_448.mim_in22k_ft_in22k_in1k").eval.crop_mode == "squash"

@@ -78,8 +78,10 @@ def test_crop_boxes_follow_random_resized_crop(h, w):
         result = stats.ks_2samp(a[name], b[name])
         assert result.pvalue > KS_ALPHA, f"{name} for {h}x{w}: KS p={result.pvalue:.2g}"
     # the central fallback: identical windows, and as often
-    fallback = lambda win: (win[:, 0] == (h - win[:, 2]) // 2) & (win[:, 1] == (w - win[:, 3]) // 2) & (
-        win[:, 2] * win[:, 3] > 0.99 * min(h * w, (h if w / h > 4 / 3 else w) ** 2 * (4 / 3)))
+    def fallback(win):
+        return (win[:, 0] == (h - win[:, 2]) // 2) & (win[:, 1] == (w - win[:, 3]) // 2) & (
+            win[:, 2] * win[:, 3] > 0.99 * min(h * w, (h if w / h > 4 / 3 else w) ** 2 * (4 / 3)))
+
     p_ours, p_theirs = fallback(ours).mean(), fallback(theirs).mean()
     pooled = (p_ours + p_theirs) / 2
     assert abs(p_ours - p_theirs) <= 4.5 * np.sqrt(max(pooled * (1 - pooled), 1e-9) * 2 / DRAWS) + 1e-9
@@ -111,7 +113,8 @@ def test_flip_and_jitter_parameters_follow_torchvision():
 
 
 @pytest.mark.parametrize("resampler, exact_edges, channels_last",
-                         [("torch", False, False), ("torch", False, True), ("dali", False, False), ("dali", True, False)])
+                         [("torch", False, False), ("torch", False, True), ("dali", False, False),
+                          ("dali", True, False)])
 def test_pad_crop_is_identical_on_both_backends(resampler, exact_edges, channels_last):
     """32 x 32 windows of 32 x 32 images: nothing to resample (the torch resampler hands back a copy
     of its input, in either layout)."""
@@ -122,7 +125,8 @@ def test_pad_crop_is_identical_on_both_backends(resampler, exact_edges, channels
     labels = np.zeros(64, dtype=np.int64)
     cfg = PRESETS["cifar10"]
     cfg = Preprocess(train=TrainTransform(size=32, geometry="pad_crop", exact_edges=exact_edges),
-                     eval=cfg.eval, normalize=Normalize(cfg.normalize.mean, cfg.normalize.std, channels_last=channels_last))
+                     eval=cfg.eval,
+                     normalize=Normalize(cfg.normalize.mean, cfg.normalize.std, channels_last=channels_last))
     outputs = []
     for backend in ("dali-cpu", "torchvision"):
         with make_loader((images, labels), train=True, batch_size=64, backend=backend, preset=cfg, seed=9,
@@ -131,7 +135,8 @@ def test_pad_crop_is_identical_on_both_backends(resampler, exact_edges, channels
     assert torch.allclose(outputs[0], outputs[1], atol=1e-5)
 
 
-@pytest.mark.parametrize("factors", [(0.4, 0, 0), (0, 0.4, 0), (0, 0, 0.4)], ids=["brightness", "contrast", "saturation"])
+@pytest.mark.parametrize("factors", [(0.4, 0, 0), (0, 0.4, 0), (0, 0, 0.4)],
+                         ids=["brightness", "contrast", "saturation"])
 def test_each_jitter_factor_gives_torchvisions_pixels(photo_folder, factors):
     """One jitter op at a time (so torchvision's random order cannot matter): the same factor gives
     the same pixels; with the same resize kernel (dali-cpu's default), to the strict bound everywhere."""
@@ -145,7 +150,8 @@ def test_each_jitter_factor_gives_torchvisions_pixels(photo_folder, factors):
         assert_images_close(outputs[0][i], outputs[1][i], min_psnr=50.0, max_abs=2.5, what=f"sample {i}")
 
 
-@pytest.mark.parametrize("factors", [(0.4, 0, 0), (0, 0.4, 0), (0, 0, 0.4)], ids=["brightness", "contrast", "saturation"])
+@pytest.mark.parametrize("factors", [(0.4, 0, 0), (0, 0.4, 0), (0, 0, 0.4)],
+                         ids=["brightness", "contrast", "saturation"])
 def test_each_jitter_factor_with_dalis_resampler(photo_folder, factors):
     """The GPU's graph (fn.resize, then DALI's jitter ops), run on the CPU: the crop-resize bound."""
     cfg = Preprocess(train=TrainTransform(color_jitter=ColorJitter(*factors)))
