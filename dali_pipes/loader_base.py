@@ -205,8 +205,11 @@ class LoaderBase:
         self.close()
 
     def __del__(self):
-        with contextlib.suppress(Exception):  # finalizers must not raise
+        # a finalizer must not raise, and may run after this module's globals are gone (no contextlib)
+        try:
             self.close()
+        except Exception:  # noqa: S110
+            pass
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(backend={self.backend!r}, samples={len(self.dataset)}, "
