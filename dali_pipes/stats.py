@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .cache import default_cache_dir, write_json
+
 STATS_FILE = ".dali-pipes-stats.json"
 
 
@@ -63,8 +65,6 @@ def compute_stats(source, *, num_workers: int | None = None, progress=None) -> D
 
 
 def _cache_files(source) -> list[Path]:
-    from .synthetic import default_cache_dir
-
     fingerprint = getattr(source, "fingerprint", None)
     if not fingerprint:
         return []
@@ -94,10 +94,7 @@ def cached_stats(source, *, refresh: bool = False, progress=None, num_workers: i
         try:
             table = json.loads(path.read_text()) if path.exists() else {}
             table[fingerprint] = asdict(stats)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(table, indent=1))
-            tmp.replace(path)
+            write_json(path, table, indent=1)
             break
         except (OSError, ValueError):
             continue

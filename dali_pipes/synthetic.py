@@ -16,15 +16,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .cache import default_cache_dir
+
 FORMAT_VERSION = 3
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
           "colorwheel", "camera", "coins", "moon")
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("DALI_PIPES_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "dali-pipes")
-    return Path(base)
 
 
 def _photographs() -> list[np.ndarray]:

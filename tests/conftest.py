@@ -75,6 +75,12 @@ def collect(loader, **norm):
     return identities, labels, sizes
 
 
+@pytest.fixture(params=CPU_BACKENDS)
+def backend(request):
+    """Each CPU backend in turn (the GPU one has its own marked tests)."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
 def identity_folder(tmp_path_factory) -> tuple[Path, dict[int, int]]:
     """23 images in 3 classes of unequal size, PNG and JPEG mixed, odd sizes."""

@@ -16,15 +16,10 @@ from dali_pipes import AutoAugment, ColorJitter, Preprocess, RandomErasing, Trai
 from dali_pipes.erasing import apply as apply_erasing
 from dali_pipes.erasing import make_params as erasing_params
 
-from .conftest import CPU_BACKENDS, unnormalize
+from .conftest import unnormalize
 
 N = 400
 KS_ALPHA = 0.001
-
-
-@pytest.fixture(params=CPU_BACKENDS)
-def backend(request):
-    return request.param
 
 
 def folder_of(tmp_path, image: np.ndarray, n: int = N):

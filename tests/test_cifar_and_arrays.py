@@ -9,12 +9,7 @@ import torch
 from dali_pipes import PRESETS, Normalize, SourceError, make_loader
 from dali_pipes.config import CIFAR10_MEAN, CIFAR10_STD
 
-from .conftest import CPU_BACKENDS, collect, identity_colour, unnormalize
-
-
-@pytest.fixture(params=CPU_BACKENDS)
-def backend(request):
-    return request.param
+from .conftest import collect, identity_colour, unnormalize
 
 
 def random_cifar(n=16, seed=0):

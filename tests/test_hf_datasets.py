@@ -7,12 +7,7 @@ import pytest
 from dali_pipes import SourceError, make_loader
 
 from . import factories
-from .conftest import CPU_BACKENDS, collect
-
-
-@pytest.fixture(params=CPU_BACKENDS)
-def backend(request):
-    return request.param
+from .conftest import collect
 
 
 def check_epochs(loader, expected_label_of, epochs=2):

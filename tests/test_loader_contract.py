@@ -16,11 +16,6 @@ IMAGENET_LOW = (0 - 0.485) / 0.229
 IMAGENET_HIGH = (1 - 0.406) / 0.225
 
 
-@pytest.fixture(params=CPU_BACKENDS)
-def backend(request):
-    return request.param
-
-
 @pytest.mark.parametrize("train", [True, False])
 def test_batches_have_the_contract_shapes_types_and_ranges(identity_folder, backend, train):
     root, _ = identity_folder

@@ -19,8 +19,8 @@ from PIL import Image
 from dali_pipes import EvalTransform, Preprocess, TrainTransform, make_loader
 from dali_pipes.loader_base import SkippedImageWarning
 
+from .badfiles import BAD_FILES, _truncated_png
 from .conftest import CPU_BACKENDS, collect, identity_colour, unnormalize, write_image
-from .test_bad_input import BAD_FILES, _truncated_png
 
 SMALL = Preprocess(train=TrainTransform(size=48), eval=EvalTransform(48, 55))
 

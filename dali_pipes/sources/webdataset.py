@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from ..cache import default_cache_dir, write_json
 from ..errors import SourceError
 from .labels import INT64_MAX, INT64_MIN, check_class_indices, class_names
 
@@ -72,8 +73,6 @@ def _index_paths(shard: Path) -> list[Path]:
     stat = shard.stat()
     stamp = f"{shard.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()
     tag = hashlib.sha1(stamp, usedforsecurity=False).hexdigest()[:16]
-    from ..synthetic import default_cache_dir
-
     return [shard.with_name(shard.name + ".dpidx.json"), default_cache_dir() / "wds-index" / f"{tag}.json"]
 
 
@@ -92,10 +91,7 @@ def load_index(shard: Path) -> dict:
     index = {**build_index(shard), "stamp": stamp}
     for path in paths:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(index))
-            tmp.replace(path)
+            write_json(path, index)
             break
         except OSError:
             continue
