@@ -118,12 +118,12 @@ def _cmd_graph(args) -> int:
     import json
 
     from .dali.describe import graph_ops, summary
+    from .loader import resolve_resampler
 
-    if args.resampler == "torch" and args.device == "gpu":
-        raise ValueError("--resampler torch runs in DALI's CPU graph only; the GPU graph resizes with fn.resize")
+    resampler = resolve_resampler(args.resampler, f"dali-{args.device}")  # refuses torch on the GPU
     cfg = _preview_config(args)
     rows = summary(graph_ops(cfg, train=not args.eval, device=args.device, encoded=not args.arrays,
-                             resampler=args.resampler))
+                             resampler=resampler))
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0

@@ -7,14 +7,13 @@ tests define every GPU graph the configuration allows through it.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..config import GpuDecoder, Preprocess
 from ..sampling import EpochPlan
-from .pipeline import BatchFeeder, define_pipeline
+from .pipeline import BatchFeeder, define_pipeline, quiet_auto_aug_aliases
 
 
 @dataclass(frozen=True)
@@ -54,9 +53,7 @@ def graph_ops(cfg: Preprocess, *, train: bool, device: str, encoded: bool = True
     pipe = define_pipeline(feeder, cfg, train=train, device=device, num_threads=1,
                            device_id=0 if device == "gpu" else None, seed=0, prefetch=2, resampler=resampler,
                            decoder=decoder)
-    with warnings.catch_warnings():  # DALI's auto_aug module still calls its own deprecated aliases
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"nvidia\.dali.*")
-        warnings.filterwarnings("ignore", message=r"WARNING: `nvidia\.dali\.fn\.experimental")
+    with quiet_auto_aug_aliases():
         pipe._build_graph()  # the Python graph only: no backend, no device needed (DALI's own step of build())
     ops = []
     for instance in pipe._ops:

@@ -8,6 +8,7 @@ the batches that `EpochPlan` lists for the current epoch, so the order, the shor
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections import deque
 
@@ -159,17 +160,22 @@ def define_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device
                                   resampler=graph.Resampler(resampler, num_threads), decoder=decoder)
         return images, (labels.gpu() if device == "gpu" else labels)
 
-    with warnings.catch_warnings():  # DALI's auto_aug module still calls its own deprecated aliases
+    # the graph function runs when the graph is built (build(), or _build_graph() alone)
+    return classification_pipeline(checkpoint=checkpoint) if checkpoint else classification_pipeline()
+
+
+@contextlib.contextmanager
+def quiet_auto_aug_aliases():
+    """Around a graph build: DALI's auto_aug module still calls its own deprecated aliases."""
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"WARNING: `nvidia\.dali\.fn\.experimental",
                                 category=DeprecationWarning)
-        return classification_pipeline(checkpoint=checkpoint) if checkpoint else classification_pipeline()
+        yield
 
 
 def build_pipeline(feeder: BatchFeeder, cfg: Preprocess, **options):
     """`define_pipeline(...)`, built: ready to run."""
     pipe = define_pipeline(feeder, cfg, **options)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"WARNING: `nvidia\.dali\.fn\.experimental",
-                                category=DeprecationWarning)
+    with quiet_auto_aug_aliases():
         pipe.build()
     return pipe
