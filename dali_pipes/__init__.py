@@ -8,10 +8,12 @@ from .config import (
     ColorJitter,
     ConfigError,
     EvalTransform,
+    GaussianBlur,
     GpuDecoder,
     Normalize,
     Preprocess,
     RandomErasing,
+    RandomGrayscale,
     TrainTransform,
 )
 from .errors import ImageDecodeError, SourceError
@@ -30,6 +32,8 @@ __all__ = [
     "ColorJitter",
     "AutoAugment",
     "RandomErasing",
+    "RandomGrayscale",
+    "GaussianBlur",
     "Preprocess",
     "TrainTransform",
     "EvalTransform",

@@ -141,6 +141,42 @@ class AutoAugment:
 
 
 @dataclass(frozen=True)
+class RandomGrayscale:
+    """torchvision's RandomGrayscale: with probability `p`, the sample becomes its luma
+    floor(0.2989 R + 0.587 G + 0.114 B) on all 3 channels (torchvision's weights and rounding)."""
+
+    p: float = 0.1
+
+    def __post_init__(self):
+        _require(isinstance(self.p, (int, float)) and 0 <= self.p <= 1, "RandomGrayscale.p",
+                 f"is a probability in [0, 1], got {self.p!r}")
+
+
+@dataclass(frozen=True)
+class GaussianBlur:
+    """torchvision's GaussianBlur(kernel_size, sigma), applied with probability `p` (torchvision's
+    RandomApply; SimCLR uses p=0.5, BYOL 1.0 and 0.1): sigma drawn uniformly from `sigma` per sample,
+    the same for both axes; `kernel_size` odd, an int or (width, height); reflected borders."""
+
+    kernel_size: int | tuple[int, int] = 23
+    sigma: float | tuple[float, float] = (0.1, 2.0)
+    p: float = 1.0
+
+    def __post_init__(self):
+        sizes = (self.kernel_size,) * 2 if isinstance(self.kernel_size, int) else tuple(self.kernel_size)
+        _require(len(sizes) == 2 and all(isinstance(k, int) and not isinstance(k, bool) and k > 0 and k % 2 == 1
+                                         for k in sizes), "GaussianBlur.kernel_size",
+                 f"expected an odd positive integer or a pair of them (width, height), got {self.kernel_size!r}")
+        sigma = (self.sigma, self.sigma) if isinstance(self.sigma, (int, float)) else self.sigma
+        sigma = _pair(sigma, "GaussianBlur.sigma")
+        _require(sigma[0] > 0, "GaussianBlur.sigma", f"must be > 0, got {sigma}")
+        _require(isinstance(self.p, (int, float)) and 0 <= self.p <= 1, "GaussianBlur.p",
+                 f"is a probability in [0, 1], got {self.p!r}")
+        object.__setattr__(self, "kernel_size", sizes)
+        object.__setattr__(self, "sigma", sigma)
+
+
+@dataclass(frozen=True)
 class RandomErasing:
     """torchvision/timm RandomErasing on the normalized batch: with probability `p`, one box of area
     fraction in `scale` and aspect ratio in `ratio` (log-uniform), 10 attempts, filled with `value`
@@ -181,8 +217,8 @@ class TrainTransform:
     random crop of the image's own size, and resize it to `size` only if the image is not already
     `size` x `size` (so CIFAR stays 32 x 32 unless a larger `size` is asked for).
 
-    Then, each optional: `color_jitter`, `auto_augment` (on the uint8 image, in that order), and
-    `random_erasing` (on the normalized batch).
+    Then, each optional: `color_jitter`, `auto_augment`, `grayscale`, `blur` (on the uint8 image, in
+    that order: timm's order for grayscale and blur), and `random_erasing` (on the normalized batch).
 
     `exact_edges=True` makes DALI resample the crop window's border exactly as torchvision does
     (filter weights renormalized over the window instead of replicating its edge pixel): the outer
@@ -198,13 +234,16 @@ class TrainTransform:
     color_jitter: ColorJitter | None = None
     auto_augment: AutoAugment | None = None
     random_erasing: RandomErasing | None = None
+    grayscale: RandomGrayscale | None = None
+    blur: GaussianBlur | None = None
     exact_edges: bool = False
     interpolation: str = "bilinear"
 
     def __post_init__(self):
         _check_interpolation(self.interpolation, "TrainTransform.interpolation")
         for name, kind in (("color_jitter", ColorJitter), ("auto_augment", AutoAugment),
-                           ("random_erasing", RandomErasing)):
+                           ("random_erasing", RandomErasing), ("grayscale", RandomGrayscale),
+                           ("blur", GaussianBlur)):
             value = getattr(self, name)
             _require(value is None or isinstance(value, kind), f"TrainTransform.{name}",
                      f"expected a {kind.__name__} or None, got {type(value).__name__}")
@@ -225,6 +264,9 @@ class TrainTransform:
         object.__setattr__(self, "scale", scale)
         object.__setattr__(self, "ratio", ratio)
         object.__setattr__(self, "hflip", float(self.hflip))
+        if self.blur is not None:  # reflected borders need the kernel's half inside the image
+            _require(max(self.blur.kernel_size) // 2 < self.size, "TrainTransform.blur",
+                     f"kernel_size {self.blur.kernel_size} needs an image larger than half of it; size is {self.size}")
 
 
 @dataclass(frozen=True)

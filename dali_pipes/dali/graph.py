@@ -25,8 +25,10 @@ from nvidia.dali import fn, types
 from nvidia.dali import math as dmath
 
 from ..config import EvalTransform, GpuDecoder, Normalize, Preprocess, TrainTransform
+from ..ops import active_ops
 from ..tv.transforms import border_fill
-from . import augment, torch_resample
+from . import torch_resample
+from .nodes import on_device
 
 RESAMPLERS = ("dali", "torch")
 
@@ -46,15 +48,6 @@ _WINDOW = dict(axis_names="HW", normalized_anchor=False, normalized_shape=False)
 _ZERO_PADDED = dict(_WINDOW, out_of_bounds_policy="pad", fill_values=0)
 
 _DALI_DTYPES = {"float32": types.FLOAT, "float16": types.FLOAT16, "bfloat16": types.FLOAT}
-
-
-class TrainNodes(NamedTuple):
-    """Per-sample train parameters fed by the source (see dali_pipes.params)."""
-
-    anchor: object  # (2,) int32: top, left of the crop window
-    shape: object  # (2,) int32: height, width of the crop window
-    flip: object  # () int32
-    jitter: object  # (4,) float32: brightness, contrast, saturation factors, hue shift in turns
 
 
 def decoder_device(device: str) -> str:
@@ -77,7 +70,7 @@ def to_images(inputs, encoded: bool, device: str, decoder: GpuDecoder | None = N
         options = (decoder or GpuDecoder()).options() if device == "gpu" else {}
         return fn.decoders.image(inputs, device=decoder_device(device), output_type=types.RGB,
                                  adjust_orientation=False, **options)
-    return inputs.gpu() if device == "gpu" else inputs
+    return on_device(inputs, device)
 
 
 _INTERP_TYPES = {"bilinear": types.INTERP_LINEAR, "bicubic": types.INTERP_CUBIC, "nearest": types.INTERP_NN}
@@ -99,22 +92,22 @@ def fuses_window_decode(device: str) -> bool:
     return device == "cpu"
 
 
-def crop_window(inputs, p: TrainNodes, cfg: TrainTransform, device: str, encoded: bool,
+def crop_window(inputs, p: dict, cfg: TrainTransform, device: str, encoded: bool,
                 resampler: Resampler = DALI_RESAMPLER, layout: str = "HWC", decoder: GpuDecoder | None = None):
     """The sample's crop window resized to `size` x `size`. A random-resized-crop window lies inside
     the image, so on the CPU encoded inputs decode only that region (fused); a pad-crop window may
     reach outside by `padding`, which is filled with zeros. `layout` is honoured by the torch resampler only."""
     if encoded and cfg.geometry == "random_resized_crop" and fuses_window_decode(device):
-        crops = fn.decoders.image_slice(inputs, p.anchor, p.shape, device=decoder_device(device),
+        crops = fn.decoders.image_slice(inputs, p["anchor"], p["shape"], device=decoder_device(device),
                                         output_type=types.RGB, adjust_orientation=False, **_WINDOW)
     else:
-        crops = fn.slice(to_images(inputs, encoded, device, decoder), p.anchor, p.shape, device=device,
+        crops = fn.slice(to_images(inputs, encoded, device, decoder), p["anchor"], p["shape"], device=device,
                          **_ZERO_PADDED)
     if resampler.kind == "torch":  # renormalizes at the border itself: exact_edges is implied
         return torch_resample.resize(crops, cfg.size, threads=resampler.threads, layout=layout,
                                      interpolation=cfg.interpolation)
     if cfg.exact_edges:
-        return _renormalized_resize(crops, p.shape, cfg.size, device, cfg.interpolation)
+        return _renormalized_resize(crops, p["shape"], cfg.size, device, cfg.interpolation)
     return _resize(crops, [cfg.size, cfg.size], device, cfg.interpolation)
 
 
@@ -227,23 +220,21 @@ def normalize(images, cfg: Normalize, device: str, **crop_and_mirror):
 
 
 def preprocess(inputs, cfg: Preprocess, train: bool, device: str, encoded: bool = True,
-               params: TrainNodes | None = None, resampler: Resampler = DALI_RESAMPLER,
+               params: dict | None = None, resampler: Resampler = DALI_RESAMPLER,
                decoder: GpuDecoder | None = None):
     """The whole train or eval graph for one batch of encoded images or raw arrays."""
     if resampler.kind not in RESAMPLERS or (resampler.kind == "torch" and device != "cpu"):
         raise ValueError(f"resampler {resampler.kind!r} on {device!r}: valid are 'dali', and 'torch' on the CPU")
     if train:
         t = cfg.train
+        chained = [op for op in active_ops(t) if op.stage == "pixels"]
         # CHW straight from the resampler spares the final op its transpose when nothing else follows
-        planar = t.color_jitter is None and t.auto_augment is None and not cfg.normalize.channels_last
+        planar = not chained and not cfg.normalize.channels_last
         images = crop_window(inputs, params, t, device, encoded, resampler, "CHW" if planar else "HWC", decoder)
-        if t.color_jitter is not None:
-            images = augment.color_jitter(images, params.jitter, t.color_jitter, device)
-        if t.auto_augment is not None:
-            images = augment.auto_augment(images, t.auto_augment, t.size)
-        # the flip is fused into the final op; it commutes with jitter, and the auto-augment
-        # operations are symmetric in sign, so the output distribution is torchvision's
-        return normalize(images, cfg.normalize, device, mirror=params.flip)
+        for op in chained:
+            images = op.dali(images, params, t, device)
+        # the flip is fused into the final op (dali_pipes.ops.flip says why that is torchvision's distribution)
+        return normalize(images, cfg.normalize, device, mirror=params["flip"])
     layout = "HWC" if cfg.normalize.channels_last else "CHW"
     return normalize(eval_resize_crop(inputs, cfg, device, encoded, resampler, layout, decoder), cfg.normalize,
                      device)

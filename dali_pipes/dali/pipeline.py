@@ -17,11 +17,15 @@ from nvidia.dali import fn, pipeline_def, types
 
 from ..config import GpuDecoder, Preprocess, TrainTransform
 from ..errors import ImageDecodeError, SourceError
+from ..ops import active_ops, train_feeds
 from ..params import draw_train_params
 from ..sampling import EpochPlan
 from ..sources import check_encoded
 from ..sources.header import image_size
 from . import graph
+from .nodes import on_device
+
+_DALI_TYPES = {"int32": types.INT32, "float32": types.FLOAT}
 
 
 class BatchFeeder:
@@ -52,11 +56,9 @@ class BatchFeeder:
         self.in_flight: deque[tuple[int, np.ndarray]] = deque()
 
     @property
-    def num_outputs(self) -> int:
-        """images, labels; for training also window anchor, window shape, flip, and jitter factors."""
-        if self.train_cfg is None:
-            return 2
-        return 6 if self.train_cfg.color_jitter is not None else 5
+    def feeds(self):
+        """The per-sample train values fed after images and labels (named, typed: dali_pipes.ops)."""
+        return [] if self.train_cfg is None else train_feeds(self.train_cfg)
 
     def start_epoch(self, epoch: int, first_batch: int = 0, *, restored: bool = False) -> None:
         """Feed `epoch` from plan batch `first_batch` on. A pipeline `restored` from a checkpoint
@@ -87,10 +89,10 @@ class BatchFeeder:
         self.in_flight.append((batch, indices))
         outputs = [samples, np.ascontiguousarray(self.source.targets[indices])]
         if self.train_cfg is not None:
-            p = draw_train_params(self.train_cfg, np.asarray(sizes), self._seeds[batch][positions])
-            params = [p.window[:, :2].astype(np.int32), p.window[:, 2:].astype(np.int32),
-                      p.flip.astype(np.int32), p.jitter.astype(np.float32)]
-            outputs += params[: self.num_outputs - 2]
+            params = draw_train_params(self.train_cfg, np.asarray(sizes), self._seeds[batch][positions])
+            for op in active_ops(self.train_cfg):
+                fed = op.feed(params)
+                outputs += [fed[f.name] for f in op.feeds]
         return outputs
 
     def _read(self, indices):
@@ -145,20 +147,20 @@ def define_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device
 
     @pipeline_def(batch_size=feeder.plan.batch_size, num_threads=num_threads, device_id=device_id,
                   seed=seed % (2**31), prefetch_queue_depth=prefetch,
-                  enable_conditionals=train and cfg.train.auto_augment is not None,
+                  enable_conditionals=train and any(op.needs_conditionals for op in active_ops(cfg.train)),
                   enable_checkpointing=True)
     def classification_pipeline():
         encoded = feeder.source.encoded
         label_type = types.FLOAT if feeder.source.targets.dtype == np.float32 else types.INT64
-        dtypes = [types.UINT8, label_type, types.INT32, types.INT32, types.INT32, types.FLOAT]
-        layouts = ["" if encoded else "HWC", "", "", "", "", ""]
-        outputs = fn.external_source(source=feeder, num_outputs=feeder.num_outputs, batch=True, batch_info=True,
-                                     dtype=dtypes[:feeder.num_outputs], layout=layouts[:feeder.num_outputs])
+        feeds = feeder.feeds
+        outputs = fn.external_source(source=feeder, num_outputs=2 + len(feeds), batch=True, batch_info=True,
+                                     dtype=[types.UINT8, label_type, *(_DALI_TYPES[f.dtype] for f in feeds)],
+                                     layout=["" if encoded else "HWC", "", *("" for _ in feeds)])
         inputs, labels = outputs[:2]
-        params = graph.TrainNodes(*outputs[2:], *([None] * (6 - feeder.num_outputs))) if train else None
+        params = {f.name: node for f, node in zip(feeds, outputs[2:])}
         images = graph.preprocess(inputs, cfg, train, device, encoded=encoded, params=params,
                                   resampler=graph.Resampler(resampler, num_threads), decoder=decoder)
-        return images, (labels.gpu() if device == "gpu" else labels)
+        return images, on_device(labels, device)
 
     # the graph function runs when the graph is built (build(), or _build_graph() alone)
     return classification_pipeline(checkpoint=checkpoint) if checkpoint else classification_pipeline()

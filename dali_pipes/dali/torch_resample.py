@@ -21,6 +21,7 @@ import torch
 from nvidia.dali import fn
 
 from ..config import Preprocess
+from ..tv import kernels
 from ..tv import transforms as tv
 
 LAYOUTS = ("HWC", "CHW")
@@ -85,7 +86,7 @@ class _Resize(_BatchKernel):
         self.interpolation = interpolation
 
     def one(self, image):
-        return tv.resize(image, self.size, self.interpolation)
+        return kernels.resize(image, self.size, self.interpolation)
 
     def resamples(self, array):  # CIFAR's pad-crop windows are already the size: skip torch's dispatch
         return array.shape[:2] != tuple(self.size)

@@ -1,8 +1,9 @@
 """`Preprocess` translated to `torchvision.transforms.v2`, and the decode that feeds it.
 
-Eval uses torchvision's own `Resize` + `CenterCrop`. Train uses the `v2.functional` kernels with
-parameters from `dali_pipes.params` (torchvision's sampling algorithms, keyed by the sample's seed),
-so the DALI backend can apply the very same crop, flip and jitter to the same sample.
+Eval uses torchvision's own `Resize` + `CenterCrop` kernels. Train runs each op's `v2.functional`
+kernel (dali_pipes.ops) with parameters from `dali_pipes.params` (torchvision's sampling algorithms,
+keyed by the sample's seed), so the DALI backend can apply the very same crop, flip, jitter, grey and
+blur to the same sample.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from torchvision.transforms.v2 import functional as F
 from ..config import EvalTransform, Preprocess
 from ..errors import ImageDecodeError
 from ..loader_base import torch_dtype
+from ..ops import active_ops
 from ..params import draw_train_params
 from ..sources import check_encoded
+from .kernels import resize
 
 # torchvision 0.29 deprecates torchvision.io's decoders in favour of TorchCodec, which does not
 # decode images on every platform yet; they remain the libjpeg-turbo/libpng reference we compare with.
@@ -76,22 +79,6 @@ def to_image_tensor(data, where: str, encoded: bool) -> torch.Tensor:
     return torch.from_numpy(data).permute(2, 0, 1)
 
 
-INTERPOLATION_MODES = {"bilinear": F.InterpolationMode.BILINEAR, "bicubic": F.InterpolationMode.BICUBIC,
-                       "nearest": F.InterpolationMode.NEAREST_EXACT}  # PIL's nearest (pixel centres)
-
-
-def resize(image: torch.Tensor, size, interpolation: str = "bilinear") -> torch.Tensor:
-    """torchvision's resize, antialiased when it downscales (as PIL and timm's reference pipelines)."""
-    return F.resize(image, size, interpolation=INTERPOLATION_MODES[interpolation], antialias=True)
-
-
-def resize_if_needed(image: torch.Tensor, size: int, interpolation: str = "bilinear") -> torch.Tensor:
-    """Resize to `size` x `size` unless the image already is (no upscaling of CIFAR by default)."""
-    if tuple(image.shape[-2:]) == (size, size):
-        return image
-    return resize(image, [size, size], interpolation)
-
-
 def border_fill(mean) -> list[int]:
     """timm's padding colour for crop_mode="border": the mean in 0..255 (normalizes to 0)."""
     return [round(255 * m) for m in mean]
@@ -128,50 +115,21 @@ class EvalGeometry:
         return eval_resize_crop(image, self.cfg, self.fill)
 
 
-_JITTER_KERNELS = (F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue)
-
-
 class TrainKernel:
-    """The train transform as `transforms.v2.functional` kernels applied with the parameters that
-    `dali_pipes.params` draws for the sample (the same ones the DALI backend applies)."""
+    """The train transform: each active op's torchvision kernel (dali_pipes.ops, in registry order)
+    with the parameters `dali_pipes.params` draws for the sample - the same ones the DALI backend
+    applies. The auto-augment policy draws from torch's RNG, which the caller seeds per sample."""
 
     def __init__(self, cfg: Preprocess):
         self.cfg = cfg.train
-        self.auto_augment = _auto_augment(cfg.train.auto_augment)
+        self.ops = active_ops(cfg.train)
         self.normalize = _normalize(cfg)
-        jitter = cfg.train.color_jitter
-        self.jitter_on = [] if jitter is None else [
-            jitter.brightness > 0, jitter.contrast > 0, jitter.saturation > 0, jitter.hue > 0]
 
     def __call__(self, image: torch.Tensor, seed: int) -> torch.Tensor:
-        t = self.cfg
-        p = draw_train_params(t, [tuple(image.shape[-2:])], [seed])
-        top, left, height, width = (int(v) for v in p.window[0])
-        if t.geometry == "pad_crop":  # zero fill outside
-            image = resize_if_needed(F.crop(image, top, left, height, width), t.size, t.interpolation)
-        else:
-            image = F.resized_crop(image, top, left, height, width, [t.size, t.size],
-                                   interpolation=INTERPOLATION_MODES[t.interpolation], antialias=True)
-        if p.flip[0]:
-            image = F.horizontal_flip(image)
-        if self.jitter_on:
-            for k in p.jitter_order[0]:  # torchvision's ColorJitter: a random order per sample
-                if self.jitter_on[k]:
-                    image = _JITTER_KERNELS[k](image, float(p.jitter[0, k]))
-        if self.auto_augment is not None:  # its own draws, from torch's RNG seeded per sample
-            image = self.auto_augment(image)
+        values = draw_train_params(self.cfg, [tuple(image.shape[-2:])], [seed]).sample(0)
+        for op in self.ops:
+            image = op.torch(image, values, self.cfg)
         return self.normalize(image)
-
-
-def _auto_augment(policy):
-    if policy is None:
-        return None
-    if policy.policy == "autoaugment":
-        return v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET)
-    if policy.policy == "randaugment":
-        return v2.RandAugment(num_ops=policy.num_ops, magnitude=policy.magnitude,
-                              num_magnitude_bins=policy.num_magnitude_bins)
-    return v2.TrivialAugmentWide(num_magnitude_bins=policy.num_magnitude_bins)
 
 
 def _normalize(cfg: Preprocess) -> v2.Compose:

@@ -11,7 +11,8 @@ from torchvision import transforms as v1
 from torchvision.transforms.v2 import functional as F
 
 from dali_pipes import ColorJitter, Preprocess, TrainTransform, make_loader
-from dali_pipes.params import draw_train_params, random_resized_crop_windows, uniforms
+from dali_pipes.ops.crop import random_resized_crop_windows
+from dali_pipes.params import draw_train_params, uniforms
 from dali_pipes.tv.transforms import decode_rgb
 
 from ..conftest import unnormalize

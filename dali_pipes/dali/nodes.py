@@ -1,0 +1,32 @@
+"""Small node helpers every part of the DALI graph shares."""
+
+from __future__ import annotations
+
+import numpy as np
+from nvidia.dali import fn, types
+from nvidia.dali import math as dmath
+
+# torchvision's rgb_to_grayscale weights (not DALI's 0.299): contrast, saturation and grayscale use them
+TORCHVISION_LUMA = np.array([0.2989, 0.587, 0.114], dtype=np.float32)
+
+
+def on_device(node, device: str):
+    """`node` where the graph runs: per-sample values fed on the CPU move to the GPU for arithmetic."""
+    return node.gpu() if device == "gpu" else node
+
+
+def to_uint8(values):
+    """Clamp and truncate, as torchvision's `.to(torch.uint8)` after a blend."""
+    return fn.cast(dmath.floor(dmath.clamp(values, 0.0, 255.0)), dtype=types.UINT8)
+
+
+def luma(pixels):
+    """(H, W, 1) float: floor(0.2989 R + 0.587 G + 0.114 B), as torchvision for uint8 images."""
+    return dmath.floor(fn.reductions.sum(pixels * types.Constant(TORCHVISION_LUMA), axes=[2], keep_dims=True))
+
+
+def blend_with_luma(images, factor):
+    """torchvision's `_blend(image, grayscale(image), factor)` on uint8 HWC images: factor 0 is
+    the grayscale image, 1 the image itself (adjust_saturation, and RandomGrayscale)."""
+    pixels = fn.cast(images, dtype=types.FLOAT)
+    return to_uint8(pixels * factor + luma(pixels) * (1.0 - factor))

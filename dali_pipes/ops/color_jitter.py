@@ -1,0 +1,64 @@
+"""`TrainTransform.color_jitter`: torchvision's ColorJitter.
+
+The factors are the same numbers on both backends. Brightness, contrast and saturation use
+torchvision's arithmetic exactly (blends with the floored grayscale, truncated to uint8). By design
+(see README "Augmentation"), DALI applies the four in a fixed order (torchvision draws a random order
+per sample, drawn here and used by the torchvision kernel), and DALI's hue rotates the chroma plane
+in YIQ space where torchvision shifts the HSV hue.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from torchvision.transforms.v2 import functional as F
+
+from .base import Feed, SampleOp
+
+_KERNELS = (F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue)
+_IDENTITY = (1.0, 1.0, 1.0, 0.0)
+
+
+class ColorJitterOp(SampleOp):
+    """`jitter`: (n, 4) brightness, contrast, saturation factors and hue shift (turns), identity where
+    the sample is not jittered (probability 1 - p); `jitter_order`: (n, 4) a permutation of 0..3.
+    Uniforms: apply, 4 factors, 4 sort keys of the order."""
+
+    field = "color_jitter"
+    stream, offset, draws = 0, 23, 9
+    feeds = (Feed("jitter", "float32", (4,)),)
+
+    def draw(self, cfg, hw, u):
+        cj = cfg.color_jitter
+        jitter = np.tile(np.array(_IDENTITY), (len(hw), 1))
+        for k, name in enumerate(("brightness", "contrast", "saturation")):
+            lo, hi = cj.factor_range(name)
+            jitter[:, k] = lo + u[:, 1 + k] * (hi - lo)
+        jitter[:, 3] = cj.hue * (2 * u[:, 4] - 1)
+        jitter[u[:, 0] >= cj.p] = _IDENTITY
+        return {"jitter": jitter, "jitter_order": np.argsort(u[:, 5:9], axis=1)}
+
+    def dali(self, images, nodes, cfg, device):
+        from nvidia.dali import fn, types
+
+        from ..dali.nodes import blend_with_luma, luma, on_device, to_uint8
+
+        cj, jitter = cfg.color_jitter, nodes["jitter"]
+        if cj.brightness > 0:
+            images = to_uint8(fn.cast(images, dtype=types.FLOAT) * on_device(jitter[0], device))
+        if cj.contrast > 0:
+            c = on_device(jitter[1], device)
+            pixels = fn.cast(images, dtype=types.FLOAT)
+            images = to_uint8(pixels * c + fn.reductions.mean(luma(pixels)) * (1.0 - c))
+        if cj.saturation > 0:
+            images = blend_with_luma(images, on_device(jitter[2], device))
+        if cj.hue > 0:
+            images = fn.hue(images, device=device, hue=jitter[3] * 360.0)  # fraction of the wheel -> degrees
+        return images
+
+    def torch(self, image, values, cfg):
+        cj = cfg.color_jitter
+        on = (cj.brightness > 0, cj.contrast > 0, cj.saturation > 0, cj.hue > 0)
+        for k in values["jitter_order"]:  # torchvision's ColorJitter: a random order per sample
+            if on[k]:
+                image = _KERNELS[k](image, float(values["jitter"][k]))
+        return image
