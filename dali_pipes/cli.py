@@ -12,6 +12,8 @@ import platform
 import sys
 import time
 
+from .config import AUTO_AUGMENT_POLICIES
+
 
 def _cmd_demo(args) -> int:
     from tqdm import tqdm
@@ -95,7 +97,7 @@ def _preview_config(args):
     """The preset with the augmentation flags of `preview` and `graph` applied."""
     from dataclasses import replace
 
-    from .config import AutoAugment, ColorJitter, RandomErasing, resolve_preset
+    from .config import AutoAugment, ColorJitter, GaussianBlur, RandomErasing, RandomGrayscale, resolve_preset
 
     cfg = resolve_preset(args.preset)
     train = cfg.train
@@ -109,6 +111,10 @@ def _preview_config(args):
         train = replace(train, color_jitter=ColorJitter(b, c, s, h))
     if args.auto_augment:
         train = replace(train, auto_augment=AutoAugment(args.auto_augment))
+    if args.grayscale is not None:
+        train = replace(train, grayscale=RandomGrayscale(args.grayscale))
+    if args.blur is not None:
+        train = replace(train, blur=GaussianBlur(args.blur_kernel, p=args.blur))
     if getattr(args, "erasing", None):
         train = replace(train, random_erasing=RandomErasing(p=args.erasing))
     return replace(cfg, train=train)
@@ -171,7 +177,14 @@ def _cmd_bench(args) -> int:
     import json
     from pathlib import Path
 
-    from . import bench
+    try:
+        from . import bench
+    except ModuleNotFoundError as err:
+        if err.name != "psutil":
+            raise
+        print("dali-pipes bench measures CPU and memory with psutil: pip install 'dali-pipes[bench]'",
+              file=sys.stderr)
+        return 2
     from .loader import default_num_threads
 
     out = Path(args.out)
@@ -259,6 +272,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def augmentation_arguments(parser) -> None:
+    """The per-sample train augmentations `preview` and `graph` can switch on."""
+    parser.add_argument("--color-jitter", type=float, nargs=4, metavar=("B", "C", "S", "H"), default=None)
+    parser.add_argument("--auto-augment", choices=AUTO_AUGMENT_POLICIES, default=None)
+    parser.add_argument("--grayscale", type=float, default=None, metavar="P", help="RandomGrayscale probability")
+    parser.add_argument("--blur", type=float, default=None, metavar="P", help="GaussianBlur probability")
+    parser.add_argument("--blur-kernel", type=int, default=23, metavar="K",
+                        help="GaussianBlur kernel size (default 23)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dali-pipes", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -315,8 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--preset", default="imagenet", help="imagenet | cifar10 | cifar100")
     preview.add_argument("--size", type=int, default=None, help="output size (default: the preset's)")
     preview.add_argument("--count", type=int, default=8, help="images per row (default 8)")
-    preview.add_argument("--color-jitter", type=float, nargs=4, metavar=("B", "C", "S", "H"), default=None)
-    preview.add_argument("--auto-augment", choices=("autoaugment", "randaugment", "trivialaugment"), default=None)
+    augmentation_arguments(preview)
     preview.add_argument("--erasing", type=float, default=None, metavar="P", help="random erasing probability")
     preview.add_argument("--backends", nargs="+", default=None, help="default: every backend this machine runs")
     preview.add_argument("--seed", type=int, default=0)
@@ -342,8 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--train", action="store_true", help="the train pipeline (default)")
     mode.add_argument("--eval", action="store_true", help="the eval pipeline")
     graph.add_argument("--device", choices=("gpu", "cpu"), default="gpu", help="default gpu")
-    graph.add_argument("--color-jitter", type=float, nargs=4, metavar=("B", "C", "S", "H"), default=None)
-    graph.add_argument("--auto-augment", choices=("autoaugment", "randaugment", "trivialaugment"), default=None)
+    augmentation_arguments(graph)
     graph.add_argument("--exact-edges", action="store_true", help="TrainTransform(exact_edges=True)")
     graph.add_argument("--arrays", action="store_true", help="inputs are raw HWC arrays (no decoder)")
     graph.add_argument("--resampler", choices=("dali", "torch"), default="dali",

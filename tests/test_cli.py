@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -69,7 +70,8 @@ def test_preview_writes_one_row_per_backend(tmp_path, identity_folder, capsys):
     out = tmp_path / "grid.png"
     assert main(["preview", str(root), "--out", str(out), "--count", "5", "--size", "48",
                  "--backends", "dali-cpu", "torchvision", "--color-jitter", "0.4", "0.4", "0.4", "0.1",
-                 "--auto-augment", "trivialaugment", "--erasing", "0.5", "--quiet"]) == 0
+                 "--auto-augment", "trivialaugment", "--grayscale", "0.5", "--blur", "0.5", "--blur-kernel", "5",
+                 "--erasing", "0.5", "--quiet"]) == 0
     assert "5 images x 2 backends (dali-cpu, torchvision)" in capsys.readouterr().out
     with Image.open(out) as grid:
         assert grid.size == (110 + 5 * (48 + 4), 2 * (48 + 4) + 4)
@@ -96,3 +98,21 @@ def test_graph_prints_what_runs_where(capsys):
     assert {row["device"] for row in rows} == {"cpu"} and "PythonFunction" in {row["op"] for row in rows}
     assert main(["graph", "--resampler", "torch"]) == 1
     assert "runs in DALI's CPU graph only" in capsys.readouterr().err
+
+
+def test_bench_without_psutil_names_the_extra(tmp_path):
+    """psutil is the bench extra's: without it, `bench` says what to install instead of a traceback."""
+    code = ("import sys; sys.modules['psutil'] = None\n"
+            "from dali_pipes.cli import main\n"
+            "sys.exit(main(['bench', '--images', '8', '--out', sys.argv[1]]))")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "pip install 'dali-pipes[bench]'" in result.stderr
+
+
+def test_graph_shows_grayscale_and_blur(capsys):
+    assert main(["graph", "--device", "gpu", "--grayscale", "0.2", "--blur", "0.5", "--json"]) == 0
+    import json
+
+    ops = {row["op"]: row["device"] for row in json.loads(capsys.readouterr().out)}
+    assert ops["GaussianBlur"] == "gpu"

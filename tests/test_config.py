@@ -6,7 +6,16 @@ import dataclasses
 
 import pytest
 
-from dali_pipes import PRESETS, ConfigError, EvalTransform, Normalize, Preprocess, TrainTransform
+from dali_pipes import (
+    PRESETS,
+    ConfigError,
+    EvalTransform,
+    GaussianBlur,
+    Normalize,
+    Preprocess,
+    RandomGrayscale,
+    TrainTransform,
+)
 from dali_pipes.config import resolve_preset
 
 
@@ -60,6 +69,16 @@ def test_sequences_are_normalised_to_tuples_of_floats():
     (lambda: EvalTransform(size=224, resize_size=200), "EvalTransform.resize_size"),
     (lambda: EvalTransform.from_crop_ratio(224, 1.2), "EvalTransform.crop_ratio"),
     (lambda: Preprocess(train=EvalTransform()), "Preprocess.train"),
+    (lambda: RandomGrayscale(p=1.5), "RandomGrayscale.p"),
+    (lambda: GaussianBlur(4), "GaussianBlur.kernel_size"),
+    (lambda: GaussianBlur(0), "GaussianBlur.kernel_size"),
+    (lambda: GaussianBlur(True), "GaussianBlur.kernel_size"),
+    (lambda: GaussianBlur((3, 5, 7)), "GaussianBlur.kernel_size"),
+    (lambda: GaussianBlur(3, sigma=0.0), "GaussianBlur.sigma"),
+    (lambda: GaussianBlur(3, sigma=(2.0, 1.0)), "GaussianBlur.sigma"),
+    (lambda: GaussianBlur(3, p=-0.1), "GaussianBlur.p"),
+    (lambda: TrainTransform(size=32, blur=GaussianBlur(65)), "TrainTransform.blur"),
+    (lambda: TrainTransform(grayscale=0.2), "TrainTransform.grayscale"),
 ])
 def test_bad_values_name_the_field(build, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
@@ -88,3 +107,9 @@ def test_from_timm_without_timm_names_the_missing_package(monkeypatch):
     monkeypatch.setitem(sys.modules, "timm.data", None)
     with pytest.raises(ImportError, match=r"from_timm needs the timm package: pip install 'dali-pipes\[pretrained\]'"):
         Preprocess.from_timm("resnet50.a1_in1k")
+
+
+def test_blur_arguments_take_torchvisions_forms():
+    assert GaussianBlur(5).kernel_size == (5, 5) and GaussianBlur((3, 7)).kernel_size == (3, 7)
+    assert GaussianBlur(5, sigma=1.5).sigma == (1.5, 1.5) and GaussianBlur(5, sigma=[0.1, 2]).sigma == (0.1, 2.0)
+    assert TrainTransform(size=32, blur=GaussianBlur(63)).blur.kernel_size == (63, 63)  # half 31 < 32: reflectable

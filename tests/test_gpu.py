@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dali_pipes import Normalize, Preprocess, make_loader
+from dali_pipes import ColorJitter, GaussianBlur, Normalize, Preprocess, RandomGrayscale, TrainTransform, make_loader
 
 from .conftest import read_identities, unnormalize
 
@@ -39,6 +39,21 @@ def test_gpu_and_cpu_dali_agree_in_eval(identity_folder):
             outputs[backend] = unnormalize(next(iter(loader))[0])
     difference = (outputs["dali-gpu"] - outputs["dali-cpu"]).abs()
     assert difference.max() <= 4.0  # nvJPEG vs libjpeg-turbo on uniform JPEGs; PNG are exact
+
+
+def test_gpu_and_cpu_dali_agree_in_train_with_every_per_sample_op(identity_folder):
+    """Crop, flip, jitter, grayscale and blur on the GPU: the same draws, the same graph as the CPU.
+    Uniform images stay uniform under all of them, so the bound is the decoders' and the jitter's."""
+    root, _ = identity_folder
+    cfg = Preprocess(train=TrainTransform(size=64, color_jitter=ColorJitter(0.4, 0.4, 0.4, 0.0),
+                                          grayscale=RandomGrayscale(0.5), blur=GaussianBlur(9, p=0.5)))
+    outputs = {}
+    for backend in ("dali-gpu", "dali-cpu"):
+        with make_loader(root, train=True, batch_size=23, backend=backend, preset=cfg, seed=3, shuffle=False,
+                         resampler="dali") as loader:
+            outputs[backend] = unnormalize(next(iter(loader))[0])
+    # decoders within 4 levels (the eval test), scaled by a factor up to 1.4, then truncated: 4 * 1.4 + 1
+    assert (outputs["dali-gpu"] - outputs["dali-cpu"]).abs().max() <= 6.6
 
 
 def test_the_torch_resampler_is_refused_on_the_gpu(identity_folder):

@@ -12,7 +12,16 @@ import itertools
 import pytest
 from nvidia.dali import backend
 
-from dali_pipes import AutoAugment, ColorJitter, EvalTransform, Normalize, Preprocess, TrainTransform
+from dali_pipes import (
+    AutoAugment,
+    ColorJitter,
+    EvalTransform,
+    GaussianBlur,
+    Normalize,
+    Preprocess,
+    RandomGrayscale,
+    TrainTransform,
+)
 from dali_pipes.dali.describe import graph_ops
 
 REGISTRY = {"gpu": set(backend.RegisteredGPUOps()), "mixed": set(backend.RegisteredMixedOps()),
@@ -31,6 +40,13 @@ TRAIN += [pytest.param(Preprocess(train=TrainTransform(size=64, interpolation=i,
                        id=f"{i}-{d}-{'nhwc' if c else 'nchw'}")
           for i, d, c in itertools.product(("bilinear", "bicubic", "nearest"), ("float32", "float16", "bfloat16"),
                                            (False, True))]
+TRAIN += [pytest.param(Preprocess(train=TrainTransform(size=64, geometry=g, grayscale=gray, blur=blur,
+                                                       color_jitter=JITTERS["hue"], auto_augment=POLICIES[a]),
+                                  normalize=Normalize(channels_last=c)),
+                       id=f"{g}-{'gray-' if gray else ''}{'blur-' if blur else ''}{a}-{'nhwc' if c else 'nchw'}")
+          for g, gray, blur, a, c in itertools.product(
+              ("random_resized_crop", "pad_crop"), (None, RandomGrayscale(0.2)), (None, GaussianBlur((5, 9), p=0.5)),
+              ("none", "randaugment"), (False, True)) if gray or blur]
 EVAL = [pytest.param(Preprocess(eval=EvalTransform(64, r, interpolation=i, crop_mode=m),
                                 normalize=Normalize(dtype=d, channels_last=c)), id=f"{m}{r}-{i}-{d}-{c}")
         for (m, r), i, d, c in itertools.product((("center", 73), ("squash", 73), ("border", 64), ("border", 48)),
