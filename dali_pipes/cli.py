@@ -12,6 +12,7 @@ import platform
 import sys
 import time
 
+from .backend import RESAMPLERS, resolve_resampler
 from .config import AUTO_AUGMENT_POLICIES
 
 
@@ -124,8 +125,6 @@ def _cmd_graph(args) -> int:
     import json
 
     from .dali.describe import graph_ops, summary
-    from .loader import resolve_resampler
-
     resampler = resolve_resampler(args.resampler, f"dali-{args.device}")  # refuses torch on the GPU
     cfg = _preview_config(args)
     rows = summary(graph_ops(cfg, train=not args.eval, device=args.device, encoded=not args.arrays,
@@ -251,10 +250,9 @@ def _cmd_info(args) -> int:
     choice = resolve_backend("auto")
     rows.append(("backend 'auto'", f"{choice.name} ({choice.reason})"))
     if choice.name.startswith("dali"):
-        from .loader import resolve_resampler
 
         kind = resolve_resampler("auto", choice.name)
-        rows.append(("resampler 'auto'", f"{kind} ({_RESAMPLER_WORDS[kind]})"))
+        rows.append(("resampler 'auto'", f"{kind} ({RESAMPLERS[kind]})"))
     rows.append(("what runs where", "dali-pipes graph [--eval] [--device gpu|cpu] (no GPU needed)"))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
@@ -262,7 +260,6 @@ def _cmd_info(args) -> int:
     return 0
 
 
-_RESAMPLER_WORDS = {"torch": "torchvision's resize kernel inside DALI's CPU graph", "dali": "DALI's fn.resize"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -367,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     augmentation_arguments(graph)
     graph.add_argument("--exact-edges", action="store_true", help="TrainTransform(exact_edges=True)")
     graph.add_argument("--arrays", action="store_true", help="inputs are raw HWC arrays (no decoder)")
-    graph.add_argument("--resampler", choices=("dali", "torch"), default="dali",
+    graph.add_argument("--resampler", choices=tuple(RESAMPLERS), default="dali",
                        help="dali (fn.resize; the GPU's) or torch (dali-cpu's default)")
     graph.add_argument("--json", action="store_true", help='a JSON list of {"op", "device", "count"}')
     graph.set_defaults(func=_cmd_graph)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .backend import resolve_backend
+from .backend import RESAMPLERS, resolve_backend, resolve_resampler
 from .config import Preprocess, resolve_preset
 from .distributed import detect_shard, shared_seed
 from .loader_base import LoaderBase, log
@@ -12,7 +12,6 @@ from .sampling import EpochPlan, check_sharding
 from .sources import resolve_source
 
 ON_ERROR = ("raise", "skip")
-RESAMPLERS = ("auto", "dali", "torch")
 
 
 def default_num_threads() -> int:
@@ -150,8 +149,8 @@ def _check_arguments(args: dict) -> None:
         if not isinstance(args["gpu_decoder"], GpuDecoder):
             raise ValueError("gpu_decoder must be a dali_pipes.GpuDecoder or None, got "
                              f"{type(args['gpu_decoder']).__name__}")
-    if args["resampler"] not in RESAMPLERS:
-        raise ValueError(f"resampler must be one of {RESAMPLERS}, got {args['resampler']!r}")
+    if args["resampler"] != "auto" and args["resampler"] not in RESAMPLERS:
+        raise ValueError(f"resampler must be one of {('auto', *RESAMPLERS)}, got {args['resampler']!r}")
     mix = args["mix"]
     if mix is not None:
         from .mix import MixUpCutMix
@@ -171,16 +170,6 @@ def _with_dataset_statistics(cfg: Preprocess, source) -> Preprocess:
     stats = cached_stats(source)
     log.info("dali-pipes: per-dataset normalization mean=%s std=%s", stats.mean, stats.std)
     return cfg.with_normalize(replace(cfg.normalize, mean=stats.mean, std=stats.std))
-
-
-def resolve_resampler(resampler: str, backend: str) -> str:
-    """`auto` -> torchvision's kernel on dali-cpu, DALI's fn.resize on dali-gpu; refusals name the argument."""
-    if resampler == "torch" and backend == "dali-gpu":
-        raise ValueError("resampler='torch' runs in DALI's CPU graph only; the dali-gpu backend resizes with "
-                         "DALI's fn.resize (resampler='auto' or 'dali')")
-    if resampler == "auto":
-        return "torch" if backend == "dali-cpu" else "dali"
-    return resampler
 
 
 def _check_mix(mix, plan: EpochPlan, source) -> None:

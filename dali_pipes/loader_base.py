@@ -226,9 +226,14 @@ class LoaderBase:
             images = random_erasing(images, erasing, rng)
         if self.mix is not None:
             images, labels = self.mix(images, labels, rng)
+        return self._in_layout(images), labels
+
+    def _in_layout(self, images: torch.Tensor) -> torch.Tensor:
+        """NHWC memory when `normalize.channels_last` (the logical shape stays (B, 3, H, W)); a no-op
+        for a batch already in it."""
         if self.preprocess.normalize.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        return images, labels
+            return images.contiguous(memory_format=torch.channels_last)
+        return images
 
     # -- resume ---------------------------------------------------------------------------------
     def state_dict(self) -> dict:

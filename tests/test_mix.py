@@ -57,15 +57,39 @@ def test_cutmix_pastes_one_box_and_lambda_is_the_kept_area(minmax):
 
 
 def test_cutmix_box_follows_timm_rand_bbox():
-    """Side ratio sqrt(1 - lam) around a uniform centre, clipped: unclipped boxes have exactly
-    int(H * sqrt(1 - lam)) rounded down to even, and centres cover the image uniformly."""
+    """Side ratio sqrt(1 - lam) around a uniform centre, clipped, as timm's `rand_bbox`: sides are
+    int(H * ratio) rounded down to even where the box is not clipped, and the boxes' corners, sides
+    and centres have the distributions of timm's own rand_bbox (two-sample KS, lam ~ Beta(1, 1))."""
+    from scipy import stats
+    from timm.data.mixup import rand_bbox
+
+    n, side = 4000, 40
     mix = MixUpCutMix(3, mixup_alpha=0.0, cutmix_alpha=1.0, mode="elem", seed=5)
-    rng = np.random.default_rng(0)
-    params = mix.make_params(4000, 40, 40, rng)
+    params = mix.make_params(n, side, 40, np.random.default_rng(0))
     top, left, h, w = params.boxes.T
-    assert (h >= 0).all() and (top + h <= 40).all() and (left + w <= 40).all()
+    assert (h >= 0).all() and (top + h <= side).all() and (left + w <= 40).all()
     # lam is the kept area, so it lies in [0, 1] and matches the box exactly
     assert np.allclose(params.lam, 1 - h * w / 1600.0)
+    unclipped = (top > 0) & (top + h < side)
+    assert unclipped.sum() > n // 4 and (h[unclipped] % 2 == 0).all()  # 2 * (cut_h // 2)
+
+    np.random.seed(1)  # timm draws its centres from numpy's global generator
+    theirs = []
+    for lam in np.random.default_rng(2).beta(1.0, 1.0, n):
+        yl, yh, xl, xh = rand_bbox((3, side, 40), lam)
+        theirs.append((yl, xl, yh - yl, xh - xl))
+    t_top, t_left, t_h, t_w = np.array(theirs).T
+    t_unclipped = (t_top > 0) & (t_top + t_h < side)
+    pairs = (("top", top, t_top), ("left", left, t_left), ("height", h, t_h), ("width", w, t_w),
+             ("centre y", top + h / 2, t_top + t_h / 2), ("centre x", left + w / 2, t_left + t_w / 2),
+             ("unclipped height", h[unclipped], t_h[t_unclipped]))
+    for name, ours, reference in pairs:
+        assert stats.ks_2samp(ours, reference).pvalue > 0.001, name
+    # centres of boxes clipped nowhere are uniform over the positions their size allows
+    inner = unclipped & (left > 0) & (left + w < 40)
+    spare = side - h[inner] - 1  # top is uniform over the `spare` values 1 .. side - h - 1 for such boxes
+    jitter = np.random.default_rng(3).random(inner.sum())  # spreads each value over its cell: U(0, 1) exactly
+    assert stats.kstest((top[inner] - 1 + jitter) / spare, "uniform").pvalue > 0.001
 
 
 def test_prob_zero_leaves_images_and_gives_smoothed_one_hot():

@@ -24,13 +24,12 @@ from typing import NamedTuple
 from nvidia.dali import fn, types
 from nvidia.dali import math as dmath
 
+from ..backend import resolve_resampler
 from ..config import EvalTransform, GpuDecoder, Normalize, Preprocess, TrainTransform
 from ..ops import active_ops
 from ..tv.transforms import border_fill
 from . import torch_resample
 from .nodes import on_device
-
-RESAMPLERS = ("dali", "torch")
 
 
 class Resampler(NamedTuple):
@@ -223,8 +222,7 @@ def preprocess(inputs, cfg: Preprocess, train: bool, device: str, encoded: bool 
                params: dict | None = None, resampler: Resampler = DALI_RESAMPLER,
                decoder: GpuDecoder | None = None):
     """The whole train or eval graph for one batch of encoded images or raw arrays."""
-    if resampler.kind not in RESAMPLERS or (resampler.kind == "torch" and device != "cpu"):
-        raise ValueError(f"resampler {resampler.kind!r} on {device!r}: valid are 'dali', and 'torch' on the CPU")
+    resolve_resampler(resampler.kind, f"dali-{device}")  # the same refusals as make_loader's
     if train:
         t = cfg.train
         chained = [op for op in active_ops(t) if op.stage == "pixels"]

@@ -99,15 +99,13 @@ class TorchvisionLoader(LoaderBase):
     def _run_epoch(self, epoch: int, first_batch: int):
         self._sampler.plan = self.plan  # load_state_dict may have adopted another seed
         self._sampler.epoch, self._sampler.first = epoch, first_batch
-        channels_last = self.preprocess.normalize.channels_last
         for index, (batch, skipped) in enumerate(_worker_errors_surfaced(self._loader), start=first_batch):
             for s in skipped:
                 self._note_skipped(s.where, s.reason)
             if batch is None:  # nothing readable in this batch
                 continue
             images, labels = batch
-            if channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
+            images = self._in_layout(images)
             if self.device.type != "cpu":
                 images = images.to(self.device, non_blocking=True)
                 labels = labels.to(self.device, non_blocking=True)

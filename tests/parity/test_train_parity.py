@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy import stats
 from torchvision import transforms as v1
-from torchvision.transforms.v2 import functional as F
+from torchvision.transforms import v2
 
 from dali_pipes import ColorJitter, Preprocess, TrainTransform, make_loader
 from dali_pipes.ops.crop import random_resized_crop_windows
@@ -20,6 +20,17 @@ from .checkers import assert_crop_resize_close, assert_images_close
 
 KS_ALPHA = 0.001
 ROUND_TRIP = 0.01  # levels: what normalizing in float32 and undoing it in float64 can move a pixel
+
+
+def torchvisions_own(decoded: torch.Tensor, cfg: TrainTransform, seed: int) -> torch.Tensor:
+    """torchvision's RandomResizedCrop and RandomHorizontalFlip transforms (their `transform` step)
+    applied with the window and coin the sample's seed draws: the reference is torchvision's code,
+    not this package's kernels."""
+    p = draw_train_params(cfg, [tuple(decoded.shape[-2:])], [seed]).sample(0)
+    top, left, height, width = (int(v) for v in p["window"])
+    crop = v2.RandomResizedCrop(cfg.size, scale=cfg.scale, ratio=cfg.ratio, antialias=True)
+    image = crop.transform(decoded, dict(top=top, left=left, height=height, width=width))
+    return v2.RandomHorizontalFlip(p=1.0)(image) if p["flip"] else image
 
 
 def _windows_and_outputs(folder, backend, seed, resampler="auto"):
@@ -40,11 +51,7 @@ def test_the_same_crop_box_gives_torchvisions_resized_crop(photo_folder, backend
     for i, path in enumerate(paths):
         with open(path, "rb") as f:
             decoded = decode_rgb(f.read(), path)
-        p = draw_train_params(cfg, [tuple(decoded.shape[-2:])], [seeds[i]])
-        top, left, h, w = (int(v) for v in p.window[0])
-        expected = F.resized_crop(decoded, top, left, h, w, [224, 224], antialias=True)
-        if p.flip[0]:
-            expected = F.horizontal_flip(expected)
+        expected = torchvisions_own(decoded, cfg, seeds[i])
         if resampler != "dali":  # the same decoder output and the same kernel: the same pixels
             assert_images_close(outputs[i], expected.double(), min_psnr=100.0, max_abs=ROUND_TRIP, what=path)
         else:
@@ -177,10 +184,7 @@ def test_exact_edges_meet_the_strict_bound_everywhere(photo_folder):
     for i, path in enumerate(paths):
         with open(path, "rb") as f:
             decoded = decode_rgb(f.read(), path)
-        p = draw_train_params(cfg.train, [tuple(decoded.shape[-2:])], [seeds[i]])
-        expected = F.resized_crop(decoded, *(int(v) for v in p.window[0]), [224, 224], antialias=True)
-        if p.flip[0]:
-            expected = F.horizontal_flip(expected)
+        expected = torchvisions_own(decoded, cfg.train, seeds[i])
         assert_images_close(outputs[i], expected.double(), min_psnr=50.0, max_abs=2.5, what=path)
 
 
