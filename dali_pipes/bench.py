@@ -23,6 +23,7 @@ import torch
 from .loader import default_num_threads, make_loader
 
 CLASSIC, CEILING, TIMM = "classic-torchvision", "decode-only", "timm"
+LOCAL_ONLY = (CLASSIC, TIMM)  # PIL ImageFolder readers: a local tree only
 MIN_CPU_WINDOW_S = 1.0
 
 

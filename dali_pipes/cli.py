@@ -28,7 +28,7 @@ def _cmd_demo(args) -> int:
     else:
         root = args.data
     loader = make_loader(root, train=not args.eval, batch_size=args.batch_size, backend=args.backend,
-                         seed=args.seed, num_threads=args.threads)
+                         seed=args.seed, num_threads=args.threads, storage_options=_storage_options(args))
     print(f"dali-pipes demo: backend={loader.backend} data={root} samples={len(loader.dataset)} "
           f"classes={len(loader.dataset.classes)} batch_size={loader.batch_size} batches/epoch={len(loader)}")
     rates = []
@@ -56,9 +56,34 @@ def _source_from_args(args):
 
     if args.coco_images:
         return CocoSource(args.source, args.coco_images)
-    options = {k: v for k, v in (("image_column", args.image_column), ("label_column", args.label_column))
-               if v is not None}
+    from .storage import is_url
+
+    remote = is_url(args.source)  # convert's --storage-options may be its destination's
+    options = {k: v for k, v in (("image_column", args.image_column), ("label_column", args.label_column),
+                                 ("storage_options", _storage_options(args) if remote else None)) if v is not None}
     return resolve_source(args.source, **options)
+
+
+def _storage_options(args) -> dict | None:
+    """--storage-options JSON (fsspec's options for a URL), or None: credentials from the environment."""
+    import json
+
+    text = getattr(args, "storage_options", None)
+    if text is None:
+        return None
+    try:
+        options = json.loads(text)
+    except ValueError as err:
+        raise ValueError(f"--storage-options is not JSON: {err}") from None
+    if not isinstance(options, dict):
+        raise ValueError(f"--storage-options must be a JSON object, got {text!r}")
+    return options
+
+
+def _storage_argument(parser) -> None:
+    parser.add_argument("--storage-options", default=None, metavar="JSON",
+                        help='fsspec options for a URL, e.g. \'{"client_kwargs": {"endpoint_url": '
+                             '"http://minio:9000"}}\' (default: credentials from the environment)')
 
 
 def _cmd_stats(args) -> int:
@@ -89,7 +114,8 @@ def _cmd_convert(args) -> int:
 
     source = _source_from_args(args)
     with tqdm(total=len(source), desc="writing shards", unit="img", disable=args.quiet) as bar:
-        shards = convert_to_shards(source, args.dst, shard_size=args.shard_size, progress=bar.update)
+        shards = convert_to_shards(source, args.dst, shard_size=args.shard_size, progress=bar.update,
+                                   storage_options=_storage_options(args))
     print(f"wrote {len(source)} samples in {len(shards)} shard(s) to {args.dst} (indexed)")
     return 0
 
@@ -166,6 +192,12 @@ def _bench_sources(args):
     from .synthetic import make_synthetic_imagefolder
 
     if args.data:
+        from .storage import is_url
+
+        if is_url(args.data):  # one remote source, listed once, shared by the contenders
+            from .sources import resolve_source
+
+            return [(args.data, resolve_source(args.data, storage_options=_storage_options(args)))]
         return [(args.data, args.data)]
     sizes = args.sizes if args.sweep == "size" else [args.long_side]
     return [(f"synthetic {args.images} x {side}px", make_synthetic_imagefolder(num_images=args.images, long_side=side))
@@ -189,6 +221,11 @@ def _cmd_bench(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     names = args.contenders or bench.contenders()
+    if args.data and "://" in args.data:
+        local_only = [n for n in names if n in bench.LOCAL_ONLY]
+        if args.contenders and local_only:
+            raise ValueError(f"contenders {local_only} read local folders only; {args.data} is a URL")
+        names = [n for n in names if n not in bench.LOCAL_ONLY]
     cores = default_num_threads()
     if args.soak:
         report = bench.soak(_bench_sources(args)[0][1], backend=names[0], epochs=args.soak,
@@ -286,7 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="stream a dataset (default: a built-in synthetic JPEG set) "
                                        "through the loader and print images/s")
-    demo.add_argument("--data", default=None, help="an ImageFolder tree (default: synthetic, made and cached)")
+    demo.add_argument("--data", default=None, help="an ImageFolder tree, shards, a saved HF dataset, or a URL "
+                                                   "of one (default: synthetic, made and cached)")
+    _storage_argument(demo)
     demo.add_argument("--images", type=int, default=512, help="synthetic set size (default 512)")
     demo.add_argument("--backend", default="auto", help="auto | dali | dali-gpu | dali-cpu | torchvision")
     demo.add_argument("--batch-size", type=int, default=64)
@@ -299,17 +338,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     def source_arguments(p, optional=False):
         p.add_argument("source", nargs="?" if optional else None,
-                       help="an ImageFolder tree, a saved HF dataset, a folder of .tar shards, or a COCO "
-                            "instances JSON (with --coco-images)"
+                       help="an ImageFolder tree, a saved HF dataset, a folder of .tar shards (each a path or a "
+                            "URL: s3://, gs://, https://), or a COCO instances JSON (with --coco-images)"
                             + (" (default: the synthetic set)" if optional else ""))
         p.add_argument("--image-column", default=None, help="HF datasets: the image column")
         p.add_argument("--label-column", default=None, help="HF datasets: the label column")
         p.add_argument("--coco-images", default=None, help="COCO: the folder of the images the JSON names")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
+        _storage_argument(p)
 
     bench = sub.add_parser("bench", help="throughput of every loader side by side (table, JSON, PNG chart)")
     bench.add_argument("--data", default=None, help="an ImageFolder tree, saved HF dataset or shards "
                                                     "(default: synthetic ImageNet-like JPEGs, made and cached)")
+    _storage_argument(bench)
     bench.add_argument("--images", type=int, default=512, help="synthetic set size (default 512)")
     bench.add_argument("--long-side", type=int, default=500, help="synthetic image long side (default 500)")
     bench.add_argument("--contenders", nargs="+", default=None,
@@ -350,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = sub.add_parser("convert", help="write WebDataset shards (.jpg/.png + .cls) from a dataset")
     source_arguments(convert)
-    convert.add_argument("dst", help="a new or empty folder for the shards")
+    convert.add_argument("dst", help="a new or empty folder (or URL prefix: s3://, gs://, ...) for the shards")
     convert.add_argument("--shard-size", type=int, default=1000, help="samples per shard (default 1000)")
     convert.set_defaults(func=_cmd_convert)
 

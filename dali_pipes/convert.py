@@ -13,7 +13,8 @@ from pathlib import Path
 
 from .errors import SourceError
 from .sources import check_encoded
-from .sources.webdataset import load_index
+from .sources.webdataset import build_index, load_index
+from .storage import Store, is_url
 
 _EXTENSION = {"jpeg": "jpg", "pnm": "ppm", "tiff": "tif"}
 
@@ -24,8 +25,13 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def convert_to_shards(source, dst: str | os.PathLike, *, shard_size: int = 1000, progress=None) -> list[Path]:
-    """Write `dst/shard-000000.tar`, ... and `dst/classes.txt`; index each shard; return the shards."""
+def convert_to_shards(source, dst: str | os.PathLike, *, shard_size: int = 1000, progress=None,
+                      storage_options: dict | None = None) -> list:
+    """Write `dst/shard-000000.tar`, ... and `dst/classes.txt`; index each shard; return the shards.
+    `dst` may be a URL (s3://, gs://, ...; `storage_options` are fsspec's): each shard is written
+    locally, uploaded, and its index stored beside it (so readers never scan it)."""
+    if is_url(str(dst)):
+        return _convert_to_url(source, str(dst), shard_size, progress, storage_options)
     if shard_size < 1:
         raise ValueError(f"shard_size must be >= 1, got {shard_size}")
     if not source.encoded:
@@ -54,3 +60,30 @@ def convert_to_shards(source, dst: str | os.PathLike, *, shard_size: int = 1000,
         shards.append(final)
     (dst / "classes.txt").write_text("\n".join(source.classes) + "\n")
     return shards
+
+
+def _convert_to_url(source, dst: str, shard_size: int, progress, storage_options) -> list[str]:
+    import json
+    import tempfile
+
+    from .sources.remote import INDEX_SUFFIX, load_remote_index, object_stamp
+
+    store = Store(dst, storage_options)
+    fs, root = store.fs, store.root
+    if store.call(f"checking {store.url}", fs.exists, root) and store.call(f"listing {store.url}", fs.ls, root):
+        raise SourceError(f"destination {store.url} is not empty; choose a new prefix")
+    urls = []
+    with tempfile.TemporaryDirectory(prefix="dali-pipes-convert-") as tmp:
+        for shard in convert_to_shards(source, Path(tmp) / "shards", shard_size=shard_size, progress=progress):
+            path = f"{root}/{shard.name}"
+            store.call(f"writing {store.url_of(path)}", fs.put_file, str(shard), path)
+            info = store.call(f"checking {store.url_of(path)}", fs.info, path)
+            with open(shard, "rb") as f:
+                index = {**build_index(store.url_of(path), fileobj=f), "stamp": object_stamp(info)}
+            store.call(f"writing {store.url_of(path)}{INDEX_SUFFIX}", store.write_bytes, path + INDEX_SUFFIX,
+                       json.dumps(index).encode())
+            load_remote_index(store, path, info)  # reads it back: the stamp matches what readers will see
+            urls.append(store.url_of(path))
+        store.call(f"writing {store.url}/classes.txt", store.write_bytes, f"{root}/classes.txt",
+                   ("\n".join(source.classes) + "\n").encode())
+    return urls

@@ -49,6 +49,7 @@ def make_loader(
     on_error: str = "raise",
     resampler: str = "auto",
     gpu_decoder=None,
+    storage_options: dict | None = None,
 ) -> LoaderBase:
     """A drop-in replacement for `torch.utils.data.DataLoader` over an image-classification source.
 
@@ -81,6 +82,11 @@ def make_loader(
 
     `gpu_decoder`: a `GpuDecoder` (dali-gpu's decoder memory and hardware-decoder options; default:
     NVIDIA's ResNet-50 example's).
+
+    `source` may be a URL (`s3://bucket/prefix/`, `gs://...`, `https://...`, any fsspec protocol)
+    holding shards, an ImageFolder tree or a saved HF dataset; `storage_options` are fsspec's
+    (credentials, `{"client_kwargs": {"endpoint_url": ...}}` for S3-compatible stores), default:
+    the environment's credentials. See README "Object storage".
     """
     _check_arguments(locals())
     cfg = resolve_preset(preset)
@@ -89,7 +95,8 @@ def make_loader(
     shard, shards, shard_source = detect_shard(shard_id, num_shards)
     check_sharding(shard, shards, shard_padding)
     options = {k: v for k, v in (("image_column", image_column), ("label_column", label_column),
-                                 ("unlabeled", unlabeled or None)) if v is not None}
+                                 ("unlabeled", unlabeled or None), ("storage_options", storage_options))
+               if v is not None}
     src = resolve_source(source, **options)
     if len(src) == 0:
         raise ValueError(f"source {src!r} has no samples")
@@ -133,6 +140,9 @@ def _check_arguments(args: dict) -> None:
         raise ValueError(f"shuffle must be True, False or None (= train), got {args['shuffle']!r}")
     _check_positive("batch_size", args["batch_size"])
     _check_positive("prefetch", args["prefetch"])
+    if args["storage_options"] is not None and not isinstance(args["storage_options"], dict):
+        raise ValueError("storage_options must be a dict of fsspec options, got "
+                         f"{type(args['storage_options']).__name__}")
     if args["num_threads"] is not None:
         _check_positive("num_threads", args["num_threads"])
     seed = args["seed"]

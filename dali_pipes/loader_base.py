@@ -197,6 +197,9 @@ class LoaderBase:
                 iterator.close()  # its epoch ends here, not in a garbage collection later
             self._running = False
             self._release()
+            close_reads = getattr(self.dataset, "close_reads", None)
+            if close_reads is not None:  # a remote source's read-ahead threads
+                close_reads()
 
     def __enter__(self):
         return self

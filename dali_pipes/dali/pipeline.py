@@ -69,6 +69,8 @@ class BatchFeeder:
         self._first, self._shift, self._align = first_batch, 0, restored
         self._stopped = False
         self.in_flight.clear()
+        if hasattr(self.source, "plan_reads"):  # remote data: fetch the coming batches ahead
+            self.source.plan_reads(self._batches[first_batch:])
 
     def stop(self) -> None:
         """End the epoch early: the next call raises StopIteration."""
@@ -110,6 +112,8 @@ class BatchFeeder:
                 continue
             try:
                 data = datas[position] if datas is not None else self.source.read(index)
+                if isinstance(data, Exception):  # a remote read that failed, reported in place
+                    raise data
                 sample, size = self._sample(data, index), self._size(data, index)
             except (ImageDecodeError, SourceError) as err:
                 if not self.skip:

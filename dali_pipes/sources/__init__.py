@@ -1,7 +1,8 @@
 """Turns what the user passed to `make_loader` into a `Source`.
 
-A path is recognised by what it holds: a `save_to_disk` Hugging Face dataset, WebDataset `.tar`
-shards, or an ImageFolder tree. Objects: a `datasets.Dataset`, an `(images, labels)` pair of
+A path or a URL (s3://, gs://, https://, any fsspec protocol: dali_pipes.sources.remote) is
+recognised by what it holds: a `save_to_disk` Hugging Face dataset, WebDataset `.tar` shards, or an
+ImageFolder tree. Objects: a `datasets.Dataset`, an `(images, labels)` pair of
 arrays, or any ready Source (`CocoSource`, `WebDatasetSource`, ...).
 """
 
@@ -24,8 +25,20 @@ def _is_hf(obj, name: str) -> bool:
     return type(obj).__module__.startswith("datasets") and type(obj).__name__ == name
 
 
-def resolve_source(source, **options) -> Source:
-    """The Source for `source`; `options` go to the source's constructor (e.g. label_column=)."""
+def resolve_source(source, storage_options: dict | None = None, **options) -> Source:
+    """The Source for `source`; `options` go to the source's constructor (e.g. label_column=);
+    `storage_options` (fsspec's) to a URL's filesystem."""
+    from ..storage import is_url
+
+    if is_url(source):
+        from .remote import resolve_url_source
+
+        return resolve_url_source(source, storage_options, **options)
+    if storage_options is not None:
+        raise SourceError("storage_options apply to URLs (s3://, gs://, https://, ...), not to "
+                          f"{type(source).__name__} sources")
+    if isinstance(source, str) and source.startswith("file://"):
+        source = source.removeprefix("file://")
     if isinstance(source, (str, os.PathLike)):
         return _source_at_path(Path(source).expanduser(), options)
     if _is_hf(source, "Dataset"):

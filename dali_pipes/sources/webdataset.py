@@ -34,11 +34,12 @@ def _split_key(name: str, shard: Path) -> tuple[str, str]:
     return str(path.parent / stem), ext.lower()
 
 
-def build_index(shard: Path) -> dict:
-    """Scan one shard: per sample its key, image member offset/size and integer label."""
+def build_index(shard, fileobj=None) -> dict:
+    """Scan one shard (a path, or `fileobj` named `shard`): per sample its key, image member
+    offset/size and integer label."""
     samples: dict[str, dict] = {}
     try:
-        with tarfile.open(shard, mode="r:") as tar:
+        with tarfile.open(None if fileobj is not None else shard, fileobj=fileobj, mode="r:") as tar:
             for member in tar:
                 if not member.isfile():
                     continue
@@ -117,9 +118,22 @@ class WebDatasetSource:
 
     def __init__(self, shards, *, classes: list[str] | None = None, unlabeled: bool = False):
         self.shards = find_shards(shards)
+        names_file = self.shards[0].parent / "classes.txt"
+        names = (names_file.read_text(), str(names_file)) if classes is None and names_file.exists() else None
+        self._assemble([load_index(shard)["samples"] for shard in self.shards], classes, names, unlabeled)
+        self._fds: dict[int, int] = {}
+        self._pid = None
+        self.data_dir = self.shards[0].parent
+        stamps = [f"{s.resolve()}:{s.stat().st_size}:{s.stat().st_mtime_ns}" for s in self.shards]
+        self.fingerprint = "wds:" + hashlib.sha1("\n".join(stamps).encode(), usedforsecurity=False).hexdigest()
+
+    def _assemble(self, indexes: list[list], classes: list[str] | None, names: tuple[str, str] | None,
+                  unlabeled: bool) -> None:
+        """Samples, labels and class names from each shard's index rows (and `names`: the text of a
+        classes.txt and where it came from, used when `classes` is not given)."""
         shard_ids, offsets, sizes, labels, self.keys = [], [], [], [], []
-        for s, shard in enumerate(self.shards):
-            for key, offset, size, label in load_index(shard)["samples"]:
+        for s, rows in enumerate(indexes):
+            for key, offset, size, label in rows:
                 shard_ids.append(s)
                 offsets.append(offset)
                 sizes.append(size)
@@ -132,19 +146,12 @@ class WebDatasetSource:
         self._size = np.asarray(sizes, dtype=np.int64)
         self.targets = np.asarray(labels, dtype=np.int64)
         names_from = "classes"
-        if classes is None:
-            names_file = self.shards[0].parent / "classes.txt"
-            if names_file.exists():
-                classes, names_from = names_file.read_text().splitlines(), str(names_file)
+        if classes is None and names is not None:
+            classes, names_from = names[0].splitlines(), names[1]
         check_class_indices(self.targets, lambda i: f"{self.describe(i)}.cls", unlabeled=unlabeled,
                             num_classes=None if classes is None else len(classes), names_from=names_from)
         self.classes = class_names(classes, int(self.targets.max()) + 1, "classes")
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
-        self._fds: dict[int, int] = {}
-        self._pid = None
-        self.data_dir = self.shards[0].parent
-        stamps = [f"{s.resolve()}:{s.stat().st_size}:{s.stat().st_mtime_ns}" for s in self.shards]
-        self.fingerprint = "wds:" + hashlib.sha1("\n".join(stamps).encode(), usedforsecurity=False).hexdigest()
 
     def __len__(self) -> int:
         return len(self.targets)

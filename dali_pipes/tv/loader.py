@@ -63,10 +63,27 @@ class TransformedSource(Dataset):
     def __len__(self) -> int:
         return len(self.source)
 
+    def __getitems__(self, keys):
+        """A whole batch: a source that reads batches (remote data: concurrently) reads it at once."""
+        if not hasattr(self.source, "read_batch"):
+            return [self[key] for key in keys]
+        try:
+            datas = self.source.read_batch([index for index, _ in keys])
+        except (ImageDecodeError, SourceError):
+            datas = [None] * len(keys)  # read sample by sample: each error goes to its own sample
+        return [self._transform(index, seed, data) for (index, seed), data in zip(keys, datas)]
+
     def __getitem__(self, key):
         index, seed = key
+        return self._transform(index, seed, None)
+
+    def _transform(self, index: int, seed: int, data):
         try:
-            image = to_image_tensor(self.source.read(index), self.source.describe(index), self.source.encoded)
+            if data is None:
+                data = self.source.read(index)
+            if isinstance(data, Exception):  # a remote read that failed, reported in place
+                raise data
+            image = to_image_tensor(data, self.source.describe(index), self.source.encoded)
         except (ImageDecodeError, SourceError) as err:
             if not self.skip:
                 raise

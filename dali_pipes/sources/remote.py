@@ -1,0 +1,269 @@
+"""Sources in object storage: an ImageFolder tree or WebDataset shards under an s3://, gs://,
+https:// (any fsspec) URL, and saved Hugging Face datasets where `datasets` reads the URL.
+
+They behave as their local counterparts (same classes, labels, sample order and bytes, so the same
+pixels), and read differently: a batch's objects (folders) or byte ranges (shards) are fetched
+concurrently, and the batches the loader will read next are fetched while it decodes the current
+ones (`storage.ReadAhead`, bounded in bytes). The tree is listed once per loader; a shard's index is
+built once and cached beside the shard when the store is writable, else in the user cache, keyed by
+the shard's URL, size and ETag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+
+import numpy as np
+from torchvision.datasets.folder import IMG_EXTENSIONS
+
+from ..cache import default_cache_dir, write_json
+from ..errors import SourceError
+from ..storage import READ_AHEAD_BYTES, ReadAhead, Store
+from .webdataset import INDEX_VERSION, WebDatasetSource, build_index
+
+INDEX_SUFFIX = ".dpidx.json"
+
+
+class RemoteReads:
+    """Batched, read-ahead reads for a source whose sample i is (path, start, end) in `self.store`."""
+
+    store: Store
+    read_ahead_bytes: int = READ_AHEAD_BYTES
+
+    def _requests(self, indices) -> tuple[list[str], list, list]:
+        raise NotImplementedError
+
+    def _known_size(self, index: int) -> int | None:
+        raise NotImplementedError
+
+    def _fetch(self, indices) -> list:
+        return self.store.fetch(*self._requests(indices))
+
+    def read(self, index: int) -> bytes:
+        data = self._fetch([index])[0]
+        if isinstance(data, SourceError):
+            raise data
+        return data
+
+    def read_batch(self, indices) -> list:
+        """The batch's bytes, a SourceError in place of each object that could not be read."""
+        ahead = getattr(self, "_read_ahead", None)
+        got = ahead.take(indices) if ahead is not None else None
+        return got if got is not None else self._fetch(list(indices))
+
+    def plan_reads(self, batches) -> None:
+        """The batches that will be read next, in order: fetched ahead, up to `read_ahead_bytes`."""
+        if getattr(self, "_read_ahead", None) is None:
+            self._read_ahead = ReadAhead(self._fetch, self._known_size, self.read_ahead_bytes)
+        self._read_ahead.plan(batches)
+
+    def close_reads(self) -> None:
+        ahead = getattr(self, "_read_ahead", None)
+        if ahead is not None:
+            ahead.close()
+
+    def __getstate__(self):
+        parent = getattr(super(), "__getstate__", None)  # WebDatasetSource's, or object's (3.11+)
+        state = dict((parent() if parent is not None else None) or self.__dict__)
+        state.pop("_read_ahead", None)  # threads and locks: a copy (a DataLoader worker) starts without
+        return state
+
+
+def _relative(store: Store, path: str) -> str:
+    return posixpath.relpath(path, store.root) if store.root else path
+
+
+def _etag(info: dict) -> str | None:
+    for key in ("ETag", "etag", "md5Hash", "crc32c", "mtime", "LastModified"):
+        if info.get(key) is not None:
+            return str(info[key])
+    return None
+
+
+def object_stamp(info: dict) -> dict:
+    """What tells an object changed: its size and ETag (or the store's equivalent)."""
+    return {"size": info.get("size"), "etag": _etag(info)}
+
+
+class RemoteImageFolderSource(RemoteReads):
+    """An ImageFolder tree under a URL: classes are the first-level folders, sorted; samples in
+    torchvision's `make_dataset` order; only torchvision's image extensions."""
+
+    encoded = True
+    data_dir = None  # statistics are cached in the user cache, keyed by the fingerprint
+
+    def __init__(self, url: str, storage_options: dict | None = None, *, read_ahead_bytes: int = READ_AHEAD_BYTES,
+                 listing: dict | None = None):
+        self.store = Store(url, storage_options)
+        self.url = self.store.url
+        self.read_ahead_bytes = read_ahead_bytes
+        if listing is None:
+            listing = self.store.call(f"listing {self.url}", self.store.fs.find, self.store.root, detail=True)
+        files: dict[str, dict] = {}
+        for path, info in listing.items():
+            rel = _relative(self.store, path)
+            if info.get("type", "file") == "file" and "/" in rel and not rel.startswith("../"):
+                files[rel] = info
+        if not files:
+            raise SourceError(f"{self.url}: no objects in class folders under this URL (a missing prefix? "
+                              "expected URL/CLASS_NAME/IMAGE)")
+        self.classes = sorted({rel.split("/", 1)[0] for rel in files})
+        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+        samples = []
+        for name in self.classes:  # torchvision's make_dataset: sorted(os.walk(...)), then sorted names
+            chosen = [rel for rel in files if rel.split("/", 1)[0] == name and rel.lower().endswith(IMG_EXTENSIONS)]
+            chosen.sort(key=lambda rel: (posixpath.dirname(rel), posixpath.basename(rel)))
+            samples += [(rel, self.class_to_idx[name]) for rel in chosen]
+        empty = [name for name in self.classes if not any(label == self.class_to_idx[name] for _, label in samples)]
+        if empty:
+            raise SourceError(f"{self.url}: no image files for class(es) {', '.join(empty[:5])} "
+                              f"(extensions: {', '.join(IMG_EXTENSIONS)})")
+        self._paths = [posixpath.join(self.store.root, rel) if self.store.root else rel for rel, _ in samples]
+        self._relative = [rel for rel, _ in samples]
+        self._sizes = [files[rel].get("size") for rel, _ in samples]
+        self.targets = np.asarray([label for _, label in samples], dtype=np.int64)
+        digest = hashlib.sha1(usedforsecurity=False)
+        for (rel, label), size in zip(samples, self._sizes):
+            digest.update(f"{rel}|{label}|{size}|{_etag(files[rel])}\n".encode())
+        self.fingerprint = f"remote-folder:{self.url}:{digest.hexdigest()}"
+
+    @property
+    def samples(self) -> list[tuple[str, int]]:
+        """(URL, class index) per sample, as ImageFolder's `samples`."""
+        return [(self.store.url_of(path), int(label)) for path, label in zip(self._paths, self.targets)]
+
+    def _requests(self, indices):
+        return [self._paths[i] for i in indices], [None] * len(indices), [None] * len(indices)
+
+    def _known_size(self, index: int):
+        return self._sizes[index]
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def describe(self, index: int) -> str:
+        return self.store.url_of(self._paths[index])
+
+    def __repr__(self) -> str:
+        return f"RemoteImageFolderSource({self.url!r}, samples={len(self)}, classes={len(self.classes)})"
+
+
+def _index_cache_path(url: str, stamp: dict):
+    tag = hashlib.sha1(f"{url}|{stamp['size']}|{stamp['etag']}".encode(), usedforsecurity=False).hexdigest()[:16]
+    return default_cache_dir() / "wds-index" / f"remote-{tag}.json"
+
+
+def load_remote_index(store: Store, path: str, info: dict) -> dict:
+    """The shard's index: beside it (PATH.dpidx.json) or in the user cache when its stamp (size,
+    ETag) matches the shard's, else built by streaming the shard once and cached (beside it when
+    the store takes writes, else in the user cache)."""
+    url = store.url_of(path)
+    stamp = object_stamp(info)
+    usable = stamp["size"] is not None or stamp["etag"] is not None  # else no way to tell it changed
+    local = _index_cache_path(url, stamp)
+    if usable:
+        for read in (lambda: store.fs.cat_file(path + INDEX_SUFFIX), local.read_bytes):
+            try:
+                cached = json.loads(read())
+            except Exception:  # noqa: BLE001, S112 - absent, unreadable or not JSON: look further
+                continue
+            if cached.get("version") == INDEX_VERSION and cached.get("stamp") == stamp:
+                return cached
+
+    def scan():
+        with store.fs.open(path, "rb", block_size=8 * 2**20) as f:
+            return build_index(url, fileobj=f)
+
+    index = {**store.call(f"reading shard {url}", scan), "stamp": stamp}
+    if usable:
+        try:
+            store.write_bytes(path + INDEX_SUFFIX, json.dumps(index).encode())
+        except Exception:  # noqa: BLE001 - read-only store (HTTP, no credentials to write): the user cache
+            try:
+                write_json(local, index)
+            except OSError:
+                pass
+    return index
+
+
+class RemoteWebDatasetSource(RemoteReads, WebDatasetSource):
+    """WebDataset shards under a URL (a `.tar` URL, or the `.tar` objects directly under a prefix,
+    sorted); `classes.txt` beside them names the classes. Samples are ranged reads of the shards."""
+
+    data_dir = None
+
+    def __init__(self, url: str, storage_options: dict | None = None, *, classes: list[str] | None = None,
+                 unlabeled: bool = False, read_ahead_bytes: int = READ_AHEAD_BYTES, listing: dict | None = None):
+        self.store = Store(url, storage_options)
+        self.url = self.store.url
+        self.read_ahead_bytes = read_ahead_bytes
+        fs, root = self.store.fs, self.store.root
+        if root.endswith(".tar"):
+            infos = {root: self.store.call(f"shard {self.url}", fs.info, root)}
+            folder = posixpath.dirname(root)
+        else:
+            if listing is None:
+                listing = self.store.call(f"listing {self.url}", fs.ls, root, detail=True)
+                listing = {entry["name"]: entry for entry in listing}
+            infos = {path: info for path, info in sorted(listing.items()) if path.endswith(".tar")}
+            for path, info in infos.items():  # an HTML index page gives neither size nor ETag: ask each
+                if info.get("size") is None and _etag(info) is None:
+                    infos[path] = self.store.call(f"shard {self.store.url_of(path)}", fs.info, path)
+            folder = root
+        if not infos:
+            raise SourceError(f"{self.url}: no .tar shards under this URL")
+        self._paths = list(infos)
+        self.shards = [self.store.url_of(path) for path in self._paths]
+        indexes = [load_remote_index(self.store, path, info)["samples"] for path, info in infos.items()]
+        names = None
+        if classes is None:
+            names_path = posixpath.join(folder, "classes.txt")
+            try:
+                names = (fs.cat_file(names_path).decode("utf-8"), self.store.url_of(names_path))
+            except Exception:  # noqa: BLE001, S110 - no classes.txt: class names are the indices
+                pass
+        self._assemble(indexes, classes, names, unlabeled)
+        stamps = [f"{path}:{info.get('size')}:{_etag(info)}" for path, info in infos.items()]
+        self.fingerprint = "wds-remote:" + hashlib.sha1("\n".join(stamps).encode(), usedforsecurity=False).hexdigest()
+
+    def _requests(self, indices):
+        paths = [self._paths[self._shard[i]] for i in indices]
+        starts = [int(self._offset[i]) for i in indices]
+        return paths, starts, [start + int(self._size[i]) for start, i in zip(starts, indices)]
+
+    def _known_size(self, index: int):
+        return int(self._size[index])
+
+    def read(self, index: int) -> bytes:
+        return RemoteReads.read(self, index)
+
+    def __repr__(self) -> str:
+        return f"RemoteWebDatasetSource({self.url!r}, shards={len(self.shards)}, samples={len(self)})"
+
+
+def resolve_url_source(url: str, storage_options: dict | None = None, **options):
+    """The source at `url`, recognised by what it holds: a saved HF dataset (state.json and
+    dataset_info.json), `.tar` shards, or an ImageFolder tree."""
+    store = Store(url, storage_options)
+    fs, root = store.fs, store.root
+    if root.endswith(".tar"):
+        return RemoteWebDatasetSource(url, storage_options, **options)
+    entries = store.call(f"listing {store.url}", fs.ls, root, detail=True)
+    if not entries:
+        raise SourceError(f"{store.url}: nothing under this URL (a missing bucket or prefix?)")
+    names = {posixpath.basename(entry["name"].rstrip("/")): entry for entry in entries}
+    if "state.json" in names and "dataset_info.json" in names:
+        from datasets import load_from_disk
+
+        from .hf import HFDatasetSource
+
+        dataset = store.call(f"loading the dataset at {store.url}", load_from_disk, url,
+                             storage_options=storage_options)
+        return HFDatasetSource(dataset, **options)
+    if any(name.endswith(".tar") for name in names):
+        return RemoteWebDatasetSource(url, storage_options, listing={e["name"]: e for e in entries}, **options)
+    if options:
+        raise SourceError(f"source options {sorted(options)} do not apply to an ImageFolder tree")
+    return RemoteImageFolderSource(url, storage_options)

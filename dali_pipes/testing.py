@@ -1,0 +1,208 @@
+"""Real servers on loopback for tests and benchmarks of remote data (nothing here is a mock):
+
+- `s3_server()`: moto's S3 server (`moto[server]`, what s3fs's own tests use) on a free port;
+- `http_server(folder)`: an aiohttp static file server with Range requests and directory index pages
+  whose folder links end in "/" (as nginx's and Python's http.server's do, so fsspec can walk them);
+- `FaultyProxy(upstream)`: a reverse proxy that adds a per-request latency and fails chosen
+  requests (an HTTP status, or a dropped connection) a given number of times: the transient and
+  permanent faults of real object stores, injected in front of a real server.
+
+Each runs in a thread of its own with its own event loop, and stops on `close()` (or `with`).
+Needs the test extra (moto, aiohttp).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import socket
+import threading
+from pathlib import Path
+
+S3_CREDENTIALS = {"key": "testing", "secret": "testing"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class S3Server:
+    """moto's S3 server on 127.0.0.1; `storage_options` for s3fs, `client()` for boto3."""
+
+    def __init__(self):
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+
+    def storage_options(self, endpoint: str | None = None) -> dict:
+        return {**S3_CREDENTIALS, "client_kwargs": {"endpoint_url": endpoint or self.endpoint,
+                                                    "region_name": "us-east-1"}}
+
+    def client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=S3_CREDENTIALS["key"],
+                            aws_secret_access_key=S3_CREDENTIALS["secret"], region_name="us-east-1")
+
+    def create_bucket(self, name: str) -> None:
+        self.client().create_bucket(Bucket=name)
+
+    def upload(self, local: str | Path, url: str) -> None:
+        """Copy a local file or folder tree to `s3://bucket/prefix`."""
+        import s3fs
+
+        fs = s3fs.S3FileSystem(**self.storage_options())
+        local = Path(local)
+        if local.is_dir():
+            for path in sorted(p for p in local.rglob("*") if p.is_file()):
+                fs.put_file(str(path), f"{url.rstrip('/')}/{path.relative_to(local).as_posix()}")
+        else:
+            fs.put_file(str(local), url)
+
+    def close(self) -> None:
+        self._server.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _LoopThread:
+    """An asyncio loop in a daemon thread running one aiohttp application on a free port."""
+
+    def __init__(self, make_app):
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(make_app,), daemon=True)
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("the loopback server did not start")
+
+    def _run(self, make_app):
+        from aiohttp import web
+
+        asyncio.set_event_loop(self._loop)
+        self._runner = web.AppRunner(make_app(), access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(self._runner.cleanup())
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class HTTPServer(_LoopThread):
+    """Serves `folder` at http://127.0.0.1:PORT/ (files with Range support, ETag and Content-Length)."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder).resolve()
+        super().__init__(self._app)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _app(self):
+        from aiohttp import web
+
+        async def handle(request):
+            rel = request.match_info["path"]
+            path = (self.folder / rel).resolve()
+            if self.folder != path and self.folder not in path.parents:
+                raise web.HTTPForbidden()
+            if path.is_dir():
+                links = [f'<a href="{html.escape(c.name)}{"/" if c.is_dir() else ""}">{html.escape(c.name)}</a>'
+                         for c in sorted(path.iterdir())]
+                return web.Response(text="<html><body>" + "<br>".join(links) + "</body></html>",
+                                    content_type="text/html")
+            if not path.is_file():
+                raise web.HTTPNotFound()
+            return web.FileResponse(path)
+
+        app = web.Application()
+        app.router.add_route("GET", "/{path:.*}", handle)
+        app.router.add_route("HEAD", "/{path:.*}", handle)
+        return app
+
+
+class FaultyProxy(_LoopThread):
+    """A reverse proxy to `upstream` (http://host:port): every request waits `latency_s` first;
+    `fail(substring, times, status)` makes the next `times` requests whose path contains `substring`
+    answer `status` (an int) or drop the connection (status "reset"). `requests` counts what passed."""
+
+    def __init__(self, upstream: str, latency_s: float = 0.0):
+        self.upstream = upstream.rstrip("/")
+        self.latency_s = latency_s
+        self._faults: list[list] = []
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.failed = 0
+        super().__init__(self._app)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def fail(self, substring: str, times: int, status: int | str = 503) -> None:
+        with self._lock:
+            self._faults.append([substring, times, status])
+
+    def _fault_for(self, path: str):
+        with self._lock:
+            self.requests += 1
+            for fault in self._faults:
+                if fault[0] in path and fault[1] > 0:
+                    fault[1] -= 1
+                    self.failed += 1
+                    return fault[2]
+        return None
+
+    def _app(self):
+        import aiohttp
+        from aiohttp import web
+
+        session: dict = {}
+
+        async def handle(request):
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
+            fault = self._fault_for(request.path_qs)
+            if fault == "reset":
+                request.transport.close()  # the client sees the connection drop mid-request
+                return web.Response(status=500)
+            if fault is not None:
+                return web.Response(status=int(fault), text=f"injected {fault}")
+            if "client" not in session:
+                session["client"] = aiohttp.ClientSession(auto_decompress=False)
+            headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+            headers["Host"] = request.host
+            body = await request.read()
+            async with session["client"].request(request.method, self.upstream + request.path_qs, headers=headers,
+                                                 data=body or None, allow_redirects=False) as upstream:
+                payload = await upstream.read()
+                drop = {"transfer-encoding", "content-encoding", "content-length", "connection"}
+                return web.Response(status=upstream.status, body=payload,
+                                    headers={k: v for k, v in upstream.headers.items() if k.lower() not in drop})
+
+        async def close_session(app):
+            if "client" in session:
+                await session["client"].close()
+
+        app = web.Application(client_max_size=2**30)
+        app.on_cleanup.append(close_session)
+        app.router.add_route("*", "/{path:.*}", handle)
+        return app
