@@ -206,7 +206,7 @@ class ReadAhead:
         self._top_up()
 
     def _estimate(self, batch: tuple[int, ...]) -> int:
-        mean = self._seen_bytes / self._seen_count if self._seen_count else 256 * 1024
+        mean = self._seen_bytes / self._seen_count if self._seen_count else 2**20  # unknown: assume large
         total = 0
         for i in batch:
             size = self._sizes(i)
@@ -223,9 +223,19 @@ class ReadAhead:
                 batch = self._coming.popleft()
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dali-pipes-read-ahead")
-                self._queue.append((batch, self._pool.submit(self._fetch_batch, list(batch)), size))
+                future = self._pool.submit(self._fetch_batch, list(batch))
+                self._queue.append((batch, future, size))
+                future.add_done_callback(self._note_held)
                 held += size
-            self.peak_bytes = max(self.peak_bytes, held)
+
+    def _note_held(self, _future=None) -> None:
+        """`peak_bytes`: the most fetched-but-untaken bytes held at once (fetched batches counted by
+        what they hold, batches still in flight not at all)."""
+        held = 0
+        for _, future, _ in list(self._queue):
+            if future.done() and not future.cancelled() and future.exception() is None:
+                held += sum(len(d) for d in future.result() if isinstance(d, (bytes, bytearray, memoryview)))
+        self.peak_bytes = max(self.peak_bytes, held)
 
     def take(self, indices) -> list | None:
         key = tuple(int(i) for i in indices)

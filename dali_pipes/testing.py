@@ -1,7 +1,7 @@
 """Real servers on loopback for tests and benchmarks of remote data (nothing here is a mock):
 
-- `s3_server()`: moto's S3 server (`moto[server]`, what s3fs's own tests use) on a free port;
-- `http_server(folder)`: an aiohttp static file server with Range requests and directory index pages
+- `S3Server()`: moto's S3 server (`moto[server]`, what s3fs's own tests use) on a free port;
+- `HTTPServer(folder)`: an aiohttp file server with Range requests, ETags and directory index pages
   whose folder links end in "/" (as nginx's and Python's http.server's do, so fsspec can walk them);
 - `FaultyProxy(upstream)`: a reverse proxy that adds a per-request latency and fails chosen
   requests (an HTTP status, or a dropped connection) a given number of times: the transient and
@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import re
 import socket
 import threading
 from pathlib import Path
@@ -112,10 +113,13 @@ class _LoopThread:
 
 
 class HTTPServer(_LoopThread):
-    """Serves `folder` at http://127.0.0.1:PORT/ (files with Range support, ETag and Content-Length)."""
+    """Serves `folder` at http://127.0.0.1:PORT/ (files with Range support, ETag and Content-Length);
+    every response waits `latency_s` first (a store's request latency without a proxy's CPU cost)."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, latency_s: float = 0.0):
         self.folder = Path(folder).resolve()
+        self.latency_s = latency_s
+        self.requests = 0
         super().__init__(self._app)
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -123,6 +127,9 @@ class HTTPServer(_LoopThread):
         from aiohttp import web
 
         async def handle(request):
+            self.requests += 1
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
             rel = request.match_info["path"]
             path = (self.folder / rel).resolve()
             if self.folder != path and self.folder not in path.parents:
@@ -134,12 +141,38 @@ class HTTPServer(_LoopThread):
                                     content_type="text/html")
             if not path.is_file():
                 raise web.HTTPNotFound()
-            return web.FileResponse(path)
+            return _file_response(request, path)
 
         app = web.Application()
         app.router.add_route("GET", "/{path:.*}", handle)
         app.router.add_route("HEAD", "/{path:.*}", handle)
         return app
+
+
+def _file_response(request, path: Path):
+    """A file, or the one byte range asked (`Range: bytes=a-b`, `a-`, `-n`), with ETag and Length.
+    Read synchronously: on loopback from the page cache that is cheaper than a thread hop."""
+    from aiohttp import web
+
+    stat = path.stat()
+    size = stat.st_size
+    headers = {"Accept-Ranges": "bytes", "ETag": f'"{stat.st_mtime_ns:x}-{size:x}"'}
+    start, end, status = 0, size, 200
+    asked = request.headers.get("Range")
+    if asked:
+        match = re.fullmatch(r"bytes=(\d*)-(\d*)", asked.strip())
+        if match and match[1]:
+            start, end = int(match[1]), min(size, int(match[2]) + 1) if match[2] else size
+        elif match and match[2]:
+            start = max(0, size - int(match[2]))
+        if not match or not (match[1] or match[2]) or start >= end:
+            return web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
+        status, headers["Content-Range"] = 206, f"bytes {start}-{end - 1}/{size}"
+    if request.method == "HEAD":
+        return web.Response(status=status, headers={**headers, "Content-Length": str(end - start)})
+    with open(path, "rb") as f:
+        f.seek(start)
+        return web.Response(status=status, body=f.read(end - start), headers=headers)
 
 
 class FaultyProxy(_LoopThread):
@@ -194,9 +227,12 @@ class FaultyProxy(_LoopThread):
             async with session["client"].request(request.method, self.upstream + request.path_qs, headers=headers,
                                                  data=body or None, allow_redirects=False) as upstream:
                 payload = await upstream.read()
-                drop = {"transfer-encoding", "content-encoding", "content-length", "connection"}
-                return web.Response(status=upstream.status, body=payload,
-                                    headers={k: v for k, v in upstream.headers.items() if k.lower() not in drop})
+                drop = {"transfer-encoding", "content-encoding", "connection"}
+                if request.method != "HEAD":  # a HEAD answer keeps the object's length
+                    drop.add("content-length")
+                response = web.Response(status=upstream.status, body=payload or None,
+                                        headers={k: v for k, v in upstream.headers.items() if k.lower() not in drop})
+                return response
 
         async def close_session(app):
             if "client" in session:
@@ -206,3 +242,36 @@ class FaultyProxy(_LoopThread):
         app.on_cleanup.append(close_session)
         app.router.add_route("*", "/{path:.*}", handle)
         return app
+
+
+def serve(argv=None) -> int:
+    """`python -m dali_pipes.testing {s3,http} ROOT [--latency-ms N]`: serve ROOT (uploaded to
+    s3://data/ for s3, behind a proxy) with N ms added to every request, print {"url", "storage_options"} as one
+    JSON line, and run until stdin closes. Benchmarks run the servers in a process of their own."""
+    import argparse
+    import json
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m dali_pipes.testing")
+    parser.add_argument("kind", choices=("s3", "http"))
+    parser.add_argument("root", help="a local folder to serve")
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    if args.kind == "s3":
+        server = S3Server()
+        server.create_bucket("data")
+        server.upload(args.root, "s3://data")
+        proxy = FaultyProxy(server.endpoint, latency_s=args.latency_ms / 1000)
+        print(json.dumps({"url": "s3://data", "storage_options": server.storage_options(proxy.url)}), flush=True)
+    else:
+        server = proxy = HTTPServer(args.root, latency_s=args.latency_ms / 1000)
+        print(json.dumps({"url": server.url + "/", "storage_options": None}), flush=True)
+    sys.stdin.read()  # until the parent closes the pipe (or exits)
+    print(json.dumps({"requests": proxy.requests}), flush=True)
+    proxy.close()
+    server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(serve())
