@@ -304,3 +304,15 @@ def test_storage_options_are_checked(local):
         make_loader(str(local["folder"]), train=True, batch_size=BATCH, storage_options={"anon": True})
     with pytest.raises(ValueError, match="storage_options must be a dict"):
         make_loader("s3://bkt/folder", train=True, batch_size=BATCH, storage_options="anon")
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("layout", ["folder", "shards"])
+def test_one_request_per_sample(s3, layout, backend):
+    """An epoch costs one GET per sample, in DataLoader workers too (where no listing is cached)."""
+    with FaultyProxy(s3.endpoint) as proxy:
+        with make_loader(f"s3://bkt/{layout}", train=True, batch_size=BATCH, backend=backend, num_threads=2,
+                         storage_options=s3.storage_options(proxy.url)) as loader:
+            before = proxy.requests
+            assert sum(len(labels) for _, labels in loader) == 40
+            assert proxy.requests - before == 40

@@ -135,7 +135,11 @@ class RemoteImageFolderSource(RemoteReads):
         return [(self.store.url_of(path), int(label)) for path, label in zip(self._paths, self.targets)]
 
     def _requests(self, indices):
-        return [self._paths[i] for i in indices], [None] * len(indices), [None] * len(indices)
+        """Whole objects, as ranges where the listing gave the size: one GET each (a client asked
+        for a whole object of unknown size may ask its size first)."""
+        sizes = [self._sizes[i] for i in indices]
+        return ([self._paths[i] for i in indices], [None if size is None else 0 for size in sizes],
+                [None if size is None else int(size) for size in sizes])
 
     def _known_size(self, index: int):
         return self._sizes[index]
