@@ -5,7 +5,7 @@
 #   bash docker/install.sh [VENV_DIR]      (default /opt/venv)
 #
 # Creates a virtual environment with the Python found as $PYTHON (default python3) and installs the
-# project with its benchmark extra and the versions pinned in docker/constraints.txt. No system
+# project with its bench and s3 extras and the versions pinned in docker/constraints.txt. No system
 # packages are needed beyond Python with venv: every dependency (DALI, torch, the CUDA runtime
 # libraries) ships as a wheel.
 set -euo pipefail
@@ -18,6 +18,6 @@ python=${PYTHON:-python3}
   || { echo "install.sh: Python >= 3.10 is needed ($python)" >&2; exit 1; }
 "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --no-cache-dir --disable-pip-version-check -q \
-  -c "$here/constraints.txt" "$project[bench]"
+  -c "$here/constraints.txt" "$project[bench,s3]"
 "$venv/bin/dali-pipes" --help >/dev/null
 echo "install.sh: dali-pipes installed in $venv"
