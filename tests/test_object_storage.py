@@ -316,3 +316,8 @@ def test_one_request_per_sample(s3, layout, backend):
             before = proxy.requests
             assert sum(len(labels) for _, labels in loader) == 40
             assert proxy.requests - before == 40
+
+
+def test_an_unknown_protocol_names_the_extras():
+    with pytest.raises(SourceError, match=r"foo://bucket/x.*no filesystem.*dali-pipes\[s3\]"):
+        make_loader("foo://bucket/x/", train=True, batch_size=BATCH)
