@@ -239,18 +239,18 @@ def test_read_ahead_fetches_the_next_batches_within_its_budget():
 
     def fetch(batch):
         fetched.append(tuple(batch))
-        time.sleep(0.05)
+        time.sleep(0.2)  # a slow store
         return [b"x" * 1000 for _ in batch]
 
     ahead = ReadAhead(fetch, sizes.get, budget=3500)  # three batches of 1000 bytes fit, not four
     batches = [list(range(i, i + 1)) for i in range(10)]
     ahead.plan(batches)
-    time.sleep(0.3)
+    time.sleep(0.8)  # 2 fetching threads: 3 batches in 0.4 s
     assert fetched == [(0,), (1,), (2,)] and ahead.peak_bytes == 3000
     start = time.perf_counter()
     assert ahead.take([0]) == [b"x" * 1000]
-    assert time.perf_counter() - start < 0.04  # already there
-    time.sleep(0.2)
+    assert time.perf_counter() - start < 0.1  # already there: no 0.2 s wait
+    time.sleep(0.5)
     assert fetched[-1] == (3,) and len(fetched) == 4  # topped up by one
     assert ahead.take([7]) is None  # not the next planned batch: the caller reads it directly
     ahead.close()
