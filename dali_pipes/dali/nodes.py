@@ -6,8 +6,9 @@ import numpy as np
 from nvidia.dali import fn, types
 from nvidia.dali import math as dmath
 
-# torchvision's rgb_to_grayscale weights (not DALI's 0.299): contrast, saturation and grayscale use them
-TORCHVISION_LUMA = np.array([0.2989, 0.587, 0.114], dtype=np.float32)
+from ..ops.grayscale import LUMA
+
+TORCHVISION_LUMA = np.array(LUMA, dtype=np.float32)  # contrast and saturation blend with this luma
 
 
 def on_device(node, device: str):
@@ -26,7 +27,6 @@ def luma(pixels):
 
 
 def blend_with_luma(images, factor):
-    """torchvision's `_blend(image, grayscale(image), factor)` on uint8 HWC images: factor 0 is
-    the grayscale image, 1 the image itself (adjust_saturation, and RandomGrayscale)."""
+    """torchvision's `_blend(image, grayscale(image), factor)` on uint8 HWC images (adjust_saturation)."""
     pixels = fn.cast(images, dtype=types.FLOAT)
     return to_uint8(pixels * factor + luma(pixels) * (1.0 - factor))

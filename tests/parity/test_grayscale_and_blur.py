@@ -111,6 +111,20 @@ def test_dali_gives_the_torchvision_backends_pixels(photo_folder, resampler):
             assert_crop_resize_close(dali[i], reference[i], frame=2 + half, what=path)
 
 
+@pytest.mark.parametrize("resampler", ["torch", "dali"])
+def test_grayscale_alone_is_exact_on_dali(photo_folder, resampler):
+    """DALI's grey (a per-sample colour matrix, truncation as torchvision) equals F.rgb_to_grayscale
+    exactly: with the torch resampler the outputs are the torchvision backend's to the round trip."""
+    cfg = Preprocess(train=TrainTransform(grayscale=RandomGrayscale(0.5)))
+    dali, paths, _ = _outputs(photo_folder, "dali-cpu", resampler, cfg)
+    reference, _, _ = _outputs(photo_folder, "torchvision", "auto", cfg)
+    for i, path in enumerate(paths):
+        if resampler == "torch":
+            assert_images_close(dali[i], reference[i], min_psnr=100.0, max_abs=0.01, what=path)
+        else:
+            assert_crop_resize_close(dali[i], reference[i], what=path)
+
+
 def test_grey_samples_have_three_equal_channels_on_dali(photo_folder):
     cfg = Preprocess(train=TrainTransform(grayscale=RandomGrayscale(0.5)))
     outputs, paths, seeds = _outputs(photo_folder, "dali-cpu", "dali", cfg)

@@ -1,0 +1,69 @@
+"""What each per-sample augmentation costs, side by side in one run: the train loader on the same
+files with the ImageNet recipe alone, then with one op added at a time (colour jitter, RandAugment,
+grayscale, blur), for each backend. One warm-up epoch, then the median of `--repeats`. Results go to
+RESULTS.md.
+
+    python benchmarks/augment_cost.py [--images 512] [--repeats 3] [--backends dali-cpu torchvision]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import replace
+
+from dali_pipes import AutoAugment, ColorJitter, GaussianBlur, Preprocess, RandomGrayscale, make_loader
+from dali_pipes.bench import loader_choice
+from dali_pipes.synthetic import make_synthetic_imagefolder
+
+ADDED = {
+    "recipe only": {},
+    "+ color jitter 0.4": {"color_jitter": ColorJitter(0.4, 0.4, 0.4, 0.1)},
+    "+ RandAugment(2, 9)": {"auto_augment": AutoAugment("randaugment")},
+    "+ grayscale p=0.2": {"grayscale": RandomGrayscale(0.2)},
+    "+ blur k=23 p=0.5": {"blur": GaussianBlur(23, p=0.5)},
+    "+ blur k=23 p=1.0": {"blur": GaussianBlur(23, p=1.0)},
+}
+
+
+def rate(root, cfg: Preprocess, contender: str, repeats: int, batch_size: int, threads: int) -> float:
+    rates = []
+    with make_loader(str(root), train=True, batch_size=batch_size, preset=cfg, seed=0, num_threads=threads,
+                     **loader_choice(contender)) as loader:
+        for epoch in range(repeats + 1):
+            loader.set_epoch(epoch)
+            count, start = 0, time.perf_counter()
+            for _, labels in loader:
+                count += len(labels)
+            rates.append(count / (time.perf_counter() - start))
+    return statistics.median(rates[1:])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--backends", nargs="+", default=["dali-cpu", "dali-cpu:dali", "torchvision"])
+    args = parser.parse_args()
+    root = make_synthetic_imagefolder(num_images=args.images)
+    base = Preprocess()
+    rows = {}
+    for name, fields in ADDED.items():
+        cfg = replace(base, train=replace(base.train, **fields))
+        rows[name] = [rate(root, cfg, b, args.repeats, args.batch_size, args.threads) for b in args.backends]
+        print(name, [round(r) for r in rows[name]], flush=True)
+    print()
+    print("| train recipe | " + " | ".join(args.backends) + " |")
+    print("| --- |" + " ---: |" * len(args.backends))
+    first = rows["recipe only"]
+    for name, values in rows.items():
+        cells = [f"{v:.0f}" + ("" if name == "recipe only" else f" ({v / f:.2f}x)") for v, f in zip(values, first)]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
