@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from dataclasses import replace
 
 from dali_pipes import AutoAugment, ColorJitter, GaussianBlur, Preprocess, RandomGrayscale, make_loader
-from dali_pipes.bench import loader_choice
+from dali_pipes.bench import epoch_rates, loader_choice
 from dali_pipes.synthetic import make_synthetic_imagefolder
 
 ADDED = {
@@ -28,16 +27,10 @@ ADDED = {
 
 
 def rate(root, cfg: Preprocess, contender: str, repeats: int, batch_size: int, threads: int) -> float:
-    rates = []
     with make_loader(str(root), train=True, batch_size=batch_size, preset=cfg, seed=0, num_threads=threads,
                      **loader_choice(contender)) as loader:
-        for epoch in range(repeats + 1):
-            loader.set_epoch(epoch)
-            count, start = 0, time.perf_counter()
-            for _, labels in loader:
-                count += len(labels)
-            rates.append(count / (time.perf_counter() - start))
-    return statistics.median(rates[1:])
+        epoch_rates(loader, 1)  # warm-up
+        return statistics.median(epoch_rates(loader, repeats))
 
 
 def main() -> int:

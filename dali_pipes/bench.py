@@ -168,7 +168,7 @@ class _DecodeOnly:
             yield None, range(len(out))
 
 
-def _epochs(loader, epochs: int):
+def epoch_rates(loader, epochs: int):
     """Images per second of each epoch (the first is warm-up)."""
     rates = []
     for epoch in range(epochs):
@@ -214,10 +214,10 @@ def measure(contender: str, root, *, train: bool, batch_size: int = 64, threads:
     threads = threads or default_num_threads()
     loader = _build(contender, root, train, batch_size, threads)
     try:
-        _epochs(loader, 1)  # warm-up: worker start, pipeline build, page cache
+        epoch_rates(loader, 1)  # warm-up: worker start, pipeline build, page cache
         with _Monitor() as monitor:
             cpu0, wall0 = monitor.cpu_seconds(), time.perf_counter()
-            rates = _epochs(loader, repeats)
+            rates = epoch_rates(loader, repeats)
             wall = time.perf_counter() - wall0
             # CPU times tick every 10 ms per process: shorter windows say nothing
             cpu = (monitor.cpu_seconds() - cpu0) / wall / psutil.cpu_count() if wall >= MIN_CPU_WINDOW_S else None
