@@ -109,19 +109,22 @@ class RemoteImageFolderSource(RemoteReads):
         if not files:
             raise SourceError(f"{self.url}: no objects in class folders under this URL (a missing prefix? "
                               "expected URL/CLASS_NAME/IMAGE)")
-        self.classes = sorted({rel.split("/", 1)[0] for rel in files})
+        by_class: dict[str, list[str]] = {}  # one pass over the listing (ImageNet: 1.28 M objects)
+        for rel in files:
+            by_class.setdefault(rel.split("/", 1)[0], []).append(rel)
+        self.classes = sorted(by_class)
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
-        samples = []
+        samples, empty = [], []
         for name in self.classes:  # torchvision's make_dataset: sorted(os.walk(...)), then sorted names
-            chosen = [rel for rel in files if rel.split("/", 1)[0] == name and rel.lower().endswith(IMG_EXTENSIONS)]
-            chosen.sort(key=lambda rel: (posixpath.dirname(rel), posixpath.basename(rel)))
+            chosen = sorted((rel for rel in by_class[name] if rel.lower().endswith(IMG_EXTENSIONS)),
+                            key=lambda rel: (posixpath.dirname(rel), posixpath.basename(rel)))
+            if not chosen:
+                empty.append(name)
             samples += [(rel, self.class_to_idx[name]) for rel in chosen]
-        empty = [name for name in self.classes if not any(label == self.class_to_idx[name] for _, label in samples)]
         if empty:
             raise SourceError(f"{self.url}: no image files for class(es) {', '.join(empty[:5])} "
                               f"(extensions: {', '.join(IMG_EXTENSIONS)})")
         self._paths = [posixpath.join(self.store.root, rel) if self.store.root else rel for rel, _ in samples]
-        self._relative = [rel for rel, _ in samples]
         self._sizes = [files[rel].get("size") for rel, _ in samples]
         self.targets = np.asarray([label for _, label in samples], dtype=np.int64)
         digest = hashlib.sha1(usedforsecurity=False)
@@ -239,9 +242,6 @@ class RemoteWebDatasetSource(RemoteReads, WebDatasetSource):
 
     def _known_size(self, index: int):
         return int(self._size[index])
-
-    def read(self, index: int) -> bytes:
-        return RemoteReads.read(self, index)
 
     def __repr__(self) -> str:
         return f"RemoteWebDatasetSource({self.url!r}, shards={len(self.shards)}, samples={len(self)})"
