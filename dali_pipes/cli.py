@@ -14,6 +14,7 @@ import time
 
 from .backend import RESAMPLERS, resolve_resampler
 from .config import AUTO_AUGMENT_POLICIES
+from .storage import is_url
 
 
 def _cmd_demo(args) -> int:
@@ -56,8 +57,6 @@ def _source_from_args(args):
 
     if args.coco_images:
         return CocoSource(args.source, args.coco_images)
-    from .storage import is_url
-
     remote = is_url(args.source)  # convert's --storage-options may be its destination's
     options = {k: v for k, v in (("image_column", args.image_column), ("label_column", args.label_column),
                                  ("storage_options", _storage_options(args) if remote else None)) if v is not None}
@@ -192,8 +191,6 @@ def _bench_sources(args):
     from .synthetic import make_synthetic_imagefolder
 
     if args.data:
-        from .storage import is_url
-
         if is_url(args.data):  # one remote source, listed once, shared by the contenders
             from .sources import resolve_source
 
@@ -221,7 +218,7 @@ def _cmd_bench(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     names = args.contenders or bench.contenders()
-    if args.data and "://" in args.data:
+    if args.data and is_url(args.data):
         local_only = [n for n in names if n in bench.LOCAL_ONLY]
         if args.contenders and local_only:
             raise ValueError(f"contenders {local_only} read local folders only; {args.data} is a URL")

@@ -124,8 +124,7 @@ class Store:
                 if not _is_storage_error(err):
                     raise
                 if not is_transient(err) or attempt == self.retries:
-                    tries = f" (after {attempt + 1} attempts)" if attempt else ""
-                    raise SourceError(f"{what}: {describe_error(err)}{tries}") from None
+                    raise _gave_up(what, err, attempt) from None
                 self._sleep(attempt)
 
     def fetch(self, paths: list[str], starts: list[int | None], ends: list[int | None]) -> list:
@@ -152,8 +151,7 @@ class Store:
                 if is_transient(value) and attempt < self.retries:
                     retry.append(i)
                 else:
-                    tries = f" (after {attempt + 1} attempts)" if attempt else ""
-                    results[i] = SourceError(f"{self.url_of(paths[i])}: {describe_error(value)}{tries}")
+                    results[i] = _gave_up(self.url_of(paths[i]), value, attempt)
             if not retry:
                 break
             self._sleep(attempt)
@@ -166,6 +164,11 @@ class Store:
 
     def write_bytes(self, path: str, data: bytes) -> None:
         self.fs.pipe_file(path, data)
+
+
+def _gave_up(what: str, err: BaseException, attempt: int) -> SourceError:
+    tries = f" (after {attempt + 1} attempts)" if attempt else ""
+    return SourceError(f"{what}: {describe_error(err)}{tries}")
 
 
 def _is_storage_error(err: BaseException) -> bool:

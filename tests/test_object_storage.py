@@ -20,7 +20,7 @@ import torch
 from dali_pipes import SourceError, make_loader
 from dali_pipes.convert import convert_to_shards
 from dali_pipes.sources import resolve_source
-from dali_pipes.sources.remote import INDEX_SUFFIX, RemoteImageFolderSource, RemoteWebDatasetSource
+from dali_pipes.sources.remote import INDEX_SUFFIX, RemoteImageFolderSource, RemoteWebDatasetSource, object_stamp
 from dali_pipes.storage import ReadAhead, Store, is_transient
 from dali_pipes.synthetic import make_synthetic_imagefolder
 from dali_pipes.testing import FaultyProxy, HTTPServer, S3Server
@@ -273,6 +273,10 @@ def test_convert_writes_indexed_shards_to_a_url(local, s3):
     fs = Store("s3://bkt", s3.storage_options()).fs
     names = sorted(p.rsplit("/", 1)[1] for p in fs.ls("bkt/converted"))
     assert names == ["classes.txt"] + [f"shard-00000{i}.tar{x}" for i in range(3) for x in ("", INDEX_SUFFIX)]
+    for entry in fs.ls("bkt/converted", detail=True):  # readers' listing stamps match: they never rescan
+        if entry["name"].endswith(".tar"):
+            index = json.loads(fs.cat_file(entry["name"] + INDEX_SUFFIX))
+            assert index["stamp"] == object_stamp(entry)
     assert torch.equal(_epoch("s3://bkt/converted", "dali-cpu", s3.storage_options())[0],
                        _epoch(str(local["shards"]), "dali-cpu")[0])
     with pytest.raises(SourceError, match="not empty"):
