@@ -17,7 +17,7 @@ from nvidia.dali import fn, pipeline_def, types
 
 from ..config import GpuDecoder, Preprocess, TrainTransform
 from ..errors import ImageDecodeError, SourceError
-from ..ops import active_ops, train_feeds
+from ..ops import active_ops
 from ..params import draw_train_params
 from ..sampling import EpochPlan
 from ..sources import check_encoded
@@ -42,6 +42,7 @@ class BatchFeeder:
         self.source = source
         self.plan = plan
         self.train_cfg = train_cfg
+        self.ops = [] if train_cfg is None else active_ops(train_cfg)  # what each batch feeds, in order
         self.skip = skip
         self.report = report or (lambda index, reason: None)
         self.bad: dict[int, str] = {}  # sample index -> why it cannot be used
@@ -58,7 +59,7 @@ class BatchFeeder:
     @property
     def feeds(self):
         """The per-sample train values fed after images and labels (named, typed: dali_pipes.ops)."""
-        return [] if self.train_cfg is None else train_feeds(self.train_cfg)
+        return [f for op in self.ops for f in op.feeds]
 
     def start_epoch(self, epoch: int, first_batch: int = 0, *, restored: bool = False) -> None:
         """Feed `epoch` from plan batch `first_batch` on. A pipeline `restored` from a checkpoint
@@ -92,7 +93,7 @@ class BatchFeeder:
         outputs = [samples, np.ascontiguousarray(self.source.targets[indices])]
         if self.train_cfg is not None:
             params = draw_train_params(self.train_cfg, np.asarray(sizes), self._seeds[batch][positions])
-            for op in active_ops(self.train_cfg):
+            for op in self.ops:
                 fed = op.feed(params)
                 outputs += [fed[f.name] for f in op.feeds]
         return outputs

@@ -25,11 +25,6 @@ def active_ops(cfg: TrainTransform) -> list[SampleOp]:
     return [op for op in SAMPLE_OPS if op.active(cfg)]
 
 
-def train_feeds(cfg: TrainTransform) -> list[Feed]:
-    """The per-sample inputs the DALI graph of `cfg` takes, in the feeder's order."""
-    return [f for op in active_ops(cfg) for f in op.feeds]
-
-
 def check_registry(ops=SAMPLE_OPS) -> None:
     """Streams never overlap, and names (ops, feeds) are unique: a new op cannot shift or shadow another."""
     spans = sorted((op.stream * STREAM_SPAN + op.offset, op.draws, op.name) for op in ops if op.draws)
@@ -46,4 +41,4 @@ def check_registry(ops=SAMPLE_OPS) -> None:
 
 check_registry()
 
-__all__ = ["SAMPLE_OPS", "SampleOp", "Feed", "active_ops", "train_feeds", "check_registry"]
+__all__ = ["SAMPLE_OPS", "SampleOp", "Feed", "active_ops", "check_registry"]
