@@ -20,10 +20,14 @@ BACKENDS = ("auto", "dali", "dali-gpu", "dali-cpu", "torchvision")
 RESAMPLERS = {"dali": "DALI's fn.resize", "torch": "torchvision's resize kernel inside DALI's CPU graph"}
 
 
-def resolve_resampler(resampler: str, backend: str) -> str:
-    """`auto` -> torchvision's kernel on dali-cpu, DALI's fn.resize on dali-gpu; refusals name the argument."""
+def check_resampler(resampler) -> None:
     if resampler != "auto" and resampler not in RESAMPLERS:
         raise ValueError(f"resampler must be one of {('auto', *RESAMPLERS)}, got {resampler!r}")
+
+
+def resolve_resampler(resampler: str, backend: str) -> str:
+    """`auto` -> torchvision's kernel on dali-cpu, DALI's fn.resize on dali-gpu; refusals name the argument."""
+    check_resampler(resampler)
     if resampler == "torch" and backend == "dali-gpu":
         raise ValueError("resampler='torch' runs in DALI's CPU graph only; the dali-gpu backend resizes with "
                          "DALI's fn.resize (resampler='auto' or 'dali')")

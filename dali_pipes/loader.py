@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .backend import RESAMPLERS, resolve_backend, resolve_resampler
+from .backend import check_resampler, resolve_backend, resolve_resampler
 from .config import Preprocess, resolve_preset
 from .distributed import detect_shard, shared_seed
 from .loader_base import LoaderBase, log
@@ -159,8 +159,7 @@ def _check_arguments(args: dict) -> None:
         if not isinstance(args["gpu_decoder"], GpuDecoder):
             raise ValueError("gpu_decoder must be a dali_pipes.GpuDecoder or None, got "
                              f"{type(args['gpu_decoder']).__name__}")
-    if args["resampler"] != "auto" and args["resampler"] not in RESAMPLERS:
-        raise ValueError(f"resampler must be one of {('auto', *RESAMPLERS)}, got {args['resampler']!r}")
+    check_resampler(args["resampler"])
     mix = args["mix"]
     if mix is not None:
         from .mix import MixUpCutMix
