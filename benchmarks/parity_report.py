@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dali_pipes import make_loader  # noqa: E402
 from dali_pipes.params import draw_train_params  # noqa: E402
-from dali_pipes.tv.transforms import decode_rgb  # noqa: E402
+from dali_pipes.sources.decode import decode_rgb  # noqa: E402
 from tests.conftest import unnormalize  # noqa: E402
 from tests.parity.checkers import psnr  # noqa: E402
 from tests.parity.photos import write_corpus  # noqa: E402

@@ -21,8 +21,8 @@ from PIL import Image
 from torchvision.io import ImageReadMode, decode_image
 
 from dali_pipes import make_loader
+from dali_pipes.sources import decode as decoding
 from dali_pipes.synthetic import make_synthetic_imagefolder
-from dali_pipes.tv import transforms
 
 
 def png_tree(num_images: int, out: Path, side: int | None = None) -> Path:
@@ -60,7 +60,7 @@ def main() -> None:
     import os
 
     threads = args.threads or len(os.sched_getaffinity(0))
-    safe = transforms._decode_pil
+    safe = decoding._decode_pil
     decoders = {"libpng (torchvision.io)": lambda d, fmt: libpng(d), "PIL (dali-pipes)": safe}
     rates: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,11 +76,11 @@ def main() -> None:
                     rate = len(datas) / (time.perf_counter() - start)
                     rates.setdefault(f"{size} decode only, 1 thread: {name}", []).append(rate)
                 for name, decode in decoders.items():
-                    transforms._decode_pil = decode  # the workers fork after this: they decode with it
+                    decoding._decode_pil = decode  # the workers fork after this: they decode with it
                     for train in (True, False):
                         key = f"{size} torchvision backend {'train' if train else 'eval'}: {name}"
                         rates.setdefault(key, []).append(epoch_rate(root, train, threads, preset))
-                transforms._decode_pil = safe
+                decoding._decode_pil = safe
     print(f"PNG photographs: {args.images} at ~500 x 375 (imagenet preset), {args.images * 8} at 32 x 32 "
           f"(cifar10 preset); batch 64, {threads} workers, {args.rounds} rounds (median img/s)")
     for key, values in rates.items():

@@ -4,36 +4,32 @@ from .config import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     PRESETS,
-    AutoAugment,
-    ColorJitter,
-    ConfigError,
     EvalTransform,
-    GaussianBlur,
     GpuDecoder,
     Normalize,
     Preprocess,
-    RandomErasing,
-    RandomGrayscale,
     TrainTransform,
 )
-from .errors import ImageDecodeError, SourceError
+from .errors import ConfigError, ImageDecodeError, SourceError
 from .loader import make_loader
 from .mix import MixUpCutMix
+from .ops import CONFIGURED as _CONFIGURED
 from .sources import ArraySource, HFDatasetSource, ImageFolderSource
 from .sources.coco import CocoSource
 from .sources.webdataset import WebDatasetSource
 from .stats import DatasetStats, cached_stats, compute_stats
+
+# every augmentation's config dataclass (ColorJitter, AutoAugment, RandomGrayscale, GaussianBlur,
+# RandomErasing, ...), from the registry: a new op is exported without a line here
+_AUGMENTATION_CONFIGS = {op.config.__name__: op.config for op in _CONFIGURED}
+globals().update(_AUGMENTATION_CONFIGS)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "make_loader",
     "MixUpCutMix",
-    "ColorJitter",
-    "AutoAugment",
-    "RandomErasing",
-    "RandomGrayscale",
-    "GaussianBlur",
+    *_AUGMENTATION_CONFIGS,
     "Preprocess",
     "TrainTransform",
     "EvalTransform",

@@ -13,7 +13,7 @@ import sys
 import time
 
 from .backend import RESAMPLERS, resolve_resampler
-from .config import AUTO_AUGMENT_POLICIES
+from .ops import CONFIGURED
 from .storage import is_url
 
 
@@ -120,30 +120,19 @@ def _cmd_convert(args) -> int:
 
 
 def _preview_config(args):
-    """The preset with the augmentation flags of `preview` and `graph` applied."""
+    """The preset with the augmentation flags of `preview` and `graph` applied (each op reads its own)."""
     from dataclasses import replace
 
-    from .config import AutoAugment, ColorJitter, GaussianBlur, RandomErasing, RandomGrayscale, resolve_preset
+    from .config import resolve_preset
 
     cfg = resolve_preset(args.preset)
+    if getattr(args, "size", None):
+        cfg = cfg.resized(args.size)
     train = cfg.train
     if getattr(args, "exact_edges", False):
         train = replace(train, exact_edges=True)
-    if getattr(args, "size", None):
-        cfg = cfg.resized(args.size)
-        train = cfg.train
-    if args.color_jitter:
-        b, c, s, h = args.color_jitter
-        train = replace(train, color_jitter=ColorJitter(b, c, s, h))
-    if args.auto_augment:
-        train = replace(train, auto_augment=AutoAugment(args.auto_augment))
-    if args.grayscale is not None:
-        train = replace(train, grayscale=RandomGrayscale(args.grayscale))
-    if args.blur is not None:
-        train = replace(train, blur=GaussianBlur(args.blur_kernel, p=args.blur))
-    if getattr(args, "erasing", None):
-        train = replace(train, random_erasing=RandomErasing(p=args.erasing))
-    return replace(cfg, train=train)
+    chosen = {op.field: op.from_arguments(args) for op in CONFIGURED}
+    return replace(cfg, train=replace(train, **{k: v for k, v in chosen.items() if v is not None}))
 
 
 def _cmd_graph(args) -> int:
@@ -304,13 +293,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def augmentation_arguments(parser) -> None:
-    """The per-sample train augmentations `preview` and `graph` can switch on."""
-    parser.add_argument("--color-jitter", type=float, nargs=4, metavar=("B", "C", "S", "H"), default=None)
-    parser.add_argument("--auto-augment", choices=AUTO_AUGMENT_POLICIES, default=None)
-    parser.add_argument("--grayscale", type=float, default=None, metavar="P", help="RandomGrayscale probability")
-    parser.add_argument("--blur", type=float, default=None, metavar="P", help="GaussianBlur probability")
-    parser.add_argument("--blur-kernel", type=int, default=23, metavar="K",
-                        help="GaussianBlur kernel size (default 23)")
+    """The train augmentations `preview` and `graph` can switch on: each op's own flags."""
+    for op in CONFIGURED:
+        op.add_arguments(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -374,7 +359,6 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--size", type=int, default=None, help="output size (default: the preset's)")
     preview.add_argument("--count", type=int, default=8, help="images per row (default 8)")
     augmentation_arguments(preview)
-    preview.add_argument("--erasing", type=float, default=None, metavar="P", help="random erasing probability")
     preview.add_argument("--backends", nargs="+", default=None, help="default: every backend this machine runs")
     preview.add_argument("--seed", type=int, default=0)
     preview.set_defaults(func=_cmd_preview)

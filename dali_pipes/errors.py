@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 
+class ConfigError(ValueError):
+    """A configuration value is out of range; the message names the field and what is allowed."""
+
+
 class ImageDecodeError(ValueError):
     """An encoded image could not be read or decoded; `where` names the file (or row)."""
 

@@ -1,15 +1,24 @@
-"""`make_loader`: the one entry point. Validates at the edge, then hands over to a backend."""
+"""`make_loader`: the one entry point. Validates at the edge, then joins a source, an engine, the
+output stage and the loader's state into a `Loader`."""
 
 from __future__ import annotations
 
+import logging
 import os
 
 from .backend import check_resampler, resolve_backend, resolve_resampler
-from .config import Preprocess, resolve_preset
+from .config import GpuDecoder, Preprocess, resolve_preset
+from .dataloader import Loader
 from .distributed import detect_shard, shared_seed
-from .loader_base import LoaderBase, log
+from .mix import MixUpCutMix
+from .output import OutputStage
 from .sampling import EpochPlan, check_sharding
+from .skips import SkipLog
 from .sources import resolve_source
+from .state import LoaderState
+from .stats import cached_stats
+
+log = logging.getLogger("dali_pipes")
 
 ON_ERROR = ("raise", "skip")
 
@@ -50,7 +59,7 @@ def make_loader(
     resampler: str = "auto",
     gpu_decoder=None,
     storage_options: dict | None = None,
-) -> LoaderBase:
+) -> Loader:
     """A drop-in replacement for `torch.utils.data.DataLoader` over an image-classification source.
 
     Iterating yields `(images, labels)`: images `(B, 3, S, S)` normalized as the preset says, labels
@@ -115,17 +124,20 @@ def make_loader(
     if cfg.normalize.is_per_dataset:  # the one expensive pass (cached): after every check
         cfg = _with_dataset_statistics(cfg, src)
     threads = num_threads or default_num_threads()
+    state = LoaderState(plan, seed_was_drawn=seed is None)
+    skips, output = SkipLog(), OutputStage(cfg, train, mix)
     if choice.name == "torchvision":
-        from .tv.loader import TorchvisionLoader
+        from .tv.engine import TorchvisionEngine
 
-        loader = TorchvisionLoader(src, cfg, plan, train, choice.device, num_workers=threads, mix=mix,
-                                   on_error=on_error)
+        engine = TorchvisionEngine(src, cfg, state, skips, output, train=train, device=choice.device,
+                                   num_workers=threads, on_error=on_error)
     else:
-        from .dali.loader import DaliLoader
+        from .dali.engine import DaliEngine
 
-        loader = DaliLoader(src, cfg, plan, train, choice.device, num_threads=threads, prefetch=prefetch, mix=mix,
-                            on_error=on_error, resampler=resampler, gpu_decoder=gpu_decoder)
-    loader._seed_was_drawn = seed is None
+        engine = DaliEngine(src, cfg, state, skips, train=train, device=choice.device, num_threads=threads,
+                            prefetch=prefetch, on_error=on_error, resampler=resampler, gpu_decoder=gpu_decoder)
+    loader = Loader(src, cfg, state, engine, output, skips, train=train, device=choice.device, mix=mix,
+                    on_error=on_error)
     log.info("dali-pipes backend: %s (%s); %d samples, %d batches of %d; shard %d of %d (%s)",
              loader.backend, choice.reason, len(src), len(loader), batch_size, shard, shards, shard_source)
     return loader
@@ -154,16 +166,12 @@ def _check_arguments(args: dict) -> None:
     if args["on_error"] not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, got {args['on_error']!r}")
     if args["gpu_decoder"] is not None:
-        from .config import GpuDecoder
-
         if not isinstance(args["gpu_decoder"], GpuDecoder):
             raise ValueError("gpu_decoder must be a dali_pipes.GpuDecoder or None, got "
                              f"{type(args['gpu_decoder']).__name__}")
     check_resampler(args["resampler"])
     mix = args["mix"]
     if mix is not None:
-        from .mix import MixUpCutMix
-
         if not isinstance(mix, MixUpCutMix):
             raise ValueError(f"mix must be a dali_pipes.MixUpCutMix or None, got {type(mix).__name__}")
         if not args["train"]:
@@ -173,8 +181,6 @@ def _check_arguments(args: dict) -> None:
 def _with_dataset_statistics(cfg: Preprocess, source) -> Preprocess:
     """Resolve `Normalize.per_dataset()` into the source's exact (cached) mean and std."""
     from dataclasses import replace
-
-    from .stats import cached_stats
 
     stats = cached_stats(source)
     log.info("dali-pipes: per-dataset normalization mean=%s std=%s", stats.mean, stats.std)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .erasing import box_mask
+from .kernels.tv import box_mask
 
 MODES = ("batch", "pair", "elem")
 

@@ -1,6 +1,8 @@
-"""A pretrained model's own preprocessing, read from timm's data config or a torchvision weights
-enum, as a `Preprocess`: eval reproduces the transform the weights were scored with; train maps
-timm's usual training arguments where dali-pipes has an equivalent and refuses the rest by name.
+"""A pretrained model's own preprocessing, read from timm's data config or a torchvision weights enum,
+as the settings of a `Preprocess` (`Preprocess.from_timm` / `from_torchvision` build it): eval
+reproduces the transform the weights were scored with; train maps timm's training arguments
+(`timm.data.create_transform`'s names and defaults) where dali-pipes has an equivalent and refuses
+the rest by name. Each augmentation maps its own timm arguments (dali_pipes.ops, `from_timm`).
 
 timm and torchvision are only needed when these helpers are called.
 """
@@ -8,18 +10,10 @@ timm and torchvision are only needed when these helpers are called.
 from __future__ import annotations
 
 import math
-import re
 
-from .config import (
-    AutoAugment,
-    ColorJitter,
-    ConfigError,
-    EvalTransform,
-    Normalize,
-    Preprocess,
-    RandomErasing,
-    TrainTransform,
-)
+from .constants import INTERPOLATIONS
+from .errors import ConfigError
+from .ops import CONFIGURED
 
 # timm's training arguments with no dali-pipes equivalent, and why
 UNSUPPORTED_TRAIN = {
@@ -29,8 +23,8 @@ UNSUPPORTED_TRAIN = {
     "mixup_alpha": "MixUp/CutMix act on batches: pass dali_pipes.MixUpCutMix(...) (timm's arguments) as mix=",
     "cutmix_alpha": "MixUp/CutMix act on batches: pass dali_pipes.MixUpCutMix(...) (timm's arguments) as mix=",
 }
-TRAIN_ARGS = ("scale", "ratio", "hflip", "color_jitter", "color_jitter_prob", "auto_augment", "re_prob",
-              "re_mode", "train_interpolation")
+GEOMETRY_ARGS = ("scale", "ratio", "hflip", "train_interpolation")
+TRAIN_ARGS = GEOMETRY_ARGS + tuple(arg for op in CONFIGURED for arg in op.timm_args)
 
 
 def _needs(module: str, helper: str):
@@ -62,22 +56,23 @@ def timm_data_config(model_or_config) -> dict:
     return data.resolve_data_config({}, model=model_or_config)
 
 
-def from_timm(model_or_config, **train_args) -> Preprocess:
+def timm_settings(model_or_config, train_args: dict) -> dict:
+    """{"train", "eval", "normalize"}: the keyword arguments of TrainTransform, EvalTransform, Normalize."""
     config = timm_data_config(model_or_config)
     channels, height, width = config["input_size"]
     if height != width:
         raise ConfigError(f"from_timm: input size {height} x {width} is not square; dali-pipes crops squares")
     interpolation = config.get("interpolation", "bilinear")
-    if interpolation not in ("bilinear", "bicubic", "nearest"):
+    if interpolation not in INTERPOLATIONS:
         raise ConfigError(f"from_timm: interpolation {interpolation!r} is not supported (bilinear, bicubic, nearest)")
     crop_pct = config.get("crop_pct") or 0.875
-    eval_cfg = EvalTransform(size=height, resize_size=math.floor(height / crop_pct), interpolation=interpolation,
-                             crop_mode=config.get("crop_mode") or "center")
-    normalize = Normalize(mean=tuple(config["mean"]), std=tuple(config["std"]))
-    return Preprocess(train=_timm_train(height, interpolation, train_args), eval=eval_cfg, normalize=normalize)
+    return {"train": _timm_train(height, interpolation, train_args),
+            "eval": {"size": height, "resize_size": math.floor(height / crop_pct), "interpolation": interpolation,
+                     "crop_mode": config.get("crop_mode") or "center"},
+            "normalize": {"mean": tuple(config["mean"]), "std": tuple(config["std"])}}
 
 
-def _timm_train(size: int, interpolation: str, args: dict) -> TrainTransform:
+def _timm_train(size: int, interpolation: str, args: dict) -> dict:
     """timm's `transforms_imagenet_train` arguments (their defaults where not given)."""
     refused = {k: UNSUPPORTED_TRAIN[k] for k, v in args.items() if k in UNSUPPORTED_TRAIN and v}
     unknown = sorted(set(args) - set(TRAIN_ARGS) - set(UNSUPPORTED_TRAIN))
@@ -86,49 +81,17 @@ def _timm_train(size: int, interpolation: str, args: dict) -> TrainTransform:
         raise ConfigError(f"from_timm: unsupported training arguments {sorted(refused) + unknown} "
                           f"({why or 'not timm training arguments'}); supported: {', '.join(TRAIN_ARGS)}")
     train_interpolation = args.get("train_interpolation", interpolation)
-    if train_interpolation not in ("bilinear", "bicubic", "nearest"):
+    if train_interpolation not in INTERPOLATIONS:
         raise ConfigError(f"from_timm: train_interpolation {train_interpolation!r} is not supported "
                           "(timm's 'random' picks one per sample; dali-pipes uses one)")
-    policy = _auto_augment(args.get("auto_augment"))
-    jitter = args.get("color_jitter", 0.4)
-    color_jitter = None
-    if jitter and policy is None:  # timm: an auto-augment policy replaces colour jitter
-        values = (jitter,) * 3 if isinstance(jitter, (int, float)) else tuple(jitter)
-        color_jitter = ColorJitter(*values, p=args.get("color_jitter_prob") or 1.0)
-    erasing = None
-    if args.get("re_prob"):
-        mode = args.get("re_mode", "pixel")
-        if mode not in ("pixel", "const"):
-            raise ConfigError(f"from_timm: re_mode {mode!r} is not supported ('pixel', 'const')")
-        erasing = RandomErasing(p=args["re_prob"], value="random" if mode == "pixel" else 0.0)
-    return TrainTransform(size=size, scale=tuple(args.get("scale", (0.08, 1.0))),
-                          ratio=tuple(args.get("ratio", (3 / 4, 4 / 3))), hflip=args.get("hflip", 0.5),
-                          color_jitter=color_jitter, auto_augment=policy, random_erasing=erasing,
-                          interpolation=train_interpolation)
+    settings = {"size": size, "scale": tuple(args.get("scale", (0.08, 1.0))),
+                "ratio": tuple(args.get("ratio", (3 / 4, 4 / 3))), "hflip": args.get("hflip", 0.5),
+                "interpolation": train_interpolation}
+    settings.update({op.field: op.from_timm(args) for op in CONFIGURED})
+    return settings
 
 
-def _auto_augment(spec: str | None) -> AutoAugment | None:
-    """timm's policy strings with a torchvision equivalent: "rand-m9-n2" (RandAugment), "original"
-    / "v0" / "autoaugment" (AutoAugment, ImageNet policy), "trivialaugment" / "ta_wide"."""
-    if not spec:
-        return None
-    if spec.startswith("rand"):
-        options = {"m": 9, "n": 2}
-        for part in spec.split("-")[1:]:
-            found = re.fullmatch(r"([mn])(\d+)", part)
-            if found is None:
-                raise ConfigError(f"from_timm: auto_augment {spec!r}: option {part!r} has no equivalent in "
-                                  "torchvision's RandAugment (supported: mM, nN)")
-            options[found.group(1)] = int(found.group(2))
-        return AutoAugment("randaugment", num_ops=options["n"], magnitude=options["m"])
-    if spec in ("original", "v0", "autoaugment"):
-        return AutoAugment("autoaugment")
-    if spec in ("trivialaugment", "ta_wide"):
-        return AutoAugment("trivialaugment")
-    raise ConfigError(f"from_timm: auto_augment {spec!r} has no equivalent here (rand-mM-nN, original, ta_wide)")
-
-
-def from_torchvision(weights) -> Preprocess:
+def torchvision_settings(weights) -> dict:
     """The eval preprocessing of a torchvision weights enum (`weights.transforms()`); train keeps
     dali-pipes' defaults at the same crop size."""
     _needs("torchvision.transforms", "from_torchvision")
@@ -138,9 +101,9 @@ def from_torchvision(weights) -> Preprocess:
                           "(e.g. torchvision.models.ResNet50_Weights.IMAGENET1K_V2)")
     crop, resize = transform.crop_size[0], transform.resize_size[0]
     interpolation = transform.interpolation.value  # "bilinear", "bicubic", "nearest"
-    if interpolation not in ("bilinear", "bicubic", "nearest") or not transform.antialias:
+    if interpolation not in INTERPOLATIONS or not transform.antialias:
         raise ConfigError(f"from_torchvision: {weights}: interpolation {interpolation!r} with "
                           f"antialias={transform.antialias} is not supported")
-    return Preprocess(train=TrainTransform(size=crop, interpolation=interpolation),
-                      eval=EvalTransform(size=crop, resize_size=resize, interpolation=interpolation),
-                      normalize=Normalize(mean=tuple(transform.mean), std=tuple(transform.std)))
+    return {"train": {"size": crop, "interpolation": interpolation},
+            "eval": {"size": crop, "resize_size": resize, "interpolation": interpolation},
+            "normalize": {"mean": tuple(transform.mean), "std": tuple(transform.std)}}

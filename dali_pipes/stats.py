@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .cache import default_cache_dir, write_json
+from .sources.decode import to_image_tensor
 
 STATS_FILE = ".dali-pipes-stats.json"
 
@@ -39,8 +40,6 @@ class _PixelSums(Dataset):
         return len(self.source)
 
     def __getitem__(self, index: int):
-        from .tv.transforms import to_image_tensor
-
         image = to_image_tensor(self.source.read(index), self.source.describe(index), self.source.encoded)
         pixels = image.reshape(3, -1).to(torch.int64)
         return pixels.sum(dim=1), (pixels * pixels).sum(dim=1), pixels.shape[1]

@@ -13,8 +13,8 @@ from PIL import Image
 from scipy import stats
 
 from dali_pipes import AutoAugment, ColorJitter, Preprocess, RandomErasing, TrainTransform, make_loader
-from dali_pipes.erasing import apply as apply_erasing
-from dali_pipes.erasing import make_params as erasing_params
+from dali_pipes.ops.erasing import apply as apply_erasing
+from dali_pipes.ops.erasing import make_params as erasing_params
 
 from .conftest import unnormalize
 

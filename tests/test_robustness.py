@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from dali_pipes import EvalTransform, Preprocess, TrainTransform, make_loader
-from dali_pipes.loader_base import SkippedImageWarning
+from dali_pipes.skips import SkippedImageWarning
 
 from .badfiles import BAD_FILES, _truncated_png
 from .conftest import CPU_BACKENDS, collect, identity_colour, unnormalize, write_image

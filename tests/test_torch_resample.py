@@ -10,7 +10,7 @@ from torchvision.transforms.v2 import functional as F
 
 from dali_pipes import EvalTransform, Preprocess
 from dali_pipes.dali.torch_resample import _EvalGeometry, _Resize
-from dali_pipes.tv.transforms import EvalGeometry
+from dali_pipes.kernels.tv import EvalGeometry
 
 
 def _batch(n=37, seed=0):

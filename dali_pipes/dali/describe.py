@@ -13,6 +13,7 @@ import numpy as np
 
 from ..config import GpuDecoder, Preprocess
 from ..sampling import EpochPlan
+from ..state import LoaderState
 from .pipeline import BatchFeeder, define_pipeline, quiet_auto_aug_aliases
 
 
@@ -48,7 +49,7 @@ class _ShapeOnlySource:
 def graph_ops(cfg: Preprocess, *, train: bool, device: str, encoded: bool = True, multilabel: bool = False,
               resampler: str = "dali", decoder: GpuDecoder | None = None) -> list[GraphOp]:
     """Every operator of the (train or eval) graph for `device`, in definition order."""
-    feeder = BatchFeeder(_ShapeOnlySource(encoded, multilabel), EpochPlan(1, 1, False, False, 0),
+    feeder = BatchFeeder(_ShapeOnlySource(encoded, multilabel), LoaderState(EpochPlan(1, 1, False, False, 0)),
                          cfg.train if train else None)
     pipe = define_pipeline(feeder, cfg, train=train, device=device, num_threads=1,
                            device_id=0 if device == "gpu" else None, seed=0, prefetch=2, resampler=resampler,

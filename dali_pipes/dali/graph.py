@@ -24,12 +24,11 @@ from typing import NamedTuple
 from nvidia.dali import fn, types
 from nvidia.dali import math as dmath
 
-from ..backend import resolve_resampler
 from ..config import EvalTransform, GpuDecoder, Normalize, Preprocess, TrainTransform
+from ..kernels.nodes import on_device
+from ..kernels.tv import border_fill
 from ..ops import active_ops
-from ..tv.transforms import border_fill
 from . import torch_resample
-from .nodes import on_device
 
 
 class Resampler(NamedTuple):
@@ -222,7 +221,8 @@ def preprocess(inputs, cfg: Preprocess, train: bool, device: str, encoded: bool 
                params: dict | None = None, resampler: Resampler = DALI_RESAMPLER,
                decoder: GpuDecoder | None = None):
     """The whole train or eval graph for one batch of encoded images or raw arrays."""
-    resolve_resampler(resampler.kind, f"dali-{device}")  # the same refusals as make_loader's
+    if resampler.kind == "torch" and device == "gpu":
+        raise ValueError("resampler 'torch' runs in DALI's CPU graph only; a GPU graph resizes with fn.resize")
     if train:
         t = cfg.train
         chained = [op for op in active_ops(t) if op.stage == "pixels"]

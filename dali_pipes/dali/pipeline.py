@@ -17,13 +17,14 @@ from nvidia.dali import fn, pipeline_def, types
 
 from ..config import GpuDecoder, Preprocess, TrainTransform
 from ..errors import ImageDecodeError, SourceError
+from ..kernels.nodes import on_device
 from ..ops import active_ops
 from ..params import draw_train_params
 from ..sampling import EpochPlan
 from ..sources import check_encoded
 from ..sources.header import image_size
+from ..state import LoaderState
 from . import graph
-from .nodes import on_device
 
 _DALI_TYPES = {"int32": types.INT32, "float32": types.FLOAT}
 
@@ -37,10 +38,10 @@ class BatchFeeder:
     a batch with nothing readable left is left out entirely.
     """
 
-    def __init__(self, source, plan: EpochPlan, train_cfg: TrainTransform | None, *, skip: bool = False,
+    def __init__(self, source, state: LoaderState, train_cfg: TrainTransform | None, *, skip: bool = False,
                  report=None):
         self.source = source
-        self.plan = plan
+        self.state = state  # the loader's: the plan is read from it when an epoch starts
         self.train_cfg = train_cfg
         self.ops = [] if train_cfg is None else active_ops(train_cfg)  # what each batch feeds, in order
         self.skip = skip
@@ -55,6 +56,10 @@ class BatchFeeder:
         # (plan batch index, sample indices) handed to DALI and not yet delivered, oldest first:
         # a decode error belongs to the oldest one.
         self.in_flight: deque[tuple[int, np.ndarray]] = deque()
+
+    @property
+    def plan(self) -> EpochPlan:
+        return self.state.plan
 
     @property
     def feeds(self):

@@ -21,8 +21,7 @@ import torch
 from nvidia.dali import fn
 
 from ..config import Preprocess
-from ..tv import kernels
-from ..tv import transforms as tv
+from ..kernels import tv as kernels
 
 LAYOUTS = ("HWC", "CHW")
 TASKS_PER_THREAD = 4
@@ -93,7 +92,7 @@ class _Resize(_BatchKernel):
 
 
 class _EvalGeometry(_BatchKernel):
-    def __init__(self, geometry: tv.EvalGeometry, threads: int, layout: str):
+    def __init__(self, geometry: kernels.EvalGeometry, threads: int, layout: str):
         super().__init__(threads, layout)
         self.geometry = geometry
 
@@ -109,5 +108,5 @@ def resize(images, size: int, *, threads: int, layout: str = "HWC", interpolatio
 
 def eval_resize_crop(images, cfg: Preprocess, *, threads: int, layout: str = "HWC"):
     """The eval geometry of `cfg` (resize and crop, as the torchvision backend) on HWC uint8 images."""
-    return fn.python_function(images, function=_EvalGeometry(tv.EvalGeometry(cfg), threads, layout),
+    return fn.python_function(images, function=_EvalGeometry(kernels.EvalGeometry(cfg), threads, layout),
                               batch_processing=True, output_layouts=layout)

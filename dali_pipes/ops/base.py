@@ -1,16 +1,21 @@
-"""What a per-sample train op is: the contract every module of `dali_pipes.ops` fulfils.
+"""What an augmentation is: the contract every module of `dali_pipes.ops` fulfils.
 
-An op owns one field of `TrainTransform` and everything that follows from it:
-- its own random stream: `draws` uniforms per sample at counters `stream * 2**32 + offset + 1 ...`
-  of the sample's seed (dali_pipes.params), so switching an op on never moves another op's numbers;
+An augmentation module owns everything that follows from one optional field of `TrainTransform`:
+- `config`: its frozen, validated config dataclass (the field holds one, or None for off), and
+  `check`, for what it needs of the rest of the transform;
+- its own random stream: `draws` uniforms per sample at counters `stream * STREAM_SPAN + offset + 1 ...`
+  of the sample's seed (dali_pipes.rng), so switching an op on never moves another op's numbers;
 - `draw`: those uniforms -> named per-sample values (torchvision's sampling algorithm, vectorized);
 - `feeds`: the values DALI needs, as named, typed per-sample inputs of the graph;
 - `dali`: its part of the DALI graph (uint8 HWC images on the graph's device -> the same);
-- `torch`: its torchvision kernel on one (3, H, W) uint8 tensor with that sample's values.
+- `torch`: its torchvision kernel on one (3, H, W) uint8 tensor with that sample's values;
+- `add_arguments` / `from_arguments`: its `dali-pipes preview|graph` flags;
+- `timm_args` / `from_timm`: the timm training arguments that turn it on.
 
-Two ops are placed by the graph rather than chained: the crop window (fused with the decode and the
-resize) and the flip (fused into the final crop_mirror_normalize); `stage` says which. Every other op
-is applied in registry order on both backends.
+A per-sample op (`SampleOp`) runs on each image before normalization: two are placed by the graph
+rather than chained, the crop window (fused with the decode and the resize) and the flip (fused into
+the final crop_mirror_normalize); `stage` says which. A batch op (`BatchOp`) runs on the normalized
+batch, on the loader's device, the same code for both backends (dali_pipes.output).
 """
 
 from __future__ import annotations
@@ -19,10 +24,6 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-
-from ..config import TrainTransform
-
-STREAM_SPAN = 2**32  # counters of one stream; an op's draws stay inside its own span
 
 
 class Feed(NamedTuple):
@@ -33,10 +34,36 @@ class Feed(NamedTuple):
     shape: tuple[int, ...]
 
 
-class SampleOp:
-    """Base class: override what the op has (an op without draws or feeds keeps the defaults)."""
+class Augmentation:
+    """What every op declares; override what the op has."""
 
-    field: str | None = None  # the TrainTransform field that switches it on; None: always on
+    field: str | None = None  # its TrainTransform field; None: always on, no config (crop, flip)
+    config: type | None = None  # the dataclass that field holds
+    timm_args: tuple[str, ...] = ()  # the timm training arguments `from_timm` reads
+
+    @property
+    def name(self) -> str:
+        return self.field or type(self).__name__.lower()
+
+    def active(self, cfg) -> bool:
+        return self.field is None or getattr(cfg, self.field) is not None
+
+    def check(self, cfg) -> None:
+        """Refuse (ConfigError) what this op's settings need of the rest of the TrainTransform `cfg`."""
+
+    def add_arguments(self, parser) -> None:
+        """Its flags for `dali-pipes preview` and `graph`."""
+
+    def from_arguments(self, args):
+        """Its config from those flags, or None (off)."""
+        return None
+
+    def from_timm(self, args: dict):
+        """Its config from timm's training arguments `args` (timm's defaults where absent), or None."""
+        return None
+
+
+class SampleOp(Augmentation):
     stream: int = 0
     offset: int = 0
     draws: int = 0
@@ -44,14 +71,7 @@ class SampleOp:
     stage: str = "pixels"  # "geometry" (the crop window), "mirror" (the flip), or "pixels" (chained)
     needs_conditionals: bool = False  # its DALI graph uses `if` on data (DALI's conditionals)
 
-    @property
-    def name(self) -> str:
-        return self.field or type(self).__name__.lower()
-
-    def active(self, cfg: TrainTransform) -> bool:
-        return self.field is None or getattr(cfg, self.field) is not None
-
-    def draw(self, cfg: TrainTransform, hw: np.ndarray, u: np.ndarray) -> dict[str, np.ndarray]:
+    def draw(self, cfg, hw: np.ndarray, u: np.ndarray) -> dict[str, np.ndarray]:
         """Named per-sample values from `u`, (n, draws) uniforms; `hw` the (n, 2) image sizes."""
         return {}
 
@@ -59,8 +79,15 @@ class SampleOp:
         """The values DALI gets, cast to the declared dtypes (an op may derive them)."""
         return {f.name: np.ascontiguousarray(values[f.name], dtype=f.dtype) for f in self.feeds}
 
-    def dali(self, images, nodes: dict, cfg: TrainTransform, device: str):
+    def dali(self, images, nodes: dict, cfg, device: str):
         return images
 
-    def torch(self, image: torch.Tensor, values: dict, cfg: TrainTransform) -> torch.Tensor:
+    def torch(self, image: torch.Tensor, values: dict, cfg) -> torch.Tensor:
         return image
+
+
+class BatchOp(Augmentation):
+    """An op on the normalized (B, 3, H, W) batch; its numbers come from the batch's generator."""
+
+    def apply(self, images: torch.Tensor, settings, rng: np.random.Generator) -> torch.Tensor:
+        raise NotImplementedError

@@ -7,21 +7,54 @@ blurred gets a sigma so small that the kernel is exactly the identity: no branch
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from torchvision.transforms.v2 import functional as F
 
+from ..checks import pair, probability, require
 from .base import Feed, SampleOp
 
 IDENTITY_SIGMA = 1e-3  # exp(-1 / (2 * 1e-6)) == 0 in float32: the kernel is a single 1
+TIMM_KERNEL = 23  # timm's create_transform(gaussian_blur_prob=...) blurs with GaussianBlur(23)
+
+
+@dataclass(frozen=True)
+class GaussianBlur:
+    """torchvision's GaussianBlur(kernel_size, sigma), applied with probability `p` (torchvision's
+    RandomApply; SimCLR uses p=0.5, BYOL 1.0 and 0.1): sigma drawn uniformly from `sigma` per sample,
+    the same for both axes; `kernel_size` odd, an int or (width, height); reflected borders."""
+
+    kernel_size: int | tuple[int, int] = 23
+    sigma: float | tuple[float, float] = (0.1, 2.0)
+    p: float = 1.0
+
+    def __post_init__(self):
+        sizes = (self.kernel_size,) * 2 if isinstance(self.kernel_size, int) else tuple(self.kernel_size)
+        require(len(sizes) == 2 and all(isinstance(k, int) and not isinstance(k, bool) and k > 0 and k % 2 == 1
+                                        for k in sizes), "GaussianBlur.kernel_size",
+                f"expected an odd positive integer or a pair of them (width, height), got {self.kernel_size!r}")
+        sigma = (self.sigma, self.sigma) if isinstance(self.sigma, (int, float)) else self.sigma
+        sigma = pair(sigma, "GaussianBlur.sigma")
+        require(sigma[0] > 0, "GaussianBlur.sigma", f"must be > 0, got {sigma}")
+        probability(self.p, "GaussianBlur.p")
+        object.__setattr__(self, "kernel_size", sizes)
+        object.__setattr__(self, "sigma", sigma)
 
 
 class Blur(SampleOp):
     """`blur`: (n,) bool, the samples blurred; `blur_sigma`: (n,) sigma drawn from `sigma`.
     Uniforms: apply, sigma."""
 
-    field = "blur"
+    field, config = "blur", GaussianBlur
     stream, draws = 2, 2
     feeds = (Feed("blur_sigma", "float32", (2,)),)
+    timm_args = ("gaussian_blur_prob",)
+
+    def check(self, cfg):
+        # reflected borders need the kernel's half inside the image
+        require(max(cfg.blur.kernel_size) // 2 < cfg.size, "TrainTransform.blur",
+                f"kernel_size {cfg.blur.kernel_size} needs an image larger than half of it; size is {cfg.size}")
 
     def draw(self, cfg, hw, u):
         lo, hi = cfg.blur.sigma
@@ -42,3 +75,15 @@ class Blur(SampleOp):
             return image
         sigma = float(values["blur_sigma"])
         return F.gaussian_blur(image, list(cfg.blur.kernel_size), [sigma, sigma])
+
+    def add_arguments(self, parser):
+        parser.add_argument("--blur", type=float, default=None, metavar="P", help="GaussianBlur probability")
+        parser.add_argument("--blur-kernel", type=int, default=23, metavar="K",
+                            help="GaussianBlur kernel size (default 23)")
+
+    def from_arguments(self, args):
+        return GaussianBlur(args.blur_kernel, p=args.blur) if args.blur is not None else None
+
+    def from_timm(self, args):
+        p = args.get("gaussian_blur_prob")
+        return GaussianBlur(TIMM_KERNEL, p=p) if p else None

@@ -9,10 +9,40 @@ in YIQ space where torchvision shifts the HSV hue.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from torchvision.transforms.v2 import functional as F
 
+from ..checks import probability, require
 from .base import Feed, SampleOp
+
+
+@dataclass(frozen=True)
+class ColorJitter:
+    """torchvision's ColorJitter: factors drawn per sample from [max(0, 1 - b), 1 + b] (brightness,
+    contrast, saturation), a hue shift from [-h, h] (fraction of the colour wheel, h <= 0.5), all
+    applied to a sample with probability `p`."""
+
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.4
+    hue: float = 0.0
+    p: float = 1.0
+
+    def __post_init__(self):
+        for name in ("brightness", "contrast", "saturation"):
+            value = getattr(self, name)
+            require(isinstance(value, (int, float)) and value >= 0, f"ColorJitter.{name}",
+                    f"must be a number >= 0, got {value!r}")
+        require(isinstance(self.hue, (int, float)) and 0 <= self.hue <= 0.5, "ColorJitter.hue",
+                f"must lie in [0, 0.5], got {self.hue!r}")
+        probability(self.p, "ColorJitter.p")
+
+    def factor_range(self, name: str) -> tuple[float, float]:
+        value = float(getattr(self, name))
+        return max(0.0, 1.0 - value), 1.0 + value
+
 
 _KERNELS = (F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue)
 _IDENTITY = (1.0, 1.0, 1.0, 0.0)
@@ -23,9 +53,10 @@ class ColorJitterOp(SampleOp):
     the sample is not jittered (probability 1 - p); `jitter_order`: (n, 4) a permutation of 0..3.
     Uniforms: apply, 4 factors, 4 sort keys of the order."""
 
-    field = "color_jitter"
+    field, config = "color_jitter", ColorJitter
     stream, offset, draws = 0, 23, 9
     feeds = (Feed("jitter", "float32", (4,)),)
+    timm_args = ("color_jitter", "color_jitter_prob", "force_color_jitter")
 
     def draw(self, cfg, hw, u):
         cj = cfg.color_jitter
@@ -40,7 +71,7 @@ class ColorJitterOp(SampleOp):
     def dali(self, images, nodes, cfg, device):
         from nvidia.dali import fn, types
 
-        from ..dali.nodes import blend_with_luma, luma, on_device, to_uint8
+        from ..kernels.nodes import blend_with_luma, luma, on_device, to_uint8
 
         cj, jitter = cfg.color_jitter, nodes["jitter"]
         if cj.brightness > 0:
@@ -62,3 +93,19 @@ class ColorJitterOp(SampleOp):
             if on[k]:
                 image = _KERNELS[k](image, float(values["jitter"][k]))
         return image
+
+    def add_arguments(self, parser):
+        parser.add_argument("--color-jitter", type=float, nargs=4, metavar=("B", "C", "S", "H"), default=None,
+                            help="ColorJitter(brightness, contrast, saturation, hue)")
+
+    def from_arguments(self, args):
+        return ColorJitter(*args.color_jitter) if args.color_jitter else None
+
+    def from_timm(self, args):
+        """timm's rule: an auto-augment policy turns the jitter off, unless `force_color_jitter` or a
+        '3a' policy; 3 or 4 factors, or one number for brightness, contrast and saturation."""
+        jitter, policy = args.get("color_jitter", 0.4), args.get("auto_augment")
+        if not jitter or (policy and not (args.get("force_color_jitter") or "3a" in policy)):
+            return None
+        values = (jitter,) * 3 if isinstance(jitter, (int, float)) else tuple(jitter)
+        return ColorJitter(*values, p=args.get("color_jitter_prob") or 1.0)

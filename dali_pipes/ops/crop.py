@@ -13,7 +13,7 @@ import math
 import numpy as np
 from torchvision.transforms.v2 import functional as F
 
-from ..tv.kernels import INTERPOLATION_MODES, resize_if_needed
+from ..kernels.tv import INTERPOLATION_MODES, resize_if_needed
 from .base import Feed, SampleOp
 
 ATTEMPTS = 10

@@ -9,12 +9,27 @@ weights times integers), which that shift rounds down exactly. The same pixels a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from torchvision.transforms.v2 import functional as F
 
+from ..checks import probability
+from ..constants import LUMA
 from .base import Feed, SampleOp
 
-LUMA = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights (not the 0.299 of DALI's own ops)
+
+@dataclass(frozen=True)
+class RandomGrayscale:
+    """torchvision's RandomGrayscale: with probability `p`, the sample becomes its luma
+    floor(0.2989 R + 0.587 G + 0.114 B) on all 3 channels (torchvision's weights and rounding)."""
+
+    p: float = 0.1
+
+    def __post_init__(self):
+        probability(self.p, "RandomGrayscale.p")
+
+
 _GREY = np.tile(np.array(LUMA, dtype=np.float32), (3, 1))
 _SAME = np.eye(3, dtype=np.float32)
 _TRUNCATE = -0.5 + 5e-5
@@ -23,9 +38,10 @@ _TRUNCATE = -0.5 + 5e-5
 class Grayscale(SampleOp):
     """`grayscale`: (n,) bool, the samples that turn grey."""
 
-    field = "grayscale"
+    field, config = "grayscale", RandomGrayscale
     stream, draws = 1, 1
     feeds = (Feed("grayscale_matrix", "float32", (3, 3)),)
+    timm_args = ("grayscale_prob",)
 
     def draw(self, cfg, hw, u):
         return {"grayscale": u[:, 0] < cfg.grayscale.p}
@@ -42,3 +58,12 @@ class Grayscale(SampleOp):
 
     def torch(self, image, values, cfg):
         return F.rgb_to_grayscale(image, num_output_channels=3) if values["grayscale"] else image
+
+    def add_arguments(self, parser):
+        parser.add_argument("--grayscale", type=float, default=None, metavar="P", help="RandomGrayscale probability")
+
+    def from_arguments(self, args):
+        return RandomGrayscale(args.grayscale) if args.grayscale is not None else None
+
+    def from_timm(self, args):
+        return RandomGrayscale(args["grayscale_prob"]) if args.get("grayscale_prob") else None

@@ -8,7 +8,7 @@ import torch
 from torchvision.transforms import v2
 
 from dali_pipes import make_loader
-from dali_pipes.tv.transforms import decode_rgb
+from dali_pipes.sources.decode import decode_rgb
 
 from ..conftest import unnormalize
 from .checkers import assert_images_close

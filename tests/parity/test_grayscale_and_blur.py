@@ -12,7 +12,7 @@ from torchvision.transforms import v2
 
 from dali_pipes import GaussianBlur, Preprocess, RandomGrayscale, TrainTransform, make_loader
 from dali_pipes.params import draw_train_params
-from dali_pipes.tv.transforms import decode_rgb
+from dali_pipes.sources.decode import decode_rgb
 
 from ..conftest import unnormalize
 from .checkers import assert_crop_resize_close, assert_images_close

@@ -12,8 +12,9 @@ from torchvision.transforms import v2
 
 from dali_pipes import ColorJitter, Preprocess, TrainTransform, make_loader
 from dali_pipes.ops.crop import random_resized_crop_windows
-from dali_pipes.params import draw_train_params, uniforms
-from dali_pipes.tv.transforms import decode_rgb
+from dali_pipes.params import draw_train_params
+from dali_pipes.rng import uniforms
+from dali_pipes.sources.decode import decode_rgb
 
 from ..conftest import unnormalize
 from .checkers import assert_crop_resize_close, assert_images_close

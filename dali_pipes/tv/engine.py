@@ -1,4 +1,4 @@
-"""The torchvision backend's loader: a map-style dataset over the source and a DataLoader.
+"""The torchvision engine (dali_pipes.engine): a map-style dataset over the source and a DataLoader.
 
 Batches come from `EpochPlan` through a batch sampler, so order and last-batch policy match the
 DALI backend. Each sample is augmented under its own seed from the plan (inside `fork_rng`, so the
@@ -13,25 +13,29 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
+from ..engine import Engine
 from ..errors import ImageDecodeError, SourceError
-from ..loader_base import LoaderBase
-from ..sampling import EpochPlan
-from .transforms import TrainKernel, build_eval_transform, to_image_tensor
+from ..output import OutputStage
+from ..skips import SkipLog
+from ..sources.decode import to_image_tensor
+from ..state import LoaderState
+from .transforms import TrainKernel, build_eval_transform
 
 
 class PlannedBatchSampler(Sampler):
     """Yields the plan's batches as lists of (sample index, augmentation seed)."""
 
-    def __init__(self, plan: EpochPlan):
-        self.plan = plan
+    def __init__(self, state: LoaderState):
+        self.state = state  # the loader's: the plan is read from it when an epoch starts
         self.epoch = 0
         self.first = 0  # the batch to start from (a resumed epoch)
 
     def __len__(self) -> int:
-        return len(self.plan)
+        return len(self.state.plan)
 
     def __iter__(self):
-        batches, seeds = self.plan.batches(self.epoch), self.plan.batch_seeds(self.epoch)
+        plan = self.state.plan
+        batches, seeds = plan.batches(self.epoch), plan.batch_seeds(self.epoch)
         for batch, batch_seeds in zip(batches[self.first:], seeds[self.first:]):
             yield [(int(i), int(seed)) for i, seed in zip(batch, batch_seeds)]
 
@@ -96,14 +100,16 @@ class TransformedSource(Dataset):
         return image, self.source.targets[index]
 
 
-class TorchvisionLoader(LoaderBase):
-    backend = "torchvision"
+class TorchvisionEngine(Engine):
+    name = "torchvision"
 
-    def __init__(self, source, preprocess, plan, train, device: torch.device, *, num_workers: int, mix=None,
-                 on_error: str = "raise"):
-        super().__init__(source, preprocess, plan, train, device, mix, on_error)
+    def __init__(self, source, preprocess, state: LoaderState, skips: SkipLog, output: OutputStage, *,
+                 train: bool, device: torch.device, num_workers: int, on_error: str = "raise"):
         self.num_workers = num_workers
-        self._sampler = PlannedBatchSampler(plan)
+        self.device = device
+        self._skips = skips
+        self._output = output
+        self._sampler = PlannedBatchSampler(state)
         self._loader = DataLoader(
             TransformedSource(source, preprocess, train, skip=on_error == "skip"),
             batch_sampler=self._sampler,
@@ -113,22 +119,24 @@ class TorchvisionLoader(LoaderBase):
             pin_memory=device.type == "cuda",
         )
 
-    def _run_epoch(self, epoch: int, first_batch: int):
-        self._sampler.plan = self.plan  # load_state_dict may have adopted another seed
+    def run_epoch(self, epoch: int, first_batch: int):
         self._sampler.epoch, self._sampler.first = epoch, first_batch
         for index, (batch, skipped) in enumerate(_worker_errors_surfaced(self._loader), start=first_batch):
             for s in skipped:
-                self._note_skipped(s.where, s.reason)
+                self._skips.note(s.where, s.reason)
             if batch is None:  # nothing readable in this batch
                 continue
             images, labels = batch
-            images = self._in_layout(images)
+            images = self._output.in_layout(images)  # before the copy to the device: pinned NHWC memory
             if self.device.type != "cpu":
                 images = images.to(self.device, non_blocking=True)
                 labels = labels.to(self.device, non_blocking=True)
             yield index, images, labels
 
-    def _release(self) -> None:
+    def abandon(self) -> None:
+        """The DataLoader's iterator of the abandoned epoch is dropped when the next one starts."""
+
+    def release(self) -> None:
         iterator = getattr(self._loader, "_iterator", None)
         if iterator is not None and hasattr(iterator, "_shutdown_workers"):
             iterator._shutdown_workers()

@@ -1,32 +1,33 @@
-"""The part of the loader that is the same for every backend: the DataLoader-like surface.
+"""The loader users iterate: the DataLoader surface over an engine, the same for every backend.
 
-Epoch accounting lives here once: which epoch the next `iter()` runs, `set_epoch`, `len`, closing,
-and superseding an iterator that was abandoned mid-epoch. A backend only says how to run one epoch
-of a plan (`_run_epoch`) and how to let go of an unfinished one (`_abandon`).
+It owns the epoch state machine (which epoch the next `iter()` runs, `set_epoch`, superseding an
+iterator abandoned mid-epoch), resume (`state_dict` / `load_state_dict`, seed adoption), the
+skipped-image reports and the lifecycle (close, context manager, closing at exit). Where it stands
+is one `LoaderState` the engine reads too; every batch goes through one `OutputStage`. The engine
+(dali_pipes.engine) only runs epochs.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import logging
-import warnings
 import weakref
 from typing import Iterator
 
-import numpy as np
 import torch
 from torch.utils.data import Sampler
 
 from .config import Preprocess
-from .erasing import random_erasing
-from .sampling import EpochPlan
-
-log = logging.getLogger("dali_pipes")
+from .engine import Engine
+from .output import OutputStage
+from .skips import SkipLog, SkippedImageWarning
+from .state import LoaderState
 
 STATE_FORMAT = "dali-pipes/loader-state/v1"
 
-_LIVE_LOADERS: "weakref.WeakSet[LoaderBase]" = weakref.WeakSet()
+_LIVE_LOADERS: "weakref.WeakSet[Loader]" = weakref.WeakSet()
+
+__all__ = ["Loader", "SkippedImageWarning", "STATE_FORMAT"]
 
 
 @atexit.register
@@ -38,40 +39,21 @@ def _close_live_loaders(_live=_LIVE_LOADERS) -> None:
             loader.close()
 
 
-class SkippedImageWarning(UserWarning):
-    """An unreadable image was left out of its batch (make_loader(on_error="skip"))."""
-
-_TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-def torch_dtype(name: str) -> torch.dtype:
-    return _TORCH_DTYPES[name]
-
-
-class LoaderBase:
+class Loader:
     """Iterate for `(images, labels)`; iterate again for the next epoch."""
 
-    backend: str
-
-    def __init__(self, source, preprocess: Preprocess, plan: EpochPlan, train: bool, device: torch.device,
-                 mix=None, on_error: str = "raise"):
+    def __init__(self, source, preprocess: Preprocess, state: LoaderState, engine: Engine, output: OutputStage,
+                 skips: SkipLog, *, train: bool, device: torch.device, mix=None, on_error: str = "raise"):
         self.dataset = source
-        self.mix = mix
-        self.on_error = on_error
-        self.skipped: dict[str, str] = {}  # every unreadable image met so far (on_error="skip"): name -> why
-        self.skipped_last_epoch = 0
         self.preprocess = preprocess
-        self.plan = plan
         self.train = train
         self.device = device
-        self.batch_size = plan.batch_size
-        self.drop_last = plan.drop_last
-        self.seed = plan.seed
-        self._seed_was_drawn = False  # set by make_loader when seed=None
-        self._epoch = 0  # the epoch the next iter() runs
-        self._resume_from = 0  # ... starting at this batch (after load_state_dict)
-        self._position = (0, 0)  # (epoch, batches delivered) of the latest batch handed out
-        self._started = False  # whether any epoch has begun since construction or load_state_dict
+        self.mix = mix
+        self.on_error = on_error
+        self.engine = engine
+        self._state = state
+        self._output = output
+        self._skips = skips
         self._generation = 0
         self._running = False
         self._closed = False
@@ -83,6 +65,47 @@ class LoaderBase:
     # -- the DataLoader surface -------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.plan)
+
+    @property
+    def plan(self):
+        return self._state.plan
+
+    @property
+    def backend(self) -> str:
+        return self.engine.name
+
+    @property
+    def batch_size(self) -> int:
+        return self.plan.batch_size
+
+    @property
+    def drop_last(self) -> bool:
+        return self.plan.drop_last
+
+    @property
+    def seed(self) -> int:
+        return self._state.seed
+
+    @property
+    def num_workers(self) -> int:
+        return self.engine.num_workers
+
+    @property
+    def num_threads(self) -> int:
+        return self.engine.num_threads
+
+    @property
+    def resampler(self) -> str | None:
+        return self.engine.resampler
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Every unreadable image met so far (on_error="skip"): name -> why."""
+        return self._skips.skipped
+
+    @property
+    def skipped_last_epoch(self) -> int:
+        return self._skips.last_epoch
 
     @property
     def shard_id(self) -> int:
@@ -101,20 +124,18 @@ class LoaderBase:
     @property
     def engine_seed(self) -> int:
         """The seed of the engine's own random ops, distinct per shard so ranks do not correlate."""
-        return int(np.random.SeedSequence([self.seed, self.plan.shard_id]).generate_state(1)[0])
+        return self._state.engine_seed
 
     @property
     def epoch(self) -> int:
         """The epoch that the next `iter(loader)` runs."""
-        return self._epoch
+        return self._state.epoch
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch the next iteration runs; its order depends only on (seed, epoch)."""
         if not isinstance(epoch, int) or epoch < 0:
             raise ValueError(f"set_epoch: epoch must be a non-negative integer, got {epoch!r}")
-        if epoch != self._epoch:
-            self._resume_from = 0
-        self._epoch = epoch
+        self._state.set_epoch(epoch)
 
     @property
     def sampler(self) -> "PlanSampler":
@@ -139,16 +160,11 @@ class LoaderBase:
         the epoch, the resume position and a `set_epoch` made after `iter()` as they were."""
         if generation != self._generation:
             raise RuntimeError("this iterator was replaced by a newer iter(loader)")
-        if self._running:
-            self._abandon()
-            self._running = False
-        epoch, first, self._resume_from = self._epoch, self._resume_from, 0
+        self._stop_running_epoch()
+        epoch, first = self._state.begin_epoch()
         self._running = True
-        self._epoch = epoch + 1  # a loop without set_epoch still gets a new order every epoch
-        self._position = (epoch, first)
-        self._started = True
-        self._epoch_skips: set[str] = set()
-        batches = self._run_epoch(epoch, first)
+        self._skips.begin_epoch()
+        batches = self.engine.run_epoch(epoch, first)
         try:
             while True:
                 if generation != self._generation:  # checked before pulling: never steal a newer epoch's batch
@@ -157,37 +173,26 @@ class LoaderBase:
                     index, images, labels = next(batches)
                 except StopIteration:
                     break
-                batch = self._batch_ops(images, labels, epoch, index)
-                self._position = (epoch, index + 1)  # the plan's position: skipped batches count too
+                batch = self._output.finish(images, labels, self.plan, epoch, index)
                 if index + 1 == len(self.plan):
                     # the last batch: let the engine close its epoch first, so that a state taken
                     # after it (a loop that breaks there) already points at the next epoch
                     for _ in batches:
                         raise RuntimeError("the engine produced more batches than the epoch plan holds")
                     self._running = False
-                    self._position = (epoch + 1, 0)
+                self._state.delivered(epoch, index)
                 yield batch
             if generation == self._generation:
                 self._running = False
-                self._position = (epoch + 1, 0)
-                self._report_skips(epoch)
+                self._state.ended(epoch)
+                self._skips.end_epoch(epoch, len(self.dataset))
         finally:
             batches.close()  # now, not in a garbage collection at interpreter exit
 
-    def _note_skipped(self, where: str, reason: str) -> None:
-        """An unreadable sample was left out (on_error="skip"): warn once per image, count per epoch."""
-        if where not in self.skipped:
-            warnings.warn(f"skipping unreadable image {where}: {reason}", SkippedImageWarning, stacklevel=2)
-            self.skipped[where] = reason
-        self._epoch_skips.add(where)
-
-    def _report_skips(self, epoch: int) -> None:
-        self.skipped_last_epoch = len(self._epoch_skips)
-        if self._epoch_skips:
-            message = (f"epoch {epoch}: {len(self._epoch_skips)} unreadable image(s) left out "
-                       f"(loader.skipped lists them); {len(self.dataset)} samples in the dataset")
-            log.warning("dali-pipes: %s", message)
-            warnings.warn(message, SkippedImageWarning, stacklevel=2)
+    def _stop_running_epoch(self) -> None:
+        if self._running:
+            self.engine.abandon()
+            self._running = False
 
     def close(self) -> None:
         if not self._closed:
@@ -196,10 +201,9 @@ class LoaderBase:
             if iterator is not None and iterator.gi_frame is not None and not iterator.gi_running:
                 iterator.close()  # its epoch ends here, not in a garbage collection later
             self._running = False
-            self._release()
-            close_reads = getattr(self.dataset, "close_reads", None)
-            if close_reads is not None:  # a remote source's read-ahead threads
-                close_reads()
+            self.engine.release()
+            if hasattr(self.dataset, "close_reads"):  # a source's read-ahead threads
+                self.dataset.close_reads()
 
     def __enter__(self):
         return self
@@ -218,26 +222,6 @@ class LoaderBase:
         return (f"{type(self).__name__}(backend={self.backend!r}, samples={len(self.dataset)}, "
                 f"batch_size={self.batch_size}, batches={len(self)}, train={self.train})")
 
-    def _batch_ops(self, images: torch.Tensor, labels: torch.Tensor, epoch: int, index: int):
-        """Batch-level augmentation, shared by the backends: random erasing, then MixUp/CutMix.
-        Their random numbers come from (seed, epoch, batch index), so a resumed run repeats them."""
-        erasing = self.preprocess.train.random_erasing if self.train else None
-        if erasing is None and self.mix is None:
-            return images, labels
-        rng = np.random.default_rng([self.seed, epoch, index, 2, self.plan.shard_id])
-        if erasing is not None:
-            images = random_erasing(images, erasing, rng)
-        if self.mix is not None:
-            images, labels = self.mix(images, labels, rng)
-        return self._in_layout(images), labels
-
-    def _in_layout(self, images: torch.Tensor) -> torch.Tensor:
-        """NHWC memory when `normalize.channels_last` (the logical shape stays (B, 3, H, W)); a no-op
-        for a batch already in it."""
-        if self.preprocess.normalize.channels_last:
-            return images.contiguous(memory_format=torch.channels_last)
-        return images
-
     # -- resume ---------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """Where the loader stands: a plain picklable dict for a training checkpoint (`torch.save`).
@@ -245,12 +229,10 @@ class LoaderBase:
         A fresh loader built with the same arguments and given this state by `load_state_dict`
         continues with exactly the batches the uninterrupted run would have produced next.
         """
-        epoch, done = self._position if self._started else (self._epoch, self._resume_from)
-        if done >= len(self):
-            epoch, done = epoch + 1, 0
+        epoch, done = self._state.saved()
         state = {"format": STATE_FORMAT, "backend": self.backend, "seed": self.seed, "epoch": epoch,
                  "batches_done": done, "signature": self._signature()}
-        state.update(self._engine_state())
+        state.update(self.engine.state())
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -272,64 +254,28 @@ class LoaderBase:
             details = "; ".join(f"{k}: state has {theirs.get(k)!r}, loader has {ours[k]!r}" for k in mismatched)
             raise ValueError(f"this state comes from another configuration or dataset ({details})")
         if state["seed"] != self.seed:
-            if not self._seed_was_drawn:
+            if not self._state.seed_was_drawn:
                 raise ValueError(f"this state was saved with seed {state['seed']}; this loader was built with "
                                  f"seed {self.seed} (build it with the same seed, or seed=None to adopt the state's)")
-            self._adopt_seed(state["seed"])
-        if self._running:
-            self._abandon()
-            self._running = False
+            self._state.adopt_seed(state["seed"])
+        self._stop_running_epoch()
         self._generation += 1  # an iterator taken before this point must not continue
-        self._epoch, self._resume_from = state["epoch"], state["batches_done"]
-        self._started = False
+        self._state.restore(state["epoch"], state["batches_done"])
         if shard_id == self.plan.shard_id:
-            self._restore_engine(state)
+            self.engine.restore(state)
         else:
-            self._restore_engine({})
-            self._note_foreign_state(shard_id)
-
-    def _note_foreign_state(self, shard_id: int) -> None:
-        """A backend whose engine state is per rank says what a state from rank `shard_id` lacks."""
+            self.engine.restore({})
+            self.engine.note_foreign_state(shard_id)
 
     def _signature(self) -> dict:
-        ds = self.dataset
+        ds, plan = self.dataset, self.plan
         n = len(ds)
         return {
-            "preprocess": repr(self.preprocess), "train": self.train, "batch_size": self.batch_size,
-            "drop_last": self.drop_last, "shuffle": self.plan.shuffle, "mix": repr(self.mix),
-            "shard": f"{self.plan.shard_id}/{self.plan.num_shards}/{self.plan.padding}",  # rank/world/padding
+            "preprocess": repr(self.preprocess), "train": self.train, "batch_size": plan.batch_size,
+            "drop_last": plan.drop_last, "shuffle": plan.shuffle, "mix": repr(self.mix),
+            "shard": f"{plan.shard_id}/{plan.num_shards}/{plan.padding}",  # rank/world/padding
             "dataset": f"{type(ds).__name__}:{n}:{len(ds.classes)}:{ds.describe(0)}:{ds.describe(n - 1)}",
         }
-
-    def _adopt_seed(self, seed: int) -> None:
-        from dataclasses import replace
-
-        self.plan = replace(self.plan, seed=seed)
-        self.seed = seed
-
-    # -- what a backend provides ------------------------------------------------------------
-    def _run_epoch(self, epoch: int, first_batch: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
-        """Yield `(plan batch index, images, labels)` from `first_batch` on; a batch left with no
-        readable sample is not yielded, so the indices may skip."""
-        raise NotImplementedError
-
-    def _engine_state(self) -> dict:
-        return {}
-
-    def _restore_engine(self, state: dict) -> None:
-        """Prepare the engine so that the next epoch run continues from `state`."""
-
-    def _abandon(self) -> None:
-        """Let go of an epoch that the user stopped iterating before its end."""
-
-    def _release(self) -> None:
-        """Free engine resources (pipelines, worker processes)."""
-
-    # -- shared output conversion -----------------------------------------------------------
-    def _finish_images(self, images: torch.Tensor) -> torch.Tensor:
-        """Cast to the configured dtype (bfloat16 is made here; engines emit float32/float16)."""
-        dtype = torch_dtype(self.preprocess.normalize.dtype)
-        return images if images.dtype == dtype else images.to(dtype)
 
 
 def _split_shard(signature: dict) -> tuple[dict, int]:
@@ -346,7 +292,7 @@ class PlanSampler(Sampler[int]):
     of one epoch on this rank.
     """
 
-    def __init__(self, loader: LoaderBase):
+    def __init__(self, loader: Loader):
         # a weak reference: a cycle would leave a dropped loader to the cycle collector, which
         # closes the worker queues before the loader's __del__ could send its workers home
         self._loader = weakref.proxy(loader)
@@ -384,7 +330,7 @@ class PlanSampler(Sampler[int]):
 class PlanBatchSampler(Sampler[list[int]]):
     """`loader.batch_sampler`: the next epoch's batches as lists of sample indices (the plan's)."""
 
-    def __init__(self, loader: LoaderBase, sampler: PlanSampler):
+    def __init__(self, loader: Loader, sampler: PlanSampler):
         self._loader = weakref.proxy(loader)
         self.sampler = sampler
 

@@ -1,4 +1,5 @@
-"""Random erasing on a normalized batch (torchvision/timm semantics), on the batch's device.
+"""`TrainTransform.random_erasing`: torchvision/timm RandomErasing on the normalized batch, on the
+batch's device.
 
 Parameters are drawn first, for the whole batch at once (`make_params`, numpy), then applied by a
 pure, vectorized kernel (`apply`): the same code serves both backends and every device, and the
@@ -13,9 +14,35 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .config import RandomErasing
+from ..checks import pair, probability, require
+from ..errors import ConfigError
+from ..kernels.tv import box_mask
+from .base import BatchOp
 
 ATTEMPTS = 10
+
+
+@dataclass(frozen=True)
+class RandomErasing:
+    """torchvision/timm RandomErasing on the normalized batch: with probability `p`, one box of area
+    fraction in `scale` and aspect ratio in `ratio` (log-uniform), 10 attempts, filled with `value`
+    (a number in normalized units, or "random" for per-pixel normal noise as timm's mode="pixel")."""
+
+    p: float = 0.25
+    scale: tuple[float, float] = (0.02, 0.33)
+    ratio: tuple[float, float] = (0.3, 3.3)
+    value: float | str = 0.0
+
+    def __post_init__(self):
+        probability(self.p, "RandomErasing.p")
+        scale = pair(self.scale, "RandomErasing.scale")
+        require(0 < scale[0] and scale[1] <= 1, "RandomErasing.scale", f"must lie in (0, 1], got {scale}")
+        ratio = pair(self.ratio, "RandomErasing.ratio")
+        require(ratio[0] > 0, "RandomErasing.ratio", f"must be > 0, got {ratio}")
+        require(self.value == "random" or isinstance(self.value, (int, float)), "RandomErasing.value",
+                f"must be a number or 'random', got {self.value!r}")
+        object.__setattr__(self, "scale", scale)
+        object.__setattr__(self, "ratio", ratio)
 
 
 @dataclass(frozen=True)
@@ -42,15 +69,6 @@ def make_params(cfg: RandomErasing, batch: int, height: int, width: int, rng: np
     return ErasingParams(boxes=boxes, noise_seed=int(rng.integers(0, 2**62)))
 
 
-def box_mask(boxes: np.ndarray, height: int, width: int, device) -> torch.Tensor:
-    """(B, 1, H, W) bool: inside each sample's (top, left, height, width) box."""
-    b = torch.as_tensor(boxes, device=device)
-    ys = torch.arange(height, device=device).view(1, height, 1)
-    xs = torch.arange(width, device=device).view(1, 1, width)
-    top, left, h, w = (b[:, k].view(-1, 1, 1) for k in range(4))
-    return ((ys >= top) & (ys < top + h) & (xs >= left) & (xs < left + w)).unsqueeze(1)
-
-
 def apply(images: torch.Tensor, params: ErasingParams, cfg: RandomErasing) -> torch.Tensor:
     mask = box_mask(params.boxes, images.shape[-2], images.shape[-1], images.device)
     if cfg.value == "random":
@@ -65,3 +83,26 @@ def apply(images: torch.Tensor, params: ErasingParams, cfg: RandomErasing) -> to
 def random_erasing(images: torch.Tensor, cfg: RandomErasing, rng: np.random.Generator) -> torch.Tensor:
     params = make_params(cfg, images.shape[0], images.shape[-2], images.shape[-1], rng)
     return apply(images, params, cfg)
+
+
+class Erasing(BatchOp):
+    field, config = "random_erasing", RandomErasing
+    timm_args = ("re_prob", "re_mode")
+
+    def apply(self, images, settings, rng):
+        return random_erasing(images, settings, rng)
+
+    def add_arguments(self, parser):
+        parser.add_argument("--erasing", type=float, default=None, metavar="P", help="random erasing probability")
+
+    def from_arguments(self, args):
+        return RandomErasing(p=args.erasing) if args.erasing else None
+
+    def from_timm(self, args):
+        """timm's re_prob and re_mode ('const', timm's default: zeros; 'pixel': per-pixel normal noise)."""
+        if not args.get("re_prob"):
+            return None
+        mode = args.get("re_mode", "const")
+        if mode not in ("pixel", "const"):
+            raise ConfigError(f"from_timm: re_mode {mode!r} is not supported ('pixel', 'const')")
+        return RandomErasing(p=args["re_prob"], value="random" if mode == "pixel" else 0.0)

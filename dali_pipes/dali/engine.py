@@ -1,7 +1,7 @@
-"""The PyTorch adapter over DALI's `DALIGenericIterator`.
+"""The DALI engine: runs epochs of the loader's plan through a DALI pipeline (dali_pipes.engine).
 
-DALI's iterator owns the epoch boundary (the feeder's StopIteration) and the copy into torch
-tensors; this class adds what a DataLoader user expects: no manual reset, an abandoned epoch
+DALI's `DALIGenericIterator` owns the epoch boundary (the feeder's StopIteration) and the copy into
+torch tensors; this class adds what a DataLoader user expects: no manual reset, an abandoned epoch
 released cleanly, and a decode error that names the file.
 """
 
@@ -13,30 +13,38 @@ import warnings
 import torch
 from nvidia.dali.plugin.pytorch import DALIGenericIterator
 
+from ..engine import Engine
 from ..errors import ImageDecodeError
-from ..loader_base import LoaderBase
 from ..memory import release_free_heap
+from ..skips import SkipLog
+from ..sources.decode import pil_decodes
+from ..state import LoaderState
 from . import torch_resample
 from .pipeline import BatchFeeder, build_pipeline
 
 _SAMPLE_IN_MESSAGE = re.compile(r"sample #(\d+)")
 
 
-class DaliLoader(LoaderBase):
-    def __init__(self, source, preprocess, plan, train, device: torch.device, *, num_threads: int,
-                 prefetch: int = 2, mix=None, on_error: str = "raise", resampler: str = "dali", gpu_decoder=None):
-        super().__init__(source, preprocess, plan, train, device, mix, on_error)
-        self.backend = "dali-gpu" if device.type == "cuda" else "dali-cpu"
-        self.num_threads = num_threads
-        self.num_workers = 0  # no worker processes: DALI decodes in num_threads threads of this one
+class DaliEngine(Engine):
+    def __init__(self, source, preprocess, state: LoaderState, skips: SkipLog, *, train: bool,
+                 device: torch.device, num_threads: int, prefetch: int = 2, on_error: str = "raise",
+                 resampler: str = "dali", gpu_decoder=None):
+        self.name = "dali-gpu" if device.type == "cuda" else "dali-cpu"
+        self.source = source
+        self.preprocess = preprocess
+        self.state = state
+        self.train = train
+        self.device = device
+        self.on_error = on_error
+        self.num_threads = num_threads  # no worker processes: DALI decodes in num_threads threads of this one
         self.prefetch = prefetch
         self.resampler = resampler
         self.gpu_decoder = gpu_decoder
-        self._feeder = BatchFeeder(source, plan, preprocess.train if train else None, skip=self.on_error == "skip",
-                                   report=lambda index, reason: self._note_skipped(source.describe(index), reason))
+        self._feeder = BatchFeeder(source, state, preprocess.train if train else None, skip=on_error == "skip",
+                                   report=lambda index, reason: skips.note(source.describe(index), reason))
         self._iterator: DALIGenericIterator | None = None
         self._needs_reset = False
-        self._checkpoint: bytes | None = None  # from load_state_dict, for the next pipeline built
+        self._checkpoint: bytes | None = None  # from restore(), for the next pipeline built
         self._checkpoint_at_epoch_end = False
         self._epoch_ended = False  # DALI's iterator has signalled the end of the current epoch
 
@@ -47,14 +55,14 @@ class DaliLoader(LoaderBase):
                 device="gpu" if self.device.type == "cuda" else "cpu",
                 num_threads=self.num_threads,
                 device_id=self.device.index if self.device.type == "cuda" else None,
-                seed=self.engine_seed, prefetch=self.prefetch, checkpoint=self._checkpoint,
+                seed=self.state.engine_seed, prefetch=self.prefetch, checkpoint=self._checkpoint,
                 resampler=self.resampler, decoder=self.gpu_decoder,
             )
             self._iterator = DALIGenericIterator([pipe], ["images", "labels"], prepare_first_batch=False)
             self._needs_reset = False
         return self._iterator
 
-    def _run_epoch(self, epoch: int, first_batch: int):
+    def run_epoch(self, epoch: int, first_batch: int):
         restoring = self._iterator is None and self._checkpoint is not None
         iterator = self._dali_iterator()
         self._checkpoint = None
@@ -71,6 +79,7 @@ class DaliLoader(LoaderBase):
         self._needs_reset = True
         self._epoch_ended = False
         channels_last = self.preprocess.normalize.channels_last
+        label_shape = self.source.targets.shape[1:]
         while True:
             try:
                 out = next(iterator)
@@ -97,7 +106,7 @@ class DaliLoader(LoaderBase):
             images, labels = out[0]["images"], out[0]["labels"]
             if channels_last:  # DALI wrote NHWC: this view is (B, 3, H, W) in channels_last memory
                 images = images.permute(0, 3, 1, 2)
-            yield index, self._finish_images(images), labels.reshape(len(labels), *self.dataset.targets.shape[1:])
+            yield index, images, labels.reshape(len(labels), *label_shape)
 
     def _decode_error(self, indices, message: str) -> tuple[list[int], ImageDecodeError]:
         """The samples behind a DALI decode failure, and an error naming their files: DALI's message
@@ -106,14 +115,14 @@ class DaliLoader(LoaderBase):
         if found and int(found.group(1)) < len(indices):
             suspects = [int(indices[int(found.group(1))])]
         else:
-            suspects = [int(i) for i in indices if not _pil_decodes(self.dataset.read(int(i)))] or \
+            suspects = [int(i) for i in indices if not pil_decodes(self.source.read(int(i)))] or \
                        [int(i) for i in indices]
-        names = ", ".join(self.dataset.describe(i) for i in suspects)
+        names = ", ".join(self.source.describe(i) for i in suspects)
         first_line = next((line for line in message.splitlines() if "Failed" in line or "failure" in line),
                           message.splitlines()[-1] if message else "")
         return suspects, ImageDecodeError(names, f"DALI could not decode it ({first_line.strip()})")
 
-    def _engine_state(self) -> dict:
+    def state(self) -> dict:
         """DALI's checkpoint: the random streams of the graph's own random ops and the source's
         batch counter; restoring one taken at an epoch's end needs the reset that epoch was due."""
         if self._iterator is not None:
@@ -122,20 +131,19 @@ class DaliLoader(LoaderBase):
             return {"dali_checkpoint": self._checkpoint, "dali_epoch_ended": self._checkpoint_at_epoch_end}
         return {}
 
-    def _note_foreign_state(self, shard_id: int) -> None:
+    def note_foreign_state(self, shard_id: int) -> None:
         if self.train and self.preprocess.train.auto_augment is not None:
-            warnings.warn(f"rank {self.plan.shard_id} resumes from the loader state of rank {shard_id}: the "
+            warnings.warn(f"rank {self.state.plan.shard_id} resumes from the loader state of rank {shard_id}: the "
                           "position is exact, but DALI's auto-augment random streams are per rank and restart "
                           "from this rank's seed (save each rank's state_dict() to resume them bit for bit)",
                           stacklevel=3)
 
-    def _restore_engine(self, state: dict) -> None:
+    def restore(self, state: dict) -> None:
         self._discard_pipeline()
-        self._feeder.plan = self.plan  # the seed may have been adopted from the state
         self._checkpoint = state.get("dali_checkpoint")
         self._checkpoint_at_epoch_end = bool(state.get("dali_epoch_ended"))
 
-    def _abandon(self) -> None:
+    def abandon(self) -> None:
         if self._iterator is None:
             return
         self._feeder.stop()
@@ -146,15 +154,12 @@ class DaliLoader(LoaderBase):
             self._discard_pipeline()
 
     def _discard_pipeline(self) -> None:
-        """After an error DALI's pipeline is unusable; the next epoch builds a new one."""
+        """Stop the pipeline (after an error DALI's pipeline is unusable); the next epoch builds a new one."""
         self._feeder.stop()
         _shut_down(self._iterator)
         self._iterator = None
 
-    def _release(self) -> None:
-        self._feeder.stop()
-        _shut_down(self._iterator)
-        self._iterator = None
+    release = _discard_pipeline
 
 
 def _shut_down(iterator) -> None:
@@ -167,15 +172,3 @@ def _shut_down(iterator) -> None:
         if shutdown is not None:
             shutdown()
 
-
-def _pil_decodes(data: bytes) -> bool:
-    import io
-
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-        return True
-    except Exception:
-        return False

@@ -1,4 +1,4 @@
-"""Small node helpers every part of the DALI graph shares."""
+"""Small DALI node helpers that the ops' graph functions and the DALI graph share."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 from nvidia.dali import fn, types
 from nvidia.dali import math as dmath
 
-from ..ops.grayscale import LUMA
+from ..constants import LUMA
 
 TORCHVISION_LUMA = np.array(LUMA, dtype=np.float32)  # contrast and saturation blend with this luma
 

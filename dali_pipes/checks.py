@@ -1,0 +1,39 @@
+"""Field checks every config dataclass uses: a bad value fails where it is written, naming the field."""
+
+from __future__ import annotations
+
+from .errors import ConfigError
+
+
+def require(ok: bool, where: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"{where}: {message}")
+
+
+def pair(value, where: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected a pair of numbers (low, high), got {value!r}") from None
+    require(lo <= hi, where, f"low must not exceed high, got ({lo}, {hi})")
+    return lo, hi
+
+
+def triple(value, where: str) -> tuple[float, float, float]:
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected 3 numbers (one per RGB channel), got {value!r}") from None
+    require(len(out) == 3, where, f"expected 3 numbers (one per RGB channel), got {len(out)}")
+    return out
+
+
+def positive_int(value, where: str) -> int:
+    require(isinstance(value, int) and not isinstance(value, bool) and value > 0,
+            where, f"expected a positive integer, got {value!r}")
+    return value
+
+
+def probability(value, where: str) -> None:
+    require(isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1, where,
+            f"is a probability in [0, 1], got {value!r}")

@@ -1,0 +1,7 @@
+"""Numbers both engines must agree on, named once."""
+
+from __future__ import annotations
+
+LUMA = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights (not the 0.299 of DALI's own ops)
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+DTYPES = ("float32", "float16", "bfloat16")

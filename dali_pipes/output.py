@@ -1,0 +1,41 @@
+"""The one stage that finishes every batch, the same for both engines: the configured dtype, the
+batch-level augmentations of the registry (random erasing), MixUp/CutMix, and the memory layout.
+
+Its random numbers come from (seed, epoch, plan batch index, rank), so a resumed run repeats them."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .config import Preprocess
+from .kernels.tv import torch_dtype
+from .ops import active_batch_ops
+
+
+class OutputStage:
+    def __init__(self, preprocess: Preprocess, train: bool, mix=None):
+        self.dtype = torch_dtype(preprocess.normalize.dtype)
+        self.channels_last = preprocess.normalize.channels_last
+        self.train_cfg = preprocess.train
+        self.batch_ops = active_batch_ops(preprocess.train) if train else []
+        self.mix = mix
+
+    def finish(self, images: torch.Tensor, labels: torch.Tensor, plan, epoch: int, index: int):
+        """A batch from the engine (normalized (B, 3, H, W), float32 or float16) -> what the loader yields."""
+        if images.dtype != self.dtype:  # bfloat16 is made here: the engines emit float32/float16
+            images = images.to(self.dtype)
+        if self.batch_ops or self.mix is not None:
+            rng = np.random.default_rng([plan.seed, epoch, index, 2, plan.shard_id])
+            for op in self.batch_ops:
+                images = op.apply(images, getattr(self.train_cfg, op.field), rng)
+            if self.mix is not None:
+                images, labels = self.mix(images, labels, rng)
+        return self.in_layout(images), labels
+
+    def in_layout(self, images: torch.Tensor) -> torch.Tensor:
+        """NHWC memory when `normalize.channels_last` (the logical shape stays (B, 3, H, W)); a no-op
+        for a batch already in it."""
+        if self.channels_last:
+            return images.contiguous(memory_format=torch.channels_last)
+        return images
