@@ -117,13 +117,13 @@ def _timm_loader(root, train: bool, batch_size: int, workers: int):
 
 
 class _ForkSafe:
-    """A DataLoader whose workers fork safely next to DALI pipelines (see tv.loader.fork_safe_iter)."""
+    """A DataLoader whose workers fork safely next to DALI pipelines (see tv.engine.fork_safe_iter)."""
 
     def __init__(self, loader):
         self.loader = loader
 
     def __iter__(self):
-        from .tv.loader import fork_safe_iter
+        from .tv.engine import fork_safe_iter
 
         return fork_safe_iter(self.loader)
 

@@ -21,6 +21,7 @@ from .config import Preprocess
 from .engine import Engine
 from .output import OutputStage
 from .skips import SkipLog, SkippedImageWarning
+from .sources.base import close_reads
 from .state import LoaderState
 
 STATE_FORMAT = "dali-pipes/loader-state/v1"
@@ -202,8 +203,7 @@ class Loader:
                 iterator.close()  # its epoch ends here, not in a garbage collection later
             self._running = False
             self.engine.release()
-            if hasattr(self.dataset, "close_reads"):  # a source's read-ahead threads
-                self.dataset.close_reads()
+            close_reads(self.dataset)  # a source's read-ahead threads
 
     def __enter__(self):
         return self

@@ -9,7 +9,6 @@ data (or in the user cache), keyed by the source's fingerprint.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 from dataclasses import asdict, dataclass
@@ -18,7 +17,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .cache import default_cache_dir, write_json
+from .cache import FilePlace, default_cache_dir, stamped
+from .sources.base import source_data_dir, source_fingerprint
 from .sources.decode import to_image_tensor
 
 STATS_FILE = ".dali-pipes-stats.json"
@@ -63,38 +63,29 @@ def compute_stats(source, *, num_workers: int | None = None, progress=None) -> D
     return DatasetStats(mean=mean, std=std, images=images, pixels=pixels)
 
 
-def _cache_files(source) -> list[Path]:
-    fingerprint = getattr(source, "fingerprint", None)
+def _cache_places(source) -> list[FilePlace]:
+    fingerprint = source_fingerprint(source)
     if not fingerprint:
         return []
-    files = []
-    if getattr(source, "data_dir", None):
-        files.append(Path(source.data_dir) / STATS_FILE)
+    places = []
+    if source_data_dir(source):
+        places.append(FilePlace(Path(source_data_dir(source)) / STATS_FILE))
     key = hashlib.sha1(str(fingerprint).encode(), usedforsecurity=False).hexdigest()[:20]
-    files.append(default_cache_dir() / "stats" / f"{key}.json")
-    return files
+    places.append(FilePlace(default_cache_dir() / "stats" / f"{key}.json"))
+    return places
 
 
 def cached_stats(source, *, refresh: bool = False, progress=None, num_workers: int | None = None) -> DatasetStats:
-    """The dataset's statistics from the cache when its fingerprint matches, else computed and cached."""
-    files = _cache_files(source)
-    fingerprint = str(getattr(source, "fingerprint", ""))
-    if not refresh:
-        for path in files:
-            try:
-                entry = json.loads(path.read_text()).get(fingerprint)
-            except (OSError, ValueError, AttributeError):
-                continue
-            if entry:
-                return DatasetStats(mean=tuple(entry["mean"]), std=tuple(entry["std"]),
-                                    images=entry["images"], pixels=entry["pixels"])
-    stats = compute_stats(source, progress=progress, num_workers=num_workers)
-    for path in files:
-        try:
-            table = json.loads(path.read_text()) if path.exists() else {}
-            table[fingerprint] = asdict(stats)
-            write_json(path, table, indent=1)
-            break
-        except (OSError, ValueError):
-            continue
-    return stats
+    """The dataset's statistics from the cache when its fingerprint matches, else computed and cached.
+    A cache file holds one entry per fingerprint (several datasets may share a folder)."""
+    fingerprint = str(source_fingerprint(source) or "")
+
+    def pick(table):
+        entry = table.get(fingerprint) if isinstance(table, dict) and not refresh else None
+        return DatasetStats(**{**entry, "mean": tuple(entry["mean"]), "std": tuple(entry["std"])}) if entry else None
+
+    def merge(table, stats: DatasetStats):
+        return {**(table if isinstance(table, dict) else {}), fingerprint: asdict(stats)}
+
+    return stamped(_cache_places(source), pick=pick, merge=merge, indent=1,
+                   build=lambda: compute_stats(source, progress=progress, num_workers=num_workers))

@@ -99,6 +99,9 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _quiet_threads(monkeypatch):
-    # Two cores here: keep torch's intra-op pool from fighting the loaders' workers.
+def _quiet_threads():
+    """Two cores here: keep torch's intra-op pool from fighting the loaders' workers, for the test only."""
+    before = torch.get_num_threads()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
+    yield
+    torch.set_num_threads(before)

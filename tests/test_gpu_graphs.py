@@ -118,14 +118,20 @@ def test_a_misplaced_operator_fails_at_definition():
 
 
 def test_gpu_decoder_options_reach_the_mixed_decoder():
-    """Custom options define (DALI checks argument names and types at definition); bad values are
-    refused by the config, naming the field."""
+    """Custom options reach the mixed decoder's arguments in both graphs (and define: DALI checks
+    argument names and types at definition); bad values are refused by the config, naming the field."""
     from dali_pipes import ConfigError, GpuDecoder
 
     decoder = GpuDecoder(device_memory_padding=0, host_memory_padding=0, preallocate_width_hint=0,
                          preallocate_height_hint=0, hw_decoder_load=0.9)
     for train in (True, False):
-        check_gpu_graph(graph_ops(Preprocess(), train=train, device="gpu", decoder=decoder), True)
+        ops = graph_ops(Preprocess(), train=train, device="gpu", decoder=decoder)
+        check_gpu_graph(ops, True)
+        mixed = [op for op in ops if op.device == "mixed"]
+        assert [op.name for op in mixed] == ["decoders__Image"]
+        assert {name: mixed[0].argument(name) for name in decoder.options()} == decoder.options()
+        default = [op for op in graph_ops(Preprocess(), train=train, device="gpu") if op.device == "mixed"][0]
+        assert default.argument("hw_decoder_load") == GpuDecoder().hw_decoder_load != 0.9
     with pytest.raises(ConfigError, match="GpuDecoder.hw_decoder_load"):
         GpuDecoder(hw_decoder_load=1.5)
     with pytest.raises(ConfigError, match="GpuDecoder.device_memory_padding"):

@@ -26,7 +26,7 @@ def test_freed_heap_memory_goes_back_to_the_os():
 
 def test_dali_epochs_end_with_a_trim(identity_folder, monkeypatch):
     from dali_pipes import make_loader
-    from dali_pipes.dali import loader as dali_loader
+    from dali_pipes.dali import engine as dali_loader
 
     calls = []
     monkeypatch.setattr(dali_loader, "release_free_heap", lambda: calls.append(1))

@@ -138,7 +138,10 @@ def test_on_error_is_validated(tmp_path):
 
 
 INTERRUPT = textwrap.dedent("""
+    import signal
     import sys
+    # what an interactive run has: a child of a background job or of nohup inherits SIGINT ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from dali_pipes import make_loader
     from dali_pipes.synthetic import make_synthetic_imagefolder
     root = make_synthetic_imagefolder(num_images=64, long_side=96)
@@ -152,12 +155,20 @@ INTERRUPT = textwrap.dedent("""
 """)
 
 
+def _ignore_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("started_from", ["a terminal", "a background job"])
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
-def test_ctrl_c_stops_iteration_cleanly(tmp_path, backend):
+def test_ctrl_c_stops_iteration_cleanly(tmp_path, backend, started_from):
+    """Whatever SIGINT disposition the suite inherited (a background job ignores it), the child
+    handles Ctrl-C as an interactive run does, and the loader stops cleanly."""
     env = {**os.environ, "DALI_PIPES_CACHE": str(tmp_path)}
+    inherited = _ignore_sigint if started_from == "a background job" else None
     proc = subprocess.Popen([sys.executable, "-c", INTERRUPT, backend], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env, preexec_fn=inherited)
     try:
         assert proc.stdout.readline().strip() == "batch"
         time.sleep(0.5)

@@ -23,6 +23,10 @@ class GraphOp:
     device: str  # "cpu" | "mixed" | "gpu"
     inputs: tuple[str, ...]  # names of the data nodes it reads
     outputs: tuple[str, ...]
+    arguments: tuple[tuple[str, object], ...] = ()  # the operator's (name, value) arguments, as given
+
+    def argument(self, name: str, default=None):
+        return dict(self.arguments).get(name, default)
 
     @property
     def public(self) -> bool:
@@ -59,9 +63,10 @@ def graph_ops(cfg: Preprocess, *, train: bool, device: str, encoded: bool = True
     ops = []
     for instance in pipe._ops:
         op = instance._op
+        arguments = tuple((k, v) for k, v in (getattr(op, "_init_args", None) or {}).items() if not k.startswith("_"))
         ops.append(GraphOp(getattr(op, "schema_name", None) or type(op).__name__, op.device,
                            tuple(node.name for node in instance.inputs),
-                           tuple(node.name for node in instance.outputs)))
+                           tuple(node.name for node in instance.outputs), arguments))
     return ops
 
 

@@ -32,7 +32,7 @@ class DaliEngine(Engine):
         self.name = "dali-gpu" if device.type == "cuda" else "dali-cpu"
         self.source = source
         self.preprocess = preprocess
-        self.state = state
+        self.progress = state  # the loader's LoaderState
         self.train = train
         self.device = device
         self.on_error = on_error
@@ -55,7 +55,7 @@ class DaliEngine(Engine):
                 device="gpu" if self.device.type == "cuda" else "cpu",
                 num_threads=self.num_threads,
                 device_id=self.device.index if self.device.type == "cuda" else None,
-                seed=self.state.engine_seed, prefetch=self.prefetch, checkpoint=self._checkpoint,
+                seed=self.progress.engine_seed, prefetch=self.prefetch, checkpoint=self._checkpoint,
                 resampler=self.resampler, decoder=self.gpu_decoder,
             )
             self._iterator = DALIGenericIterator([pipe], ["images", "labels"], prepare_first_batch=False)
@@ -133,7 +133,7 @@ class DaliEngine(Engine):
 
     def note_foreign_state(self, shard_id: int) -> None:
         if self.train and self.preprocess.train.auto_augment is not None:
-            warnings.warn(f"rank {self.state.plan.shard_id} resumes from the loader state of rank {shard_id}: the "
+            warnings.warn(f"rank {self.progress.plan.shard_id} resumes from the loader state of rank {shard_id}: the "
                           "position is exact, but DALI's auto-augment random streams are per rank and restart "
                           "from this rank's seed (save each rank's state_dict() to resume them bit for bit)",
                           stacklevel=3)

@@ -21,7 +21,7 @@ from ..kernels.nodes import on_device
 from ..ops import active_ops
 from ..params import draw_train_params
 from ..sampling import EpochPlan
-from ..sources import check_encoded
+from ..sources.base import check_encoded, plan_reads, read_batch
 from ..sources.header import image_size
 from ..state import LoaderState
 from . import graph
@@ -75,8 +75,7 @@ class BatchFeeder:
         self._first, self._shift, self._align = first_batch, 0, restored
         self._stopped = False
         self.in_flight.clear()
-        if hasattr(self.source, "plan_reads"):  # remote data: fetch the coming batches ahead
-            self.source.plan_reads(self._batches[first_batch:])
+        plan_reads(self.source, self._batches[first_batch:])  # remote data: fetch the coming batches ahead
 
     def stop(self) -> None:
         """End the epoch early: the next call raises StopIteration."""
@@ -106,7 +105,7 @@ class BatchFeeder:
     def _read(self, indices):
         """(positions in the batch, samples for DALI, (H, W) per sample) of the readable samples."""
         try:
-            datas = self.source.read_batch(indices) if hasattr(self.source, "read_batch") else None
+            datas = read_batch(self.source, indices)
         except (ImageDecodeError, SourceError):
             if not self.skip:
                 raise

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import SourceError
 from .arrays import ArraySource
-from .base import Source, check_encoded, sniff_format
+from .base import Source, check_encoded, detect_layout, refuse_folder_options, sniff_format
 from .folder import ImageFolderSource
 from .hf import HFDatasetSource
 
@@ -59,14 +59,15 @@ def resolve_source(source, storage_options: dict | None = None, **options) -> So
 
 
 def _source_at_path(path: Path, options) -> Source:
-    if path.is_dir() and (path / "state.json").exists() and (path / "dataset_info.json").exists():
+    names = [p.name for p in path.iterdir()] if path.is_dir() else []
+    layout = detect_layout(str(path) if path.is_file() else "", names)
+    if layout == "hf":
         from datasets import load_from_disk
 
         return HFDatasetSource(load_from_disk(str(path)), **options)
-    if (path.is_file() and path.suffix == ".tar") or (path.is_dir() and any(path.glob("*.tar"))):
+    if layout == "webdataset":
         from .webdataset import WebDatasetSource
 
         return WebDatasetSource(path, **options)
-    if options:
-        raise SourceError(f"source options {sorted(options)} do not apply to an ImageFolder tree")
+    refuse_folder_options(options)
     return ImageFolderSource(path)

@@ -12,7 +12,7 @@ from typing import Iterable, Protocol
 
 import numpy as np
 
-from ..errors import ImageDecodeError
+from ..errors import ImageDecodeError, SourceError
 
 # Leading bytes of the formats that DALI's decoder and torchvision/PIL both read.
 _SIGNATURES = (
@@ -63,6 +63,13 @@ class Source(Protocol):
     `targets` is a numpy array: int64 class indices of shape (N,), or float32 multi-hot vectors of
     shape (N, K) for multi-label data. `encoded` says whether `read` returns encoded bytes (for a
     decoder) or an HWC uint8 RGB array.
+
+    Optional capabilities, each used through the function of the same name below (which falls back
+    when a source lacks it, so a source of your own needs only the members declared here):
+    `read_batch(indices)` (a batch at once: columnar or concurrent; a failed sample's exception in
+    its place), `plan_reads(batches)` (the batches to fetch ahead), `close_reads()` (stop fetching),
+    `fingerprint` (a string that changes with the data: the key of cached statistics) and
+    `data_dir` (the folder for caches beside the data).
     """
 
     classes: list[str]
@@ -77,3 +84,52 @@ class Source(Protocol):
 
     def describe(self, index: int) -> str:
         """Where sample `index` comes from (a path), for error messages."""
+
+
+def read_batch(source, indices) -> list:
+    """The samples of `indices`: the source's own batched read, else one by one (raising at the first
+    that fails)."""
+    batched = getattr(source, "read_batch", None)
+    return batched(indices) if batched is not None else [source.read(int(i)) for i in indices]
+
+
+def plan_reads(source, batches) -> None:
+    """Tell a source that fetches ahead which batches come next, in order (no-op for the others)."""
+    plan = getattr(source, "plan_reads", None)
+    if plan is not None:
+        plan(batches)
+
+
+def close_reads(source) -> None:
+    """Stop a source's fetching ahead (its threads), if it has any."""
+    close = getattr(source, "close_reads", None)
+    if close is not None:
+        close()
+
+
+def source_fingerprint(source) -> str | None:
+    return getattr(source, "fingerprint", None)
+
+
+def source_data_dir(source):
+    return getattr(source, "data_dir", None)
+
+
+# What a path or a URL holds, from the names directly under it
+HF_MARKERS = ("state.json", "dataset_info.json")  # datasets' save_to_disk
+
+
+def detect_layout(location: str, names) -> str:
+    """"hf" (a saved Hugging Face dataset), "webdataset" (`.tar` shards: the location itself or
+    names under it) or "folder" (an ImageFolder tree), for a local path or a URL alike."""
+    names = set(names)
+    if all(marker in names for marker in HF_MARKERS):
+        return "hf"
+    if location.rstrip("/").endswith(".tar") or any(name.endswith(".tar") for name in names):
+        return "webdataset"
+    return "folder"
+
+
+def refuse_folder_options(options: dict) -> None:
+    if options:
+        raise SourceError(f"source options {sorted(options)} do not apply to an ImageFolder tree")

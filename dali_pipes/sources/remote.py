@@ -12,16 +12,16 @@ the shard's URL, size and ETag.
 from __future__ import annotations
 
 import hashlib
-import json
 import posixpath
 
 import numpy as np
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from ..cache import default_cache_dir, write_json
+from ..cache import FilePlace, default_cache_dir, stamped
 from ..errors import SourceError
 from ..storage import READ_AHEAD_BYTES, ReadAhead, Store
-from .webdataset import INDEX_VERSION, WebDatasetSource, build_index
+from .base import detect_layout, refuse_folder_options
+from .webdataset import WebDatasetSource, build_index, index_if_current
 
 INDEX_SUFFIX = ".dpidx.json"
 
@@ -157,9 +157,17 @@ class RemoteImageFolderSource(RemoteReads):
         return f"RemoteImageFolderSource({self.url!r}, samples={len(self)}, classes={len(self.classes)})"
 
 
-def _index_cache_path(url: str, stamp: dict):
-    tag = hashlib.sha1(f"{url}|{stamp['size']}|{stamp['etag']}".encode(), usedforsecurity=False).hexdigest()[:16]
-    return default_cache_dir() / "wds-index" / f"remote-{tag}.json"
+class StorePlace:
+    """An object in the store as a cache place (beside a shard)."""
+
+    def __init__(self, store: Store, path: str):
+        self.store, self.path = store, path
+
+    def read_bytes(self) -> bytes:
+        return self.store.fs.cat_file(self.path)
+
+    def write_bytes(self, data: bytes) -> None:
+        self.store.write_bytes(self.path, data)
 
 
 def load_remote_index(store: Store, path: str, info: dict) -> dict:
@@ -168,31 +176,17 @@ def load_remote_index(store: Store, path: str, info: dict) -> dict:
     the store takes writes, else in the user cache)."""
     url = store.url_of(path)
     stamp = object_stamp(info)
+    tag = hashlib.sha1(f"{url}|{stamp['size']}|{stamp['etag']}".encode(), usedforsecurity=False).hexdigest()[:16]
     usable = stamp["size"] is not None or stamp["etag"] is not None  # else no way to tell it changed
-    local = _index_cache_path(url, stamp)
-    if usable:
-        for read in (lambda: store.fs.cat_file(path + INDEX_SUFFIX), local.read_bytes):
-            try:
-                cached = json.loads(read())
-            except Exception:  # noqa: BLE001, S112 - absent, unreadable or not JSON: look further
-                continue
-            if cached.get("version") == INDEX_VERSION and cached.get("stamp") == stamp:
-                return cached
+    places = [StorePlace(store, path + INDEX_SUFFIX),
+              FilePlace(default_cache_dir() / "wds-index" / f"remote-{tag}.json")] if usable else []
 
     def scan():
         with store.fs.open(path, "rb", block_size=8 * 2**20) as f:
-            return build_index(url, fileobj=f)
+            return {**build_index(url, fileobj=f), "stamp": stamp}
 
-    index = {**store.call(f"reading shard {url}", scan), "stamp": stamp}
-    if usable:
-        try:
-            store.write_bytes(path + INDEX_SUFFIX, json.dumps(index).encode())
-        except Exception:  # noqa: BLE001 - read-only store (HTTP, no credentials to write): the user cache
-            try:
-                write_json(local, index)
-            except OSError:
-                pass
-    return index
+    return stamped(places, pick=lambda cached: index_if_current(cached, stamp),
+                   build=lambda: store.call(f"reading shard {url}", scan))
 
 
 class RemoteWebDatasetSource(RemoteReads, WebDatasetSource):
@@ -248,8 +242,8 @@ class RemoteWebDatasetSource(RemoteReads, WebDatasetSource):
 
 
 def resolve_url_source(url: str, storage_options: dict | None = None, **options):
-    """The source at `url`, recognised by what it holds: a saved HF dataset (state.json and
-    dataset_info.json), `.tar` shards, or an ImageFolder tree."""
+    """The source at `url`, recognised by what it holds (sources.base.detect_layout): a saved HF
+    dataset, `.tar` shards, or an ImageFolder tree."""
     store = Store(url, storage_options)
     fs, root = store.fs, store.root
     if root.endswith(".tar"):
@@ -257,8 +251,8 @@ def resolve_url_source(url: str, storage_options: dict | None = None, **options)
     entries = store.call(f"listing {store.url}", fs.ls, root, detail=True)
     if not entries:
         raise SourceError(f"{store.url}: nothing under this URL (a missing bucket or prefix?)")
-    names = {posixpath.basename(entry["name"].rstrip("/")): entry for entry in entries}
-    if "state.json" in names and "dataset_info.json" in names:
+    layout = detect_layout(root, (posixpath.basename(entry["name"].rstrip("/")) for entry in entries))
+    if layout == "hf":
         from datasets import load_from_disk
 
         from .hf import HFDatasetSource
@@ -266,8 +260,7 @@ def resolve_url_source(url: str, storage_options: dict | None = None, **options)
         dataset = store.call(f"loading the dataset at {store.url}", load_from_disk, url,
                              storage_options=storage_options)
         return HFDatasetSource(dataset, **options)
-    if any(name.endswith(".tar") for name in names):
+    if layout == "webdataset":
         return RemoteWebDatasetSource(url, storage_options, listing={e["name"]: e for e in entries}, **options)
-    if options:
-        raise SourceError(f"source options {sorted(options)} do not apply to an ImageFolder tree")
+    refuse_folder_options(options)
     return RemoteImageFolderSource(url, storage_options)

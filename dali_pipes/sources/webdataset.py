@@ -10,14 +10,13 @@ Members with absolute or `..` paths are refused: nothing in a shard can point ou
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tarfile
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from ..cache import default_cache_dir, write_json
+from ..cache import FilePlace, default_cache_dir, stamped
 from ..errors import SourceError
 from .labels import INT64_MAX, INT64_MIN, check_class_indices, class_names
 
@@ -70,33 +69,24 @@ def build_index(shard, fileobj=None) -> dict:
     return {"version": INDEX_VERSION, "samples": rows}
 
 
-def _index_paths(shard: Path) -> list[Path]:
-    stat = shard.stat()
-    stamp = f"{shard.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()
-    tag = hashlib.sha1(stamp, usedforsecurity=False).hexdigest()[:16]
-    return [shard.with_name(shard.name + ".dpidx.json"), default_cache_dir() / "wds-index" / f"{tag}.json"]
-
-
 def load_index(shard: Path) -> dict:
-    """The cached index if it matches the shard's size and mtime, else a fresh one (then cached)."""
+    """The cached index if it matches the shard's size and mtime (beside the shard, else in the user
+    cache), else a fresh one, cached."""
     stat = shard.stat()
     stamp = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    paths = _index_paths(shard)
-    for path in paths:
-        try:
-            cached = json.loads(path.read_text())
-            if cached.get("version") == INDEX_VERSION and cached.get("stamp") == stamp:
-                return cached
-        except (OSError, ValueError):
-            pass
-    index = {**build_index(shard), "stamp": stamp}
-    for path in paths:
-        try:
-            write_json(path, index)
-            break
-        except OSError:
-            continue
-    return index
+    tag = hashlib.sha1(f"{shard.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode(),
+                       usedforsecurity=False).hexdigest()[:16]
+    places = [FilePlace(shard.with_name(shard.name + ".dpidx.json")),
+              FilePlace(default_cache_dir() / "wds-index" / f"{tag}.json")]
+    return stamped(places, pick=lambda cached: index_if_current(cached, stamp),
+                   build=lambda: {**build_index(shard), "stamp": stamp})
+
+
+def index_if_current(cached, stamp: dict) -> dict | None:
+    """`cached` when it is an index of this version made from the data `stamp` describes."""
+    if isinstance(cached, dict) and cached.get("version") == INDEX_VERSION and cached.get("stamp") == stamp:
+        return cached
+    return None
 
 
 def find_shards(path: str | os.PathLike | list) -> list[Path]:

@@ -17,6 +17,7 @@ from ..engine import Engine
 from ..errors import ImageDecodeError, SourceError
 from ..output import OutputStage
 from ..skips import SkipLog
+from ..sources.base import read_batch
 from ..sources.decode import to_image_tensor
 from ..state import LoaderState
 from .transforms import TrainKernel, build_eval_transform
@@ -69,10 +70,8 @@ class TransformedSource(Dataset):
 
     def __getitems__(self, keys):
         """A whole batch: a source that reads batches (remote data: concurrently) reads it at once."""
-        if not hasattr(self.source, "read_batch"):
-            return [self[key] for key in keys]
         try:
-            datas = self.source.read_batch([index for index, _ in keys])
+            datas = read_batch(self.source, [index for index, _ in keys])
         except (ImageDecodeError, SourceError):
             datas = [None] * len(keys)  # read sample by sample: each error goes to its own sample
         return [self._transform(index, seed, data) for (index, seed), data in zip(keys, datas)]

@@ -116,3 +116,35 @@ def test_from_torchvision_reads_the_weights():
     assert (b3.eval.size, b3.eval.resize_size, b3.eval.interpolation) == (300, 320, "bicubic")
     with pytest.raises(ConfigError, match="not a torchvision classification weights enum"):
         Preprocess.from_torchvision("resnet50")
+
+
+def _timm_train_transforms(**args) -> list:
+    """The flat list of timm's own train transforms for these arguments (create_transform's)."""
+    composed = timm_data.create_transform(224, is_training=True, **args)
+    return list(composed.transforms)
+
+
+def test_from_timm_reads_each_augmentations_own_arguments_as_timm_does():
+    """grayscale_prob, gaussian_blur_prob, re_mode (create_transform's) and force_color_jitter
+    (transforms_imagenet_train's) mean in from_timm what they mean in timm (checked against the
+    transforms timm itself builds)."""
+    from torchvision import transforms as T
+
+    args = {"grayscale_prob": 0.2, "gaussian_blur_prob": 0.5, "re_prob": 0.25}
+    t = Preprocess.from_timm("resnet50.a1_in1k", **args).train
+    timm_ops = _timm_train_transforms(**args)
+    grey = next(op for op in timm_ops if isinstance(op, T.RandomGrayscale))
+    blur = next(op for op in timm_ops if isinstance(op, T.RandomApply) and isinstance(op.transforms[0], T.GaussianBlur))
+    erasing = next(op for op in timm_ops if type(op).__name__ == "RandomErasing")
+    assert t.grayscale.p == grey.p == 0.2
+    assert (t.blur.p, t.blur.kernel_size, t.blur.sigma) == (blur.p, tuple(blur.transforms[0].kernel_size),
+                                                            tuple(blur.transforms[0].sigma))
+    assert erasing.mode == "const" and t.random_erasing.value == 0.0  # timm's default re_mode
+    assert t.random_erasing.p == erasing.probability == 0.25
+    forced = Preprocess.from_timm("resnet50.a1_in1k", auto_augment="rand-m9-n2", force_color_jitter=True).train
+    from timm.data.transforms_factory import transforms_imagenet_train  # create_transform does not pass it
+
+    timm_forced = list(transforms_imagenet_train(224, auto_augment="rand-m9-n2", force_color_jitter=True).transforms)
+    assert any(isinstance(op, T.ColorJitter) for op in timm_forced) and forced.color_jitter is not None
+    assert not any(isinstance(op, T.ColorJitter) for op in _timm_train_transforms(auto_augment="rand-m9-n2"))
+    assert Preprocess.from_timm("resnet50.a1_in1k", auto_augment="rand-m9-n2").train.color_jitter is None
