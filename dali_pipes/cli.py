@@ -12,8 +12,8 @@ import platform
 import sys
 import time
 
-from .backend import RESAMPLERS, resolve_resampler
 from .ops import CONFIGURED
+from .resamplers import RESAMPLERS, resolve_resampler
 from .storage import is_url
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 import os
 
-from .backend import check_resampler, resolve_backend, resolve_resampler
+from .backend import resolve_backend
 from .config import GpuDecoder, Preprocess, resolve_preset
 from .dataloader import Loader
 from .distributed import detect_shard, shared_seed
 from .mix import MixUpCutMix
 from .output import OutputStage
+from .resamplers import check_resampler, resolve_resampler
 from .sampling import EpochPlan, check_sharding
 from .skips import SkipLog
 from .sources import resolve_source

@@ -28,6 +28,7 @@ from ..config import EvalTransform, GpuDecoder, Normalize, Preprocess, TrainTran
 from ..kernels.nodes import on_device
 from ..kernels.tv import border_fill
 from ..ops import active_ops
+from ..resamplers import resolve_resampler
 from . import torch_resample
 
 
@@ -221,8 +222,7 @@ def preprocess(inputs, cfg: Preprocess, train: bool, device: str, encoded: bool 
                params: dict | None = None, resampler: Resampler = DALI_RESAMPLER,
                decoder: GpuDecoder | None = None):
     """The whole train or eval graph for one batch of encoded images or raw arrays."""
-    if resampler.kind == "torch" and device == "gpu":
-        raise ValueError("resampler 'torch' runs in DALI's CPU graph only; a GPU graph resizes with fn.resize")
+    resolve_resampler(resampler.kind, f"dali-{device}")  # the same refusals as make_loader's
     if train:
         t = cfg.train
         chained = [op for op in active_ops(t) if op.stage == "pixels"]
