@@ -62,8 +62,8 @@ def epochs(source, backend: str, repeats: int, batch_size: int, threads: int, st
                                                  if c.pid != server)
                 peak_rss = max(peak_rss, rss)
             rates.append(count / (time.perf_counter() - start))
-        read_ahead = getattr(loader.dataset, "_read_ahead", None)
-        ahead = read_ahead.peak_bytes if read_ahead is not None else 0
+        feeder = getattr(loader.engine, "_feeder", None)  # the DALI engines' read-ahead
+        ahead = feeder.ahead.peak_bytes if feeder is not None else 0
     return statistics.median(rates[1:]), peak_rss, ahead
 
 

@@ -21,7 +21,6 @@ from .config import Preprocess
 from .engine import Engine
 from .output import OutputStage
 from .skips import SkipLog, SkippedImageWarning
-from .sources.base import close_reads
 from .state import LoaderState
 
 STATE_FORMAT = "dali-pipes/loader-state/v1"
@@ -203,7 +202,6 @@ class Loader:
                 iterator.close()  # its epoch ends here, not in a garbage collection later
             self._running = False
             self.engine.release()
-            close_reads(self.dataset)  # a source's read-ahead threads
 
     def __enter__(self):
         return self

@@ -8,6 +8,7 @@ import os
 
 from .backend import resolve_backend
 from .config import GpuDecoder, Preprocess, resolve_preset
+from .dali.prefetch import READ_AHEAD_BYTES  # no DALI import: the read-ahead is plain Python
 from .dataloader import Loader
 from .distributed import detect_shard, shared_seed
 from .mix import MixUpCutMix
@@ -16,6 +17,7 @@ from .resamplers import check_resampler, resolve_resampler
 from .sampling import EpochPlan, check_sharding
 from .skips import SkipLog
 from .sources import resolve_source
+from .sources.header import DEFAULT_MAX_PIXELS
 from .state import LoaderState
 from .stats import cached_stats
 
@@ -60,6 +62,9 @@ def make_loader(
     resampler: str = "auto",
     gpu_decoder=None,
     storage_options: dict | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    read_threads: int | None = None,
+    read_ahead_bytes: int = READ_AHEAD_BYTES,
 ) -> Loader:
     """A drop-in replacement for `torch.utils.data.DataLoader` over an image-classification source.
 
@@ -97,6 +102,15 @@ def make_loader(
     holding shards, an ImageFolder tree or a saved HF dataset; `storage_options` are fsspec's
     (credentials, `{"client_kwargs": {"endpoint_url": ...}}` for S3-compatible stores), default:
     the environment's credentials. See README "Object storage".
+
+    `max_pixels`: an encoded image whose header claims more pixels is refused before it is decoded
+    (ImageDecodeError naming the file and its size; skipped under `on_error="skip"`); default PIL's
+    limit (178,956,970), None turns it off.
+
+    `read_threads`, `read_ahead_bytes` (DALI backends): the coming batches are read by this many
+    threads at once (default: 4 per core, 8 to 32) and prepared off the training thread, holding at
+    most this many bytes ahead (default 256 MiB). The torchvision backend's workers read ahead by
+    `prefetch_factor` batches instead.
     """
     _check_arguments(locals())
     cfg = resolve_preset(preset)
@@ -131,12 +145,13 @@ def make_loader(
         from .tv.engine import TorchvisionEngine
 
         engine = TorchvisionEngine(src, cfg, state, skips, output, train=train, device=choice.device,
-                                   num_workers=threads, on_error=on_error)
+                                   num_workers=threads, on_error=on_error, max_pixels=max_pixels)
     else:
         from .dali.engine import DaliEngine
 
         engine = DaliEngine(src, cfg, state, skips, train=train, device=choice.device, num_threads=threads,
-                            prefetch=prefetch, on_error=on_error, resampler=resampler, gpu_decoder=gpu_decoder)
+                            prefetch=prefetch, on_error=on_error, resampler=resampler, gpu_decoder=gpu_decoder,
+                            max_pixels=max_pixels, read_threads=read_threads, read_ahead_bytes=read_ahead_bytes)
     loader = Loader(src, cfg, state, engine, output, skips, train=train, device=choice.device, mix=mix,
                     on_error=on_error)
     log.info("dali-pipes backend: %s (%s); %d samples, %d batches of %d; shard %d of %d (%s)",
@@ -158,6 +173,10 @@ def _check_arguments(args: dict) -> None:
                          f"{type(args['storage_options']).__name__}")
     if args["num_threads"] is not None:
         _check_positive("num_threads", args["num_threads"])
+    for name in ("max_pixels", "read_threads"):
+        if args[name] is not None:
+            _check_positive(name, args[name])
+    _check_positive("read_ahead_bytes", args["read_ahead_bytes"])
     seed = args["seed"]
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")

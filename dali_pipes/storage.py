@@ -5,9 +5,8 @@ on top of it:
 - `Store.fetch`: many objects or byte ranges at once (fsspec's concurrent `cat_ranges`), with
   transient failures (timeouts, 5xx, throttling, connection resets) retried with exponential
   backoff and jitter up to a cap, and permanent ones (404, denied, a missing bucket) reported at
-  once as `SourceError`s naming the URL, in place, so one bad object costs one sample;
-- `ReadAhead`: the batches a loader will read next, fetched in the background while the current
-  ones decode, bounded in bytes.
+  once as `SourceError`s naming the URL, in place, so one bad object costs one sample.
+The loader's read-ahead (dali.prefetch) asks for the coming batches while the current ones decode.
 
 A `Store` re-creates its filesystem in each process (DataLoader workers fork; an async client's
 event loop does not survive a fork), and pickles as its URL and options.
@@ -17,17 +16,13 @@ from __future__ import annotations
 
 import os
 import random
-import threading
 import time
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 
 from .errors import SourceError
 
 RETRIES = 4  # attempts after the first, for transient errors
 BACKOFF_S = 0.1  # first wait; doubles per attempt, with jitter, capped at BACKOFF_CAP_S
 BACKOFF_CAP_S = 5.0
-READ_AHEAD_BYTES = 256 * 2**20  # fetched-but-unread bytes one loader keeps at most
 _TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
 
@@ -177,89 +172,3 @@ def _is_storage_error(err: BaseException) -> bool:
         return True
     module = type(err).__module__
     return module.startswith(("aiohttp", "botocore", "aiobotocore", "s3fs", "gcsfs", "google", "fsspec", "asyncio"))
-
-
-class ReadAhead:
-    """Fetches the batches a loader will read next, in order, while it decodes the current ones.
-
-    `plan(batches)` gives the coming reads (lists of sample indices); `take(indices)` returns the
-    fetched samples of the next planned batch when `indices` is it, waiting for it if still in
-    flight, and tops the window up. At most `budget` bytes of planned-but-untaken batches are
-    held or in flight (estimated from `sizes` where known, else from the mean size seen); at least
-    one batch always is, so a batch larger than the budget still streams.
-    """
-
-    def __init__(self, fetch_batch, sizes, budget: int = READ_AHEAD_BYTES):
-        self._fetch_batch = fetch_batch
-        self._sizes = sizes  # index -> bytes, or None when unknown
-        self.budget = budget
-        self._pool: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
-        self._queue: deque[tuple[tuple[int, ...], Future, int]] = deque()
-        self._coming: deque[tuple[int, ...]] = deque()
-        self._seen_bytes, self._seen_count = 0, 0
-        self.peak_bytes = 0
-
-    def plan(self, batches) -> None:
-        with self._lock:
-            for _, future, _ in self._queue:
-                future.cancel()
-            self._queue.clear()
-            self._coming = deque(tuple(int(i) for i in batch) for batch in batches)
-        self._top_up()
-
-    def _estimate(self, batch: tuple[int, ...]) -> int:
-        mean = self._seen_bytes / self._seen_count if self._seen_count else 2**20  # unknown: assume large
-        total = 0
-        for i in batch:
-            size = self._sizes(i)
-            total += int(mean) if size is None else int(size)
-        return total
-
-    def _top_up(self) -> None:
-        with self._lock:
-            held = sum(size for _, _, size in self._queue)
-            while self._coming:
-                size = self._estimate(self._coming[0])
-                if self._queue and held + size > self.budget:
-                    break
-                batch = self._coming.popleft()
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dali-pipes-read-ahead")
-                future = self._pool.submit(self._fetch_batch, list(batch))
-                self._queue.append((batch, future, size))
-                future.add_done_callback(self._note_held)
-                held += size
-
-    def _note_held(self, _future=None) -> None:
-        """`peak_bytes`: the most fetched-but-untaken bytes held at once (fetched batches counted by
-        what they hold, batches still in flight not at all)."""
-        held = 0
-        for _, future, _ in list(self._queue):
-            if future.done() and not future.cancelled() and future.exception() is None:
-                held += sum(len(d) for d in future.result() if isinstance(d, (bytes, bytearray, memoryview)))
-        self.peak_bytes = max(self.peak_bytes, held)
-
-    def take(self, indices) -> list | None:
-        key = tuple(int(i) for i in indices)
-        with self._lock:
-            if not self._queue or self._queue[0][0] != key:
-                return None  # not what was planned (a restart, a resumed position): read directly
-            _, future, _ = self._queue.popleft()
-        datas = future.result()
-        for data in datas:
-            if isinstance(data, (bytes, bytearray, memoryview)):
-                self._seen_bytes += len(data)
-                self._seen_count += 1
-        self._top_up()
-        return datas
-
-    def close(self) -> None:
-        with self._lock:
-            for _, future, _ in self._queue:
-                future.cancel()
-            self._queue.clear()
-            self._coming.clear()
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)

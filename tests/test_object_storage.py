@@ -21,7 +21,7 @@ from dali_pipes import SourceError, make_loader
 from dali_pipes.convert import convert_to_shards
 from dali_pipes.sources import resolve_source
 from dali_pipes.sources.remote import INDEX_SUFFIX, RemoteImageFolderSource, RemoteWebDatasetSource, object_stamp
-from dali_pipes.storage import ReadAhead, Store, is_transient
+from dali_pipes.storage import Store, is_transient
 from dali_pipes.synthetic import make_synthetic_imagefolder
 from dali_pipes.testing import FaultyProxy, HTTPServer, S3Server
 
@@ -232,28 +232,6 @@ def test_shard_indexes_are_cached_beside_the_data_or_in_the_user_cache(local, s3
     assert len(cached) == 3
     assert {json.loads(p.read_text())["stamp"]["size"] for p in cached} == {
         p.stat().st_size for p in local["shards"].glob("*.tar")}
-
-
-def test_read_ahead_fetches_the_next_batches_within_its_budget():
-    fetched, sizes = [], {i: 1000 for i in range(100)}
-
-    def fetch(batch):
-        fetched.append(tuple(batch))
-        time.sleep(0.2)  # a slow store
-        return [b"x" * 1000 for _ in batch]
-
-    ahead = ReadAhead(fetch, sizes.get, budget=3500)  # three batches of 1000 bytes fit, not four
-    batches = [list(range(i, i + 1)) for i in range(10)]
-    ahead.plan(batches)
-    time.sleep(0.8)  # 2 fetching threads: 3 batches in 0.4 s
-    assert fetched == [(0,), (1,), (2,)] and ahead.peak_bytes == 3000
-    start = time.perf_counter()
-    assert ahead.take([0]) == [b"x" * 1000]
-    assert time.perf_counter() - start < 0.1  # already there: no 0.2 s wait
-    time.sleep(0.5)
-    assert fetched[-1] == (3,) and len(fetched) == 4  # topped up by one
-    assert ahead.take([7]) is None  # not the next planned batch: the caller reads it directly
-    ahead.close()
 
 
 @pytest.mark.parametrize("error, transient", [

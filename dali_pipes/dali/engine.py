@@ -18,9 +18,11 @@ from ..errors import ImageDecodeError
 from ..memory import release_free_heap
 from ..skips import SkipLog
 from ..sources.decode import pil_decodes
+from ..sources.header import DEFAULT_MAX_PIXELS
 from ..state import LoaderState
 from . import torch_resample
 from .pipeline import BatchFeeder, build_pipeline
+from .prefetch import READ_AHEAD_BYTES
 
 _SAMPLE_IN_MESSAGE = re.compile(r"sample #(\d+)")
 
@@ -28,7 +30,8 @@ _SAMPLE_IN_MESSAGE = re.compile(r"sample #(\d+)")
 class DaliEngine(Engine):
     def __init__(self, source, preprocess, state: LoaderState, skips: SkipLog, *, train: bool,
                  device: torch.device, num_threads: int, prefetch: int = 2, on_error: str = "raise",
-                 resampler: str = "dali", gpu_decoder=None):
+                 resampler: str = "dali", gpu_decoder=None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                 read_threads: int | None = None, read_ahead_bytes: int = READ_AHEAD_BYTES):
         self.name = "dali-gpu" if device.type == "cuda" else "dali-cpu"
         self.source = source
         self.preprocess = preprocess
@@ -41,7 +44,9 @@ class DaliEngine(Engine):
         self.resampler = resampler
         self.gpu_decoder = gpu_decoder
         self._feeder = BatchFeeder(source, state, preprocess.train if train else None, skip=on_error == "skip",
-                                   report=lambda index, reason: skips.note(source.describe(index), reason))
+                                   report=lambda index, reason: skips.note(source.describe(index), reason),
+                                   max_pixels=max_pixels, read_threads=read_threads,
+                                   read_ahead_bytes=read_ahead_bytes)
         self._iterator: DALIGenericIterator | None = None
         self._needs_reset = False
         self._checkpoint: bytes | None = None  # from restore(), for the next pipeline built
@@ -106,7 +111,11 @@ class DaliEngine(Engine):
             images, labels = out[0]["images"], out[0]["labels"]
             if channels_last:  # DALI wrote NHWC: this view is (B, 3, H, W) in channels_last memory
                 images = images.permute(0, 3, 1, 2)
-            yield index, images, labels.reshape(len(labels), *label_shape)
+            try:
+                yield index, images, labels.reshape(len(labels), *label_shape)
+            except GeneratorExit:  # the loop broke off (its iterator was closed): no more reading ahead
+                self._feeder.stop()
+                raise
 
     def _decode_error(self, indices, message: str) -> tuple[list[int], ImageDecodeError]:
         """The samples behind a DALI decode failure, and an error naming their files: DALI's message
@@ -159,7 +168,9 @@ class DaliEngine(Engine):
         _shut_down(self._iterator)
         self._iterator = None
 
-    release = _discard_pipeline
+    def release(self) -> None:
+        self._discard_pipeline()
+        self._feeder.close()  # and wait for its reader threads to end
 
 
 def _shut_down(iterator) -> None:

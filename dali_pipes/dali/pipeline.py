@@ -9,8 +9,10 @@ the batches that `EpochPlan` lists for the current epoch, so the order, the shor
 from __future__ import annotations
 
 import contextlib
+import time
 import warnings
 from collections import deque
+from typing import NamedTuple
 
 import numpy as np
 from nvidia.dali import fn, pipeline_def, types
@@ -21,34 +23,51 @@ from ..kernels.nodes import on_device
 from ..ops import active_ops
 from ..params import draw_train_params
 from ..sampling import EpochPlan
-from ..sources.base import check_encoded, plan_reads, read_batch
-from ..sources.header import image_size
+from ..sources.base import check_encoded, has_batch_reads, read_batch
+from ..sources.header import DEFAULT_MAX_PIXELS, checked_size
 from ..state import LoaderState
 from . import graph
+from .prefetch import READ_AHEAD_BYTES, Prefetcher, default_read_threads
 
 _DALI_TYPES = {"int32": types.INT32, "float32": types.FLOAT}
+
+
+class Prepared(NamedTuple):
+    """One batch ready for DALI: the sample indices fed, and the external source's outputs."""
+
+    indices: np.ndarray
+    outputs: list
+    nbytes: int
 
 
 class BatchFeeder:
     """The external source's callback: batch `info.iteration` of the current epoch's plan, with the
     per-sample train parameters when training.
 
-    With `skip=True` an unreadable sample (empty, not an image, a header that cannot be read, or
-    one DALI failed on before, see `bad`) is left out of its batch and reported through `report`;
-    a batch with nothing readable left is left out entirely.
+    The batches are prepared ahead on background threads (dali.prefetch: bytes read by
+    `read_threads` readers at once, headers checked against `max_pixels`, parameters drawn), so the
+    callback, which DALI runs on the training thread, takes a ready batch.
+
+    With `skip=True` an unreadable sample (empty, not an image, a header that cannot be read or
+    over `max_pixels`, or one DALI failed on before, see `bad`) is left out of its batch and reported
+    through `report`; a batch with nothing readable left is left out entirely.
     """
 
     def __init__(self, source, state: LoaderState, train_cfg: TrainTransform | None, *, skip: bool = False,
-                 report=None):
+                 report=None, max_pixels: int | None = DEFAULT_MAX_PIXELS, read_threads: int | None = None,
+                 read_ahead_bytes: int = READ_AHEAD_BYTES):
         self.source = source
+        self.max_pixels = max_pixels  # refused before DALI decodes (sources.header.check_pixels)
         self.state = state  # the loader's: the plan is read from it when an epoch starts
         self.train_cfg = train_cfg
         self.ops = [] if train_cfg is None else active_ops(train_cfg)  # what each batch feeds, in order
         self.skip = skip
         self.report = report or (lambda index, reason: None)
         self.bad: dict[int, str] = {}  # sample index -> why it cannot be used
+        self.ahead = Prefetcher(threads=read_threads or default_read_threads(), budget=read_ahead_bytes,
+                                nbytes=lambda prepared: prepared.nbytes,
+                                batches_at_once=2 if has_batch_reads(source) else 1)
         self._batches: list[np.ndarray] = []
-        self._seeds: list[np.ndarray] | None = None
         self._first = 0
         self._shift = 0
         self._align = False
@@ -56,6 +75,7 @@ class BatchFeeder:
         # (plan batch index, sample indices) handed to DALI and not yet delivered, oldest first:
         # a decode error belongs to the oldest one.
         self.in_flight: deque[tuple[int, np.ndarray]] = deque()
+        self.calls, self.call_seconds = 0, 0.0  # DALI's calls and the time the training thread spent in them
 
     @property
     def plan(self) -> EpochPlan:
@@ -70,42 +90,70 @@ class BatchFeeder:
         """Feed `epoch` from plan batch `first_batch` on. A pipeline `restored` from a checkpoint
         counts iterations from the batches it had delivered, which is fewer than the plan's position
         when batches were left out: its first call is then aligned to `first_batch`."""
-        self._batches = self.plan.batches(epoch)
-        self._seeds = self.plan.batch_seeds(epoch) if self.train_cfg is not None else None
+        batches = self.plan.batches(epoch)
+        seeds = self.plan.batch_seeds(epoch) if self.train_cfg is not None else None
+        self._batches = batches
         self._first, self._shift, self._align = first_batch, 0, restored
         self._stopped = False
         self.in_flight.clear()
-        plan_reads(self.source, self._batches[first_batch:])  # remote data: fetch the coming batches ahead
+        self.ahead.plan(range(first_batch, len(batches)),
+                        lambda batch, read_map: self._prepare(batches, seeds, batch, read_map))
 
     def stop(self) -> None:
-        """End the epoch early: the next call raises StopIteration."""
+        """End the epoch early: the next call raises StopIteration, the read-ahead stops."""
         self._stopped = True
+        self.ahead.stop()
+
+    def close(self) -> None:
+        """Stop, and wait for the reader threads to end."""
+        self._stopped = True
+        self.ahead.close()
 
     def __call__(self, info):
+        start = time.perf_counter()
+        try:
+            return self._next_batch(info)
+        finally:
+            self.calls += 1
+            self.call_seconds += time.perf_counter() - start
+
+    def _next_batch(self, info):
         if self._align:
             self._first, self._align = self._first - info.iteration, False
         while True:
             batch = self._first + info.iteration + self._shift
             if self._stopped or batch >= len(self._batches):
+                self.ahead.stop()  # the epoch's end: no thread outlives it
                 raise StopIteration
-            positions, samples, sizes = self._read(self._batches[batch])
-            if positions:
+            prepared = self.ahead.take(batch)
+            if len(prepared.indices):
                 break
             self._shift += 1  # nothing readable in this batch: leave it out
-        indices = self._batches[batch][positions]
-        self.in_flight.append((batch, indices))
+        self.in_flight.append((batch, prepared.indices))
+        return prepared.outputs
+
+    def _prepare(self, batches, seeds, batch: int, read_map) -> Prepared:
+        """Batch `batch` of an epoch's `batches` read, checked and given its parameters (runs on a
+        read-ahead thread, or on the caller when it restarted)."""
+        positions, samples, sizes = self._read(batches[batch], read_map)
+        indices = batches[batch][positions]
         outputs = [samples, np.ascontiguousarray(self.source.targets[indices])]
-        if self.train_cfg is not None:
-            params = draw_train_params(self.train_cfg, np.asarray(sizes), self._seeds[batch][positions])
+        if self.train_cfg is not None and positions:
+            params = draw_train_params(self.train_cfg, np.asarray(sizes), seeds[batch][positions])
             for op in self.ops:
                 fed = op.feed(params)
                 outputs += [fed[f.name] for f in op.feeds]
-        return outputs
+        return Prepared(indices, outputs, sum(s.nbytes for s in samples))
 
-    def _read(self, indices):
+    def _read_all(self, indices, read_map) -> list:
+        if has_batch_reads(self.source) or not self.source.encoded:
+            return read_batch(self.source, indices)  # its own batched read, or arrays in memory
+        return read_map(lambda i: self.source.read(int(i)), list(indices))
+
+    def _read(self, indices, read_map):
         """(positions in the batch, samples for DALI, (H, W) per sample) of the readable samples."""
         try:
-            datas = read_batch(self.source, indices)
+            datas = self._read_all(indices, read_map)
         except (ImageDecodeError, SourceError):
             if not self.skip:
                 raise
@@ -138,9 +186,12 @@ class BatchFeeder:
         return np.frombuffer(data, dtype=np.uint8)
 
     def _size(self, data, index: int):
-        if self.train_cfg is None:
+        """(H, W) for the train parameters; the header is read in eval too while a pixel limit holds."""
+        if not self.source.encoded:
+            return data.shape[:2] if self.train_cfg is not None else None
+        if self.train_cfg is None and self.max_pixels is None:
             return None
-        return image_size(data, self.source.describe(index)) if self.source.encoded else data.shape[:2]
+        return checked_size(data, self.source.describe(index), self.max_pixels)
 
 
 def define_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device: str,

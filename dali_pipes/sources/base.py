@@ -67,8 +67,7 @@ class Source(Protocol):
     Optional capabilities, each used through the function of the same name below (which falls back
     when a source lacks it, so a source of your own needs only the members declared here):
     `read_batch(indices)` (a batch at once: columnar or concurrent; a failed sample's exception in
-    its place), `plan_reads(batches)` (the batches to fetch ahead), `close_reads()` (stop fetching),
-    `fingerprint` (a string that changes with the data: the key of cached statistics) and
+    its place), `fingerprint` (a string that changes with the data: the key of cached statistics) and
     `data_dir` (the folder for caches beside the data).
     """
 
@@ -86,25 +85,16 @@ class Source(Protocol):
         """Where sample `index` comes from (a path), for error messages."""
 
 
+def has_batch_reads(source) -> bool:
+    """Whether the source reads a batch better than sample by sample (columnar, or concurrent itself)."""
+    return getattr(source, "read_batch", None) is not None
+
+
 def read_batch(source, indices) -> list:
     """The samples of `indices`: the source's own batched read, else one by one (raising at the first
     that fails)."""
     batched = getattr(source, "read_batch", None)
     return batched(indices) if batched is not None else [source.read(int(i)) for i in indices]
-
-
-def plan_reads(source, batches) -> None:
-    """Tell a source that fetches ahead which batches come next, in order (no-op for the others)."""
-    plan = getattr(source, "plan_reads", None)
-    if plan is not None:
-        plan(batches)
-
-
-def close_reads(source) -> None:
-    """Stop a source's fetching ahead (its threads), if it has any."""
-    close = getattr(source, "close_reads", None)
-    if close is not None:
-        close()
 
 
 def source_fingerprint(source) -> str | None:

@@ -16,6 +16,7 @@ import torch
 
 from ..errors import ImageDecodeError
 from .base import check_encoded
+from .header import DEFAULT_MAX_PIXELS, checked_size
 
 _NATIVE = {"jpeg", "gif", "webp"}
 # torchvision 0.29 deprecates torchvision.io's decoders in favour of TorchCodec, which does not decode
@@ -23,9 +24,12 @@ _NATIVE = {"jpeg", "gif", "webp"}
 _DEPRECATION = "The image decoding and encoding capabilities of TorchVision"
 
 
-def decode_rgb(data: bytes, where: str) -> torch.Tensor:
-    """Encoded bytes -> (3, H, W) uint8 RGB tensor; failures name `where`, and none can crash."""
+def decode_rgb(data: bytes, where: str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+    """Encoded bytes -> (3, H, W) uint8 RGB tensor; failures name `where`, and none can crash. An
+    image whose header claims more than `max_pixels` is refused before its decoder allocates."""
     fmt = check_encoded(data, where)
+    if max_pixels is not None:
+        checked_size(data, where, max_pixels)
     try:
         if fmt in _NATIVE:
             return _decode_native(data)
@@ -68,10 +72,10 @@ def _decode_png16(data: bytes) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
 
 
-def to_image_tensor(data, where: str, encoded: bool) -> torch.Tensor:
+def to_image_tensor(data, where: str, encoded: bool, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """A source's sample -> (3, H, W) uint8: decode bytes, or view an HWC uint8 array."""
     if encoded:
-        return decode_rgb(data, where)
+        return decode_rgb(data, where, max_pixels)
     return torch.from_numpy(data).permute(2, 0, 1)
 
 

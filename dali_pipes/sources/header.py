@@ -12,6 +12,8 @@ import struct
 
 from ..errors import ImageDecodeError
 
+DEFAULT_MAX_PIXELS = 178_956_970  # PIL's Image.MAX_IMAGE_PIXELS: make_loader's default limit
+
 # Start-of-frame markers carry the size; C4 (DHT), C8 (JPG) and CC (DAC) do not.
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
@@ -59,4 +61,21 @@ def image_size(data: bytes, where: str) -> tuple[int, int]:
             raise ImageDecodeError(where, f"cannot read the image size from its header ({err})") from None
     if size[0] <= 0 or size[1] <= 0:
         raise ImageDecodeError(where, f"the header gives an empty image ({size[1]}x{size[0]})")
+    return size
+
+
+def check_pixels(size: tuple[int, int], where: str, max_pixels: int | None) -> None:
+    """Refuse, before any decode, an image whose header claims more than `max_pixels` pixels: a
+    decoder would allocate what the header says (a few kilobytes can claim gigabytes)."""
+    height, width = size
+    if max_pixels is not None and height * width > max_pixels:
+        raise ImageDecodeError(where, f"its header gives {width} x {height} = {height * width:,} pixels, over "
+                               f"max_pixels={max_pixels:,} (a decompression bomb?); make_loader(max_pixels=...) "
+                               "raises the limit, None turns it off")
+
+
+def checked_size(data: bytes, where: str, max_pixels: int | None) -> tuple[int, int]:
+    """`image_size`, refused past `max_pixels` (see check_pixels)."""
+    size = image_size(data, where)
+    check_pixels(size, where, max_pixels)
     return size

@@ -3,8 +3,8 @@ https:// (any fsspec) URL, and saved Hugging Face datasets where `datasets` read
 
 They behave as their local counterparts (same classes, labels, sample order and bytes, so the same
 pixels), and read differently: a batch's objects (folders) or byte ranges (shards) are fetched
-concurrently, and the batches the loader will read next are fetched while it decodes the current
-ones (`storage.ReadAhead`, bounded in bytes). The tree is listed once per loader; a shard's index is
+concurrently, and the loader's read-ahead (dali.prefetch) asks for the batches it will read next
+while it decodes the current ones. The tree is listed once per loader; a shard's index is
 built once and cached beside the shard when the store is writable, else in the user cache, keyed by
 the shard's URL, size and ETag.
 """
@@ -19,7 +19,7 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from ..cache import FilePlace, default_cache_dir, stamped
 from ..errors import SourceError
-from ..storage import READ_AHEAD_BYTES, ReadAhead, Store
+from ..storage import Store
 from .base import detect_layout, refuse_folder_options
 from .webdataset import WebDatasetSource, build_index, index_if_current
 
@@ -27,15 +27,13 @@ INDEX_SUFFIX = ".dpidx.json"
 
 
 class RemoteReads:
-    """Batched, read-ahead reads for a source whose sample i is (path, start, end) in `self.store`."""
+    """Batched reads for a source whose sample i is (path, start, end) in `self.store`: a batch's
+    objects or ranges are fetched concurrently (the loader's read-ahead asks for the coming batches
+    while the current ones decode)."""
 
     store: Store
-    read_ahead_bytes: int = READ_AHEAD_BYTES
 
     def _requests(self, indices) -> tuple[list[str], list, list]:
-        raise NotImplementedError
-
-    def _known_size(self, index: int) -> int | None:
         raise NotImplementedError
 
     def _fetch(self, indices) -> list:
@@ -49,26 +47,7 @@ class RemoteReads:
 
     def read_batch(self, indices) -> list:
         """The batch's bytes, a SourceError in place of each object that could not be read."""
-        ahead = getattr(self, "_read_ahead", None)
-        got = ahead.take(indices) if ahead is not None else None
-        return got if got is not None else self._fetch(list(indices))
-
-    def plan_reads(self, batches) -> None:
-        """The batches that will be read next, in order: fetched ahead, up to `read_ahead_bytes`."""
-        if getattr(self, "_read_ahead", None) is None:
-            self._read_ahead = ReadAhead(self._fetch, self._known_size, self.read_ahead_bytes)
-        self._read_ahead.plan(batches)
-
-    def close_reads(self) -> None:
-        ahead = getattr(self, "_read_ahead", None)
-        if ahead is not None:
-            ahead.close()
-
-    def __getstate__(self):
-        parent = getattr(super(), "__getstate__", None)  # WebDatasetSource's, or object's (3.11+)
-        state = dict((parent() if parent is not None else None) or self.__dict__)
-        state.pop("_read_ahead", None)  # threads and locks: a copy (a DataLoader worker) starts without
-        return state
+        return self._fetch(list(indices))
 
 
 def _relative(store: Store, path: str) -> str:
@@ -94,11 +73,9 @@ class RemoteImageFolderSource(RemoteReads):
     encoded = True
     data_dir = None  # statistics are cached in the user cache, keyed by the fingerprint
 
-    def __init__(self, url: str, storage_options: dict | None = None, *, read_ahead_bytes: int = READ_AHEAD_BYTES,
-                 listing: dict | None = None):
+    def __init__(self, url: str, storage_options: dict | None = None, *, listing: dict | None = None):
         self.store = Store(url, storage_options)
         self.url = self.store.url
-        self.read_ahead_bytes = read_ahead_bytes
         if listing is None:
             listing = self.store.call(f"listing {self.url}", self.store.fs.find, self.store.root, detail=True)
         files: dict[str, dict] = {}
@@ -144,8 +121,6 @@ class RemoteImageFolderSource(RemoteReads):
         return ([self._paths[i] for i in indices], [None if size is None else 0 for size in sizes],
                 [None if size is None else int(size) for size in sizes])
 
-    def _known_size(self, index: int):
-        return self._sizes[index]
 
     def __len__(self) -> int:
         return len(self._paths)
@@ -196,10 +171,9 @@ class RemoteWebDatasetSource(RemoteReads, WebDatasetSource):
     data_dir = None
 
     def __init__(self, url: str, storage_options: dict | None = None, *, classes: list[str] | None = None,
-                 unlabeled: bool = False, read_ahead_bytes: int = READ_AHEAD_BYTES, listing: dict | None = None):
+                 unlabeled: bool = False, listing: dict | None = None):
         self.store = Store(url, storage_options)
         self.url = self.store.url
-        self.read_ahead_bytes = read_ahead_bytes
         fs, root = self.store.fs, self.store.root
         if root.endswith(".tar"):
             infos = {root: self.store.call(f"shard {self.url}", fs.info, root)}
@@ -234,8 +208,6 @@ class RemoteWebDatasetSource(RemoteReads, WebDatasetSource):
         starts = [int(self._offset[i]) for i in indices]
         return paths, starts, [start + int(self._size[i]) for start, i in zip(starts, indices)]
 
-    def _known_size(self, index: int):
-        return int(self._size[index])
 
     def __repr__(self) -> str:
         return f"RemoteWebDatasetSource({self.url!r}, shards={len(self.shards)}, samples={len(self)})"

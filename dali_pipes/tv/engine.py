@@ -19,6 +19,7 @@ from ..output import OutputStage
 from ..skips import SkipLog
 from ..sources.base import read_batch
 from ..sources.decode import to_image_tensor
+from ..sources.header import DEFAULT_MAX_PIXELS
 from ..state import LoaderState
 from .transforms import TrainKernel, build_eval_transform
 
@@ -59,8 +60,10 @@ def collate_readable(samples):
 class TransformedSource(Dataset):
     """Sample (index, seed) -> (tensor, label): decode, then the train kernel or the eval transform."""
 
-    def __init__(self, source, preprocess, train: bool, skip: bool = False):
+    def __init__(self, source, preprocess, train: bool, skip: bool = False,
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS):
         self.skip = skip
+        self.max_pixels = max_pixels
         self.source = source
         self.train_kernel = TrainKernel(preprocess) if train else None
         self.eval_transform = None if train else build_eval_transform(preprocess)
@@ -86,7 +89,7 @@ class TransformedSource(Dataset):
                 data = self.source.read(index)
             if isinstance(data, Exception):  # a remote read that failed, reported in place
                 raise data
-            image = to_image_tensor(data, self.source.describe(index), self.source.encoded)
+            image = to_image_tensor(data, self.source.describe(index), self.source.encoded, self.max_pixels)
         except (ImageDecodeError, SourceError) as err:
             if not self.skip:
                 raise
@@ -103,14 +106,15 @@ class TorchvisionEngine(Engine):
     name = "torchvision"
 
     def __init__(self, source, preprocess, state: LoaderState, skips: SkipLog, output: OutputStage, *,
-                 train: bool, device: torch.device, num_workers: int, on_error: str = "raise"):
+                 train: bool, device: torch.device, num_workers: int, on_error: str = "raise",
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS):
         self.num_workers = num_workers
         self.device = device
         self._skips = skips
         self._output = output
         self._sampler = PlannedBatchSampler(state)
         self._loader = DataLoader(
-            TransformedSource(source, preprocess, train, skip=on_error == "skip"),
+            TransformedSource(source, preprocess, train, skip=on_error == "skip", max_pixels=max_pixels),
             batch_sampler=self._sampler,
             collate_fn=collate_readable,
             num_workers=num_workers,

@@ -1,0 +1,182 @@
+"""The feed of the DALI backends on slow storage: one run, the same files, side by side.
+
+Storage: the page cache (warm), the page cache dropped before every epoch (root only: the kernel's
+`vm.drop_caches`), and a FUSE filesystem that adds 0, 2 and 10 ms to every open and read
+(benchmarks/latencyfs.py, started here: root, libfuse2, fusepy). Rows: the concurrent-read ceiling
+(threads reading the epoch's files, nothing else), the DALI feeder alone (read-ahead, header checks,
+parameter draws; no decoding), dali-cpu, dali-cpu with DALI's resampler (the GPU's graph), the
+torchvision backend, the classic DataLoader (PIL ImageFolder). Figures: images/s (median of the
+timed epochs after a warm-up), the training thread's time per batch inside the feeder, peak RSS.
+
+    python benchmarks/feed.py [--images 2048] [--batch-size 256] [--delays-ms 0 2 10] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+
+import psutil
+
+from dali_pipes import PRESETS, make_loader
+from dali_pipes.bench import _classic_loader, loader_choice
+from dali_pipes.dali.pipeline import BatchFeeder
+from dali_pipes.dali.prefetch import default_read_threads
+from dali_pipes.sampling import EpochPlan
+from dali_pipes.sources import resolve_source
+from dali_pipes.state import LoaderState
+from dali_pipes.synthetic import make_synthetic_imagefolder
+
+HERE = Path(__file__).resolve().parent
+
+
+def drop_caches() -> bool:
+    try:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        return True
+    except OSError:
+        return False
+
+
+class Mount:
+    """benchmarks/latencyfs.py over `source` at a temporary mountpoint, `delay_ms` per request."""
+
+    def __init__(self, source: Path, delay_ms: float):
+        self.point = Path(tempfile.mkdtemp(prefix="dali-pipes-fuse-"))
+        self.process = subprocess.Popen([sys.executable, str(HERE / "latencyfs.py"), str(source), str(self.point),
+                                         "--delay-ms", str(delay_ms)], stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 20
+        while not os.path.ismount(self.point):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the FUSE filesystem did not mount: {self.process.stderr.read()[-500:]}")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        subprocess.run(["fusermount", "-u", str(self.point)], check=False)
+        self.process.wait(20)
+        self.point.rmdir()
+
+
+def ceiling(root: Path, threads: int, prepare) -> float:
+    """Images/s of `threads` threads reading every file once (the storage's concurrent ceiling)."""
+    files = [p for p in sorted(root.rglob("*")) if p.is_file()]
+    prepare()
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(Path.read_bytes, files))
+    return len(files) / (time.perf_counter() - start)
+
+
+def feeder_alone(root: Path, batch_size: int, repeats: int, prepare) -> tuple[float, float]:
+    """(images/s, median training-thread ms per batch) of the DALI feeder without DALI (the loop
+    takes each batch as soon as it is ready: the ms are the wait for the read-ahead)."""
+    source = resolve_source(root)
+    state = LoaderState(EpochPlan(len(source), batch_size, True, False, 0))
+    feeder = BatchFeeder(source, state, PRESETS["imagenet"].train)
+    rates, calls = [], []
+    try:
+        for epoch in range(repeats + 1):
+            prepare()
+            feeder.start_epoch(epoch)
+            count, start, iteration = 0, time.perf_counter(), 0
+            while True:
+                t = time.perf_counter()
+                try:
+                    out = feeder(SimpleNamespace(iteration=iteration))
+                except StopIteration:
+                    break
+                if epoch:
+                    calls.append(time.perf_counter() - t)
+                count, iteration = count + len(out[0]), iteration + 1
+            if epoch:
+                rates.append(count / (time.perf_counter() - start))
+    finally:
+        feeder.close()
+    return statistics.median(rates), 1e3 * statistics.median(calls)
+
+
+def loader_rate(root: Path, contender: str, batch_size: int, threads: int, repeats: int, prepare):
+    """(images/s, the training thread's mean ms per batch inside the DALI feeder or None, peak RSS MiB)."""
+    me, peak = psutil.Process(), 0
+    if contender == "classic":
+        loader, closing = _classic_loader(root, True, batch_size, threads), None
+    else:
+        loader = make_loader(root, train=True, batch_size=batch_size, seed=0, num_threads=threads,
+                             **loader_choice(contender))
+        closing = loader
+    feeder = getattr(getattr(loader, "engine", None), "_feeder", None)
+    rates, waited = [], None
+    try:
+        for epoch in range(repeats + 1):
+            prepare()
+            if hasattr(loader, "set_epoch"):
+                loader.set_epoch(epoch)
+            count, start = 0, time.perf_counter()
+            for _, labels in loader:
+                count += len(labels)
+                peak = max(peak, me.memory_info().rss + sum(c.memory_info().rss for c in me.children(True)))
+            if epoch:
+                rates.append(count / (time.perf_counter() - start))
+            if feeder is not None and not epoch:
+                feeder.calls, feeder.call_seconds = 0, 0.0  # count the timed epochs only
+    finally:
+        if closing is not None:
+            closing.close()
+    if feeder is not None and feeder.calls:
+        waited = 1e3 * feeder.call_seconds / feeder.calls
+    return statistics.median(rates), waited, peak / 2**20
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=2048)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--delays-ms", type=float, nargs="+", default=[0, 2, 10])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="decode threads / workers (default: cores)")
+    parser.add_argument("--contenders", nargs="+", default=["dali-cpu", "dali-cpu:dali", "torchvision", "classic"])
+    args = parser.parse_args()
+    threads = args.threads or len(os.sched_getaffinity(0))
+    data = make_synthetic_imagefolder(num_images=args.images)
+    storages = [("page cache", None, lambda: None)]
+    if drop_caches():
+        storages.append(("page cache dropped", None, drop_caches))
+    else:
+        print("(not root, or no /proc/sys/vm/drop_caches: the cold-cache rows are left out)")
+    storages += [(f"FUSE +{d:g} ms", d, lambda: None) for d in args.delays_ms]
+    readers = default_read_threads()
+    print(f"{args.images} synthetic JPEGs, batch {args.batch_size}, {threads} decode threads/workers, "
+          f"{readers} read-ahead threads, {args.repeats} timed epochs after a warm-up (median)")
+    print("| storage | row | images/s | training thread ms/batch | peak RSS MiB |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for name, delay, prepare in storages:
+        mount = Mount(data, delay) if delay is not None else None
+        root = mount.point if mount else data
+        try:
+            top = ceiling(root, readers, prepare)
+            print(f"| {name} | ceiling: {readers} threads read | {top:,.0f} | | |", flush=True)
+            rate, ms = feeder_alone(root, args.batch_size, args.repeats, prepare)
+            print(f"| {name} | the feeder alone | {rate:,.0f} | {ms:.2f} | |", flush=True)
+            for contender in args.contenders:
+                rate, ms, rss = loader_rate(root, contender, args.batch_size, threads, args.repeats, prepare)
+                shown = f"{ms:.2f}" if ms is not None else ""
+                print(f"| {name} | {contender} | {rate:,.0f} | {shown} | {rss:,.0f} |", flush=True)
+        finally:
+            if mount:
+                mount.close()
+    return 0
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "training"
+    sys.exit(main())
