@@ -37,3 +37,10 @@ def positive_int(value, where: str) -> int:
 def probability(value, where: str) -> None:
     require(isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1, where,
             f"is a probability in [0, 1], got {value!r}")
+
+
+def each_field(obj, names, ok, expected: str) -> None:
+    """`require(ok(value))` for each named field of the dataclass `obj`, naming `Class.field`."""
+    for name in names:
+        value = getattr(obj, name)
+        require(ok(value), f"{type(obj).__name__}.{name}", f"{expected}, got {value!r}")

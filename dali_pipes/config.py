@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from . import pretrained
-from .checks import pair, positive_int, require, triple
+from .checks import each_field, pair, positive_int, require, triple
 from .constants import DTYPES, INTERPOLATIONS
 from .errors import ConfigError  # noqa: F401 - its home was here: `from dali_pipes.config import ConfigError` keeps working
 from .ops import CONFIGURED
@@ -192,11 +192,9 @@ class GpuDecoder:
     hw_decoder_load: float = 0.65
 
     def __post_init__(self):
-        for name in ("device_memory_padding", "host_memory_padding", "preallocate_width_hint",
-                     "preallocate_height_hint"):
-            value = getattr(self, name)
-            require(isinstance(value, int) and not isinstance(value, bool) and value >= 0, f"GpuDecoder.{name}",
-                     f"expected an integer >= 0, got {value!r}")
+        each_field(self, ("device_memory_padding", "host_memory_padding", "preallocate_width_hint",
+                          "preallocate_height_hint"),
+                   lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "expected an integer >= 0")
         require(isinstance(self.hw_decoder_load, (int, float)) and 0.0 <= self.hw_decoder_load <= 1.0,
                  "GpuDecoder.hw_decoder_load", f"is a share in [0, 1], got {self.hw_decoder_load!r}")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from torchvision.transforms.v2 import functional as F
 
-from ..checks import probability, require
+from ..checks import each_field, probability, require
 from .base import Feed, SampleOp
 
 
@@ -31,10 +31,8 @@ class ColorJitter:
     p: float = 1.0
 
     def __post_init__(self):
-        for name in ("brightness", "contrast", "saturation"):
-            value = getattr(self, name)
-            require(isinstance(value, (int, float)) and value >= 0, f"ColorJitter.{name}",
-                    f"must be a number >= 0, got {value!r}")
+        each_field(self, ("brightness", "contrast", "saturation"),
+                   lambda v: isinstance(v, (int, float)) and v >= 0, "must be a number >= 0")
         require(isinstance(self.hue, (int, float)) and 0 <= self.hue <= 0.5, "ColorJitter.hue",
                 f"must lie in [0, 0.5], got {self.hue!r}")
         probability(self.p, "ColorJitter.p")
