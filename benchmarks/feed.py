@@ -106,7 +106,7 @@ def feeder_alone(root: Path, batch_size: int, repeats: int, prepare) -> tuple[fl
 
 
 def loader_rate(root: Path, contender: str, batch_size: int, threads: int, repeats: int, prepare):
-    """(images/s, the training thread's mean ms per batch inside the DALI feeder or None, peak RSS MiB)."""
+    """(images/s, the training thread's median ms per call of the DALI feeder or None, peak RSS MiB)."""
     me, peak = psutil.Process(), 0
     if contender == "classic":
         loader, closing = _classic_loader(root, True, batch_size, threads), None
@@ -128,12 +128,12 @@ def loader_rate(root: Path, contender: str, batch_size: int, threads: int, repea
             if epoch:
                 rates.append(count / (time.perf_counter() - start))
             if feeder is not None and not epoch:
-                feeder.calls, feeder.call_seconds = 0, 0.0  # count the timed epochs only
+                feeder.call_seconds.clear()  # count the timed epochs only
     finally:
         if closing is not None:
             closing.close()
-    if feeder is not None and feeder.calls:
-        waited = 1e3 * feeder.call_seconds / feeder.calls
+    if feeder is not None and feeder.call_seconds:
+        waited = 1e3 * statistics.median(feeder.call_seconds)
     return statistics.median(rates), waited, peak / 2**20
 
 

@@ -75,7 +75,7 @@ class BatchFeeder:
         # (plan batch index, sample indices) handed to DALI and not yet delivered, oldest first:
         # a decode error belongs to the oldest one.
         self.in_flight: deque[tuple[int, np.ndarray]] = deque()
-        self.calls, self.call_seconds = 0, 0.0  # DALI's calls and the time the training thread spent in them
+        self.call_seconds: deque[float] = deque(maxlen=4096)  # the training thread's time in each recent call
 
     @property
     def plan(self) -> EpochPlan:
@@ -114,8 +114,7 @@ class BatchFeeder:
         try:
             return self._next_batch(info)
         finally:
-            self.calls += 1
-            self.call_seconds += time.perf_counter() - start
+            self.call_seconds.append(time.perf_counter() - start)
 
     def _next_batch(self, info):
         if self._align:
