@@ -153,7 +153,12 @@ def main() -> int:
         storages.append(("page cache dropped", None, drop_caches))
     else:
         print("(not root, or no /proc/sys/vm/drop_caches: the cold-cache rows are left out)")
-    storages += [(f"FUSE +{d:g} ms", d, lambda: None) for d in args.delays_ms]
+    try:
+        import fuse  # noqa: F401 - fusepy, which loads libfuse2
+        storages += [(f"FUSE +{d:g} ms", d, lambda: None) for d in args.delays_ms]
+    except (ImportError, OSError) as err:
+        print(f"(no FUSE: {err}; pip install fusepy and apt-get install libfuse2, as root - the FUSE rows are "
+              "left out)")
     readers = default_read_threads()
     print(f"{args.images} synthetic JPEGs, batch {args.batch_size}, {threads} decode threads/workers, "
           f"{readers} read-ahead threads, {args.repeats} timed epochs after a warm-up (median)")
