@@ -67,9 +67,8 @@ def _cache_places(source) -> list[FilePlace]:
     fingerprint = source_fingerprint(source)
     if not fingerprint:
         return []
-    places = []
-    if source_data_dir(source):
-        places.append(FilePlace(Path(source_data_dir(source)) / STATS_FILE))
+    data_dir = source_data_dir(source)
+    places = [FilePlace(Path(data_dir) / STATS_FILE)] if data_dir else []
     key = hashlib.sha1(str(fingerprint).encode(), usedforsecurity=False).hexdigest()[:20]
     places.append(FilePlace(default_cache_dir() / "stats" / f"{key}.json"))
     return places

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections import deque
-from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
 READ_AHEAD_BYTES = 256 * 2**20
@@ -113,9 +113,9 @@ class Prefetcher:
                 self._seen_batches += 1
             if self._assemblers is None:
                 return
-            held = sum(self._nbytes(f.result()) if self._ready(f) else self._estimate() for _, f in self._queue)
-            ready = sum(self._nbytes(f.result()) for _, f in self._queue if self._ready(f))
-            self.peak_bytes = max(self.peak_bytes, ready)
+            ready = [self._nbytes(f.result()) for _, f in self._queue if self._ready(f)]
+            self.peak_bytes = max(self.peak_bytes, sum(ready))
+            held = sum(ready) + (len(self._queue) - len(ready)) * self._estimate()  # in flight: estimated
             while self._coming and len(self._queue) < MAX_BATCHES_AHEAD:
                 if self._queue and held + self._estimate() > self.budget:
                     break
@@ -132,15 +132,12 @@ class Prefetcher:
             planned = bool(self._queue) and self._queue[0][0] == batch
             future = self._queue.popleft()[1] if planned else None
             prepare = self._prepare
-        try:
-            if future is None:
-                raise CancelledError
-            prepared = future.result()
-        except CancelledError:
-            self.prepared_on_caller += 1
-            return prepare(batch, serial_map)
-        self._top_up()
-        return prepared
+        if future is not None and not future.cancelled():
+            prepared = future.result()  # its exception, if it failed, reaches the caller here
+            self._top_up()
+            return prepared
+        self.prepared_on_caller += 1
+        return prepare(batch, serial_map)
 
     def stop(self, wait: bool = False) -> None:
         """Nothing more is prepared: queued batches are dropped, running reads finish, threads end."""
