@@ -2,7 +2,7 @@
 
 Storage: the page cache (warm), the page cache dropped before every epoch (root only: the kernel's
 `vm.drop_caches`), and a FUSE filesystem that adds 0, 2 and 10 ms to every open and read
-(benchmarks/latencyfs.py, started here: root, libfuse2, fusepy). Rows: the concurrent-read ceiling
+(dali_pipes.latencyfs, mounted here: root, libfuse2, fusepy). Rows: the concurrent-read ceiling
 (threads reading the epoch's files, nothing else), the DALI feeder alone (read-ahead, header checks,
 parameter draws; no decoding), dali-cpu, dali-cpu with DALI's resampler (the GPU's graph), the
 torchvision backend, the classic DataLoader (PIL ImageFolder). Figures: images/s (median of the
@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,12 +29,11 @@ from dali_pipes import PRESETS, make_loader
 from dali_pipes.bench import _classic_loader, loader_choice
 from dali_pipes.dali.pipeline import BatchFeeder
 from dali_pipes.dali.prefetch import default_read_threads
+from dali_pipes.latencyfs import LatencyMount, fuse_missing
 from dali_pipes.sampling import EpochPlan
 from dali_pipes.sources import resolve_source
 from dali_pipes.state import LoaderState
 from dali_pipes.synthetic import make_synthetic_imagefolder
-
-HERE = Path(__file__).resolve().parent
 
 
 def drop_caches() -> bool:
@@ -46,25 +43,6 @@ def drop_caches() -> bool:
         return True
     except OSError:
         return False
-
-
-class Mount:
-    """benchmarks/latencyfs.py over `source` at a temporary mountpoint, `delay_ms` per request."""
-
-    def __init__(self, source: Path, delay_ms: float):
-        self.point = Path(tempfile.mkdtemp(prefix="dali-pipes-fuse-"))
-        self.process = subprocess.Popen([sys.executable, str(HERE / "latencyfs.py"), str(source), str(self.point),
-                                         "--delay-ms", str(delay_ms)], stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 20
-        while not os.path.ismount(self.point):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the FUSE filesystem did not mount: {self.process.stderr.read()[-500:]}")
-            time.sleep(0.05)
-
-    def close(self) -> None:
-        subprocess.run(["fusermount", "-u", str(self.point)], check=False)
-        self.process.wait(20)
-        self.point.rmdir()
 
 
 def ceiling(root: Path, threads: int, prepare) -> float:
@@ -153,19 +131,18 @@ def main() -> int:
         storages.append(("page cache dropped", None, drop_caches))
     else:
         print("(not root, or no /proc/sys/vm/drop_caches: the cold-cache rows are left out)")
-    try:
-        import fuse  # noqa: F401 - fusepy, which loads libfuse2
+    why = fuse_missing()
+    if why is None:
         storages += [(f"FUSE +{d:g} ms", d, lambda: None) for d in args.delays_ms]
-    except (ImportError, OSError) as err:
-        print(f"(no FUSE: {err}; pip install fusepy and apt-get install libfuse2, as root - the FUSE rows are "
-              "left out)")
+    else:
+        print(f"(no FUSE: {why} - the FUSE rows are left out)")
     readers = default_read_threads()
     print(f"{args.images} synthetic JPEGs, batch {args.batch_size}, {threads} decode threads/workers, "
           f"{readers} read-ahead threads, {args.repeats} timed epochs after a warm-up (median)")
     print("| storage | row | images/s | training thread ms/batch | peak RSS MiB |")
     print("| --- | --- | ---: | ---: | ---: |")
     for name, delay, prepare in storages:
-        mount = Mount(data, delay) if delay is not None else None
+        mount = LatencyMount(data, delay, count=False) if delay is not None else None
         root = mount.point if mount else data
         try:
             top = ceiling(root, readers, prepare)

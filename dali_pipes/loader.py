@@ -108,7 +108,7 @@ def make_loader(
     limit (178,956,970), None turns it off.
 
     `read_threads`, `read_ahead_bytes` (DALI backends): the coming batches are read by this many
-    threads at once (default: 4 per core, 8 to 32) and prepared off the training thread, holding at
+    threads at once (default: 8 per core, 32 to 64) and prepared off the training thread, holding at
     most this many bytes ahead (default 256 MiB). The torchvision backend's workers read ahead by
     `prefetch_factor` batches instead.
     """

@@ -4,13 +4,19 @@ Photographic content: random crops of the photographs scikit-image ships (astron
 rocket, Hubble field, stained tissue, ...), rescaled to ImageNet's typical sizes (long side around
 500 px by default, aspect 3:4 to 4:3), with mild sensor-like noise so that they compress like photos,
 saved as JPEG quality 90. The class is the source photograph, so a model can learn something.
+
+Also decompression bombs (`jpeg_bomb`, `png_bomb`): tiny files whose headers claim huge images, for
+tests and benchmarks of `max_pixels`.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import struct
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +90,24 @@ def make_synthetic_imagefolder(root: str | os.PathLike | None = None, *, num_ima
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return root
+
+
+def jpeg_bomb(height: int = 60000, width: int = 60000) -> bytes:
+    """A real 16 x 16 JPEG whose start-of-frame says `height` x `width` (a few hundred bytes)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(buffer, format="JPEG")
+    data = bytearray(buffer.getvalue())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def png_bomb(height: int = 30000, width: int = 30000) -> bytes:
+    """A PNG whose IHDR (with a valid CRC) says `height` x `width`, with one compressed row of data."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * (3 * width + 1)))
+            + chunk(b"IEND", b""))

@@ -4,44 +4,19 @@ and no process's memory follows the header's claim."""
 
 from __future__ import annotations
 
-import io
-import struct
 import subprocess
 import sys
 import textwrap
-import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from dali_pipes import EvalTransform, ImageDecodeError, Preprocess, TrainTransform, make_loader
+from dali_pipes.synthetic import jpeg_bomb, png_bomb
 
 from .conftest import write_image
 
 SMALL = Preprocess(train=TrainTransform(size=32), eval=EvalTransform(size=32, resize_size=36))
-
-
-def jpeg_bomb(height: int = 60000, width: int = 60000) -> bytes:
-    """A real 16 x 16 JPEG whose start-of-frame says `height` x `width` (a few hundred bytes)."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(buffer, format="JPEG")
-    data = bytearray(buffer.getvalue())
-    sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
-    return bytes(data)
-
-
-def png_bomb(height: int = 30000, width: int = 30000) -> bytes:
-    """A PNG whose IHDR (with a valid CRC) says `height` x `width`, with one compressed row of data."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * (3 * width + 1)))
-            + chunk(b"IEND", b""))
 
 
 @pytest.fixture(scope="module")

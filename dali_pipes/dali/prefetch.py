@@ -23,13 +23,14 @@ REPROBE = 8  # batches between probes while reads are slow
 
 
 def default_read_threads() -> int:
-    """Readers mostly wait on storage: 4 per core, at least 8 (a network filesystem needs many
-    requests in flight), at most 32."""
+    """Readers mostly wait on storage, and a network filesystem serves requests in flight / latency:
+    8 per core, at least 32, at most 64. Reads from memory do not go to them (see `PROBE`), so many
+    cost nothing when storage is fast."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count() or 1
-    return max(8, min(32, 4 * cores))
+    return max(32, min(64, 8 * cores))
 
 
 def serial_map(fn, items) -> list:
