@@ -56,7 +56,7 @@ class ImageFolderSource:
     def read(self, index: int) -> bytes:
         path = self.samples[index][0]
         try:
-            with open(path, "rb") as f:
+            with open(path, "rb", buffering=0) as f:  # unbuffered: one read of the whole file
                 return f.read()
         except OSError as err:
             raise SourceError(f"cannot read image file {path}: {err.strerror or err}") from None

@@ -101,7 +101,7 @@ class HFDatasetSource:
                 return cell["bytes"]
             if cell.get("path"):
                 try:
-                    with open(cell["path"], "rb") as f:
+                    with open(cell["path"], "rb", buffering=0) as f:  # unbuffered: one read of the whole file
                         return f.read()
                 except OSError as err:
                     raise SourceError(f"{self.describe(index)}: cannot read {cell['path']}: {err}") from None
