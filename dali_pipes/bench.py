@@ -86,34 +86,77 @@ class _Monitor:
         self._thread.join()
 
 
-def _classic_loader(root, train: bool, batch_size: int, workers: int):
-    """pytorch/examples imagenet/main.py: PIL decode + torchvision transforms in DataLoader workers."""
+def _classic_loader(root, train: bool, batch_size: int, workers: int, recipe=None):
+    """pytorch/examples imagenet/main.py: PIL decode + torchvision transforms in DataLoader workers
+    (with a `recipe`'s augmentations, and its MixUp/CutMix in the collate as torchvision's references)."""
     import torchvision.datasets as datasets
     import torchvision.transforms as T
 
     normalize = T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
-    transform = T.Compose([T.RandomResizedCrop(224), T.RandomHorizontalFlip(), T.ToTensor(), normalize]) if train \
+    pil, tensor = recipe.classic_transforms() if recipe is not None else ([], [])
+    transform = T.Compose([T.RandomResizedCrop(224), T.RandomHorizontalFlip(), *pil, T.ToTensor(), normalize,
+                           *tensor]) if train \
         else T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), normalize])
+    dataset = datasets.ImageFolder(str(root), transform)
+    mixer = recipe.classic_mixer(len(dataset.classes)) if recipe is not None and train else None
     return _ForkSafe(torch.utils.data.DataLoader(
-        datasets.ImageFolder(str(root), transform), batch_size=batch_size, shuffle=train, num_workers=workers,
-        pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0))
+        dataset, batch_size=batch_size, shuffle=train, num_workers=workers, pin_memory=torch.cuda.is_available(),
+        persistent_workers=workers > 0, collate_fn=_MixingCollate(mixer) if mixer is not None else None))
 
 
-def _timm_loader(root, train: bool, batch_size: int, workers: int):
+class _MixingCollate:
+    """torchvision's references: the default collate, then MixUp or CutMix on the batch (in the worker)."""
+
+    def __init__(self, mixer):
+        self.mixer = mixer
+
+    def __call__(self, samples):
+        return self.mixer(*torch.utils.data.default_collate(samples))
+
+
+def _timm_loader(root, train: bool, batch_size: int, workers: int, recipe=None):
     """timm's own loader (`timm.data.create_loader`: PIL decode in DataLoader workers) on the same
     recipe: RandomResizedCrop(224) + flip, or Resize(256) + CenterCrop(224), bilinear, ImageNet
-    normalization, no colour jitter; timm's CUDA prefetcher where there is a GPU."""
+    normalization, no colour jitter unless a `recipe` asks (its timm arguments; its MixUp/CutMix
+    through timm's `Mixup` on each batch, as timm's train.py without the prefetcher); timm's CUDA
+    prefetcher where there is a GPU."""
     from timm.data import ImageDataset, create_loader
 
     cuda = torch.cuda.is_available()
+    options = dict(color_jitter=None)
+    if recipe is not None and train:
+        if recipe.timm is None:
+            raise ValueError(f"timm's loader cannot express recipe {recipe.name!r}: {recipe.differs.get('timm')}")
+        options.update(recipe.timm)
+    dataset = ImageDataset(str(root))
     loader = create_loader(
-        ImageDataset(str(root)), input_size=(3, 224, 224), batch_size=batch_size, is_training=train,
-        color_jitter=None, interpolation="bilinear", crop_pct=0.875, num_workers=workers, use_prefetcher=cuda,
-        device=torch.device("cuda" if cuda else "cpu"), pin_memory=cuda, persistent_workers=workers > 0)
+        dataset, input_size=(3, 224, 224), batch_size=batch_size, is_training=train,
+        interpolation="bilinear", crop_pct=0.875, num_workers=workers, use_prefetcher=cuda,
+        device=torch.device("cuda" if cuda else "cpu"), pin_memory=cuda, persistent_workers=workers > 0, **options)
+    mixer = None
+    if recipe is not None and train and recipe.mix is not None:
+        from timm.data import Mixup
+
+        mixer = Mixup(mixup_alpha=recipe.mix["mixup_alpha"], cutmix_alpha=recipe.mix["cutmix_alpha"],
+                      switch_prob=recipe.mix["switch_prob"], label_smoothing=recipe.mix["label_smoothing"],
+                      num_classes=len(dataset.reader.class_to_idx))
     if hasattr(loader, "loader"):  # timm's CUDA PrefetchLoader around the DataLoader
         loader.loader = _ForkSafe(loader.loader)
-        return loader
-    return _ForkSafe(loader)
+        return _Mixing(loader, mixer) if mixer is not None else loader
+    return _Mixing(_ForkSafe(loader), mixer) if mixer is not None else _ForkSafe(loader)
+
+
+class _Mixing:
+    """timm's train.py: `images, targets = mixup_fn(images, targets)` on each batch."""
+
+    def __init__(self, loader, mixer):
+        self.loader, self.mixer = loader, mixer
+
+    def __iter__(self):
+        for images, targets in self.loader:
+            if len(targets) % 2:  # timm's Mixup needs an even batch (train.py drops the last one)
+                continue
+            yield self.mixer(images, targets)
 
 
 class _ForkSafe:
@@ -183,15 +226,21 @@ def epoch_rates(loader, epochs: int):
     return rates
 
 
-def _build(contender: str, root, train: bool, batch_size: int, threads: int):
+def _build(contender: str, root, train: bool, batch_size: int, threads: int, recipe=None):
     if contender == CLASSIC:
-        return _classic_loader(root, train, batch_size, threads)
+        return _classic_loader(root, train, batch_size, threads, recipe)
     if contender == CEILING:
         return _DecodeOnly(root, batch_size, threads)
     if contender == TIMM:
-        return _timm_loader(root, train, batch_size, threads)
-    return make_loader(root, train=train, batch_size=batch_size, seed=0, num_threads=threads,
-                       **loader_choice(contender))
+        return _timm_loader(root, train, batch_size, threads, recipe)
+    choice = loader_choice(contender)
+    if recipe is not None and train:
+        from .sources import resolve_source
+
+        source = resolve_source(root)
+        choice.update(preset=recipe.preset(choice.get("preset")), mix=recipe.mixer(len(source.classes)))
+        root = source
+    return make_loader(root, train=train, batch_size=batch_size, seed=0, num_threads=threads, **choice)
 
 
 def loader_choice(contender: str) -> dict:
@@ -210,9 +259,11 @@ def loader_choice(contender: str) -> dict:
 
 
 def measure(contender: str, root, *, train: bool, batch_size: int = 64, threads: int | None = None,
-            repeats: int = 3) -> Result:
+            repeats: int = 3, recipe=None) -> Result:
+    """One contender's images/s (median of `repeats` epochs after a warm-up), CPU and memory; with a
+    `recipe` (dali_pipes.recipes), its train augmentations."""
     threads = threads or default_num_threads()
-    loader = _build(contender, root, train, batch_size, threads)
+    loader = _build(contender, root, train, batch_size, threads, recipe)
     try:
         epoch_rates(loader, 1)  # warm-up: worker start, pipeline build, page cache
         with _Monitor() as monitor:
@@ -227,7 +278,7 @@ def measure(contender: str, root, *, train: bool, batch_size: int = 64, threads:
         del loader
     return Result(contender, "train" if train else "eval", statistics.median(rates), rates, cpu,
                   monitor.peak_rss / 2**20, monitor.peak_gpu / 2**20 if torch.cuda.is_available() else None,
-                  threads, batch_size)
+                  threads, batch_size, {"recipe": recipe.name} if recipe is not None else {})
 
 
 def contenders() -> list[str]:
@@ -257,6 +308,27 @@ def table(results: list[Result]) -> str:
                          f"{_ratio(r.images_per_s, classic, '.2f')}x | "
                          f"{_ratio(r.images_per_s, ceiling, '.0%')} | {cpu} | {r.peak_rss_mb:.0f} | {gpu} |")
     return "\n".join(lines)
+
+
+def recipe_table(results: list[Result], auto: dict[str, str]) -> str:
+    """Markdown, one row per recipe: each contender's train images/s, and dali-pipes' `auto` (the
+    backend `auto[recipe]` names) against the classic pipeline and timm's loader."""
+    from .recipes import RECIPES
+
+    names = list(dict.fromkeys(r.contender for r in results))
+    lines = ["| recipe | auto | " + " | ".join(names) + " | auto vs classic | auto vs timm |",
+             "| --- | --- |" + " ---: |" * (len(names) + 2)]
+    for recipe_name in dict.fromkeys(r.extra.get("recipe") for r in results):
+        rows = {r.contender: r.images_per_s for r in results if r.extra.get("recipe") == recipe_name}
+        picked = rows.get(auto.get(recipe_name))
+        cells = [f"{rows[n]:,.0f}" if n in rows else "-" for n in names]
+        ratios = [_ratio(picked, rows.get(base), ".2f") + "x" if picked and rows.get(base) else "-"
+                  for base in (CLASSIC, TIMM)]
+        lines.append(f"| {recipe_name} | {auto.get(recipe_name, '-')} | " + " | ".join(cells) + " | "
+                     + " | ".join(ratios) + " |")
+    notes = [f"- {name}, {who}: {why}" for name in dict.fromkeys(r.extra.get("recipe") for r in results)
+             for who, why in RECIPES[name].differs.items()]
+    return "\n".join(lines + ([""] + notes if notes else []))
 
 
 def bar_chart(results: list[Result], path: str | Path) -> Path:
@@ -305,12 +377,14 @@ def machine() -> dict:
 
 
 def run_suite(root, *, contenders_: list[str], batch_size: int, threads: int | None, repeats: int,
-              modes=("train", "eval"), progress=None) -> list[Result]:
+              modes=("train", "eval"), progress=None, recipe=None) -> list[Result]:
     results = []
     for contender in contenders_:
+        if recipe is not None and contender == TIMM and recipe.timm is None:
+            continue  # timm cannot express it: the recipe table says why
         for mode in modes:
             results.append(measure(contender, root, train=mode == "train", batch_size=batch_size,
-                                   threads=threads, repeats=repeats))
+                                   threads=threads, repeats=repeats, recipe=recipe))
             if progress is not None:
                 progress(results[-1])
     return results

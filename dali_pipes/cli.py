@@ -13,6 +13,7 @@ import sys
 import time
 
 from .ops import CONFIGURED
+from .recipes import RECIPES
 from .resamplers import RESAMPLERS, resolve_resampler
 from .storage import is_url
 
@@ -219,6 +220,8 @@ def _cmd_bench(args) -> int:
         (out / "soak.json").write_text(json.dumps(report, indent=1))
         print(json.dumps({k: [round(x) for x in v] if isinstance(v, list) else v for k, v in report.items()}))
         return 0
+    if args.recipe:
+        return _bench_recipes(args, bench, out)
     variants = [dict(threads=t, batch_size=args.batch_size) for t in range(1, cores + 1)] if args.sweep == "threads" \
         else [dict(threads=args.threads, batch_size=b) for b in args.batch_sizes] if args.sweep == "batch" \
         else [dict(threads=args.threads, batch_size=args.batch_size)]
@@ -237,6 +240,28 @@ def _cmd_bench(args) -> int:
     bench.write_json(results, out / "throughput.json", machine=bench.machine(), repeats=args.repeats)
     bench.bar_chart(results, out / "throughput.png")
     print(f"wrote {out / 'throughput.json'} and {out / 'throughput.png'}")
+    return 0
+
+
+def _bench_recipes(args, bench, out) -> int:
+    """`bench --recipe`: each recipe's train augmentations on every contender, then one table."""
+    from .backend import resolve_backend
+
+    names = args.recipe if "all" not in args.recipe else list(RECIPES)
+    contenders = args.contenders or [n for n in bench.contenders() if n != bench.CEILING]
+    label, root = _bench_sources(args)[0]
+    results, auto = [], {}
+    for name in names:
+        recipe = RECIPES[name]
+        auto[name] = resolve_backend("auto").name
+        print(f"== recipe {name}: {recipe.about} ({label})", flush=True)
+        results += bench.run_suite(root, contenders_=contenders, repeats=args.repeats, modes=["train"],
+                                   batch_size=args.batch_size, threads=args.threads, recipe=recipe,
+                                   progress=None if args.quiet else lambda r: print(
+                                       f"   {r.contender:20s} {r.images_per_s:7.0f} images/s", flush=True))
+    print(bench.recipe_table(results, auto), flush=True)
+    bench.write_json(results, out / "recipes.json", machine=bench.machine(), repeats=args.repeats, auto=auto)
+    print(f"wrote {out / 'recipes.json'}")
     return 0
 
 
@@ -345,6 +370,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sweep", choices=["threads", "batch", "size"], default=None)
     bench.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 128, 256])
     bench.add_argument("--sizes", type=int, nargs="+", default=[256, 500, 1000], help="long sides for --sweep size")
+    bench.add_argument("--recipe", nargs="+", default=None, metavar="NAME",
+                       choices=[*RECIPES, "all"],
+                       help="train recipes to compare every contender on (dali_pipes.recipes: "
+                            "crop-flip, randaugment, simclr, ta-wide, ta-wide-mix, or all)")
     bench.add_argument("--soak", type=int, default=0, metavar="EPOCHS",
                        help="instead: memory over EPOCHS epochs of the first contender")
     bench.add_argument("--out", default="bench-out", help="folder for throughput.json / .png")
