@@ -1,7 +1,7 @@
-"""What each per-sample augmentation costs, side by side in one run: the train loader on the same
-files with the ImageNet recipe alone, then with one op added at a time (colour jitter, RandAugment,
-grayscale, blur), for each backend. One warm-up epoch, then the median of `--repeats`. Results go to
-RESULTS.md.
+"""What each augmentation costs, side by side in one run: the train loader on the same files with the
+ImageNet recipe alone, then with one op added at a time (colour jitter, the three policies,
+grayscale, blur, random erasing, MixUp/CutMix), for each backend. One warm-up epoch, then the median
+of `--repeats`. Results go to RESULTS.md.
 
     python benchmarks/augment_cost.py [--images 512] [--repeats 3] [--backends dali-cpu torchvision]
 """
@@ -12,7 +12,16 @@ import argparse
 import statistics
 from dataclasses import replace
 
-from dali_pipes import AutoAugment, ColorJitter, GaussianBlur, Preprocess, RandomGrayscale, make_loader
+from dali_pipes import (
+    AutoAugment,
+    ColorJitter,
+    GaussianBlur,
+    MixUpCutMix,
+    Preprocess,
+    RandomErasing,
+    RandomGrayscale,
+    make_loader,
+)
 from dali_pipes.bench import epoch_rates, loader_choice
 from dali_pipes.synthetic import make_synthetic_imagefolder
 
@@ -20,15 +29,19 @@ ADDED = {
     "recipe only": {},
     "+ color jitter 0.4": {"color_jitter": ColorJitter(0.4, 0.4, 0.4, 0.1)},
     "+ RandAugment(2, 9)": {"auto_augment": AutoAugment("randaugment")},
+    "+ AutoAugment (ImageNet)": {"auto_augment": AutoAugment("autoaugment")},
+    "+ TrivialAugmentWide": {"auto_augment": AutoAugment("trivialaugment")},
     "+ grayscale p=0.2": {"grayscale": RandomGrayscale(0.2)},
     "+ blur k=23 p=0.5": {"blur": GaussianBlur(23, p=0.5)},
     "+ blur k=23 p=1.0": {"blur": GaussianBlur(23, p=1.0)},
+    "+ random erasing p=0.25": {"random_erasing": RandomErasing(0.25)},
+    "+ MixUp(0.2) / CutMix(1.0)": {"mix": {"mixup_alpha": 0.2, "cutmix_alpha": 1.0}},
 }
 
 
-def rate(root, cfg: Preprocess, contender: str, repeats: int, batch_size: int, threads: int) -> float:
+def rate(root, cfg: Preprocess, contender: str, repeats: int, batch_size: int, threads: int, mix=None) -> float:
     with make_loader(str(root), train=True, batch_size=batch_size, preset=cfg, seed=0, num_threads=threads,
-                     **loader_choice(contender)) as loader:
+                     mix=mix, **loader_choice(contender)) as loader:
         epoch_rates(loader, 1)  # warm-up
         return statistics.median(epoch_rates(loader, repeats))
 
@@ -45,8 +58,10 @@ def main() -> int:
     base = Preprocess()
     rows = {}
     for name, fields in ADDED.items():
+        fields = dict(fields)
+        mix = MixUpCutMix(10, seed=0, **fields.pop("mix")) if "mix" in fields else None
         cfg = replace(base, train=replace(base.train, **fields))
-        rows[name] = [rate(root, cfg, b, args.repeats, args.batch_size, args.threads) for b in args.backends]
+        rows[name] = [rate(root, cfg, b, args.repeats, args.batch_size, args.threads, mix) for b in args.backends]
         print(name, [round(r) for r in rows[name]], flush=True)
     print()
     print("| train recipe | " + " | ".join(args.backends) + " |")

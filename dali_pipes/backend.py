@@ -2,8 +2,10 @@
 
 `auto` prefers DALI on the GPU: decode and augmentation move off the CPU, which is the point of the
 package. Without CUDA it still prefers DALI's CPU mode when DALI imports, because DALI's native
-thread pool decodes and resizes faster than Python DataLoader workers on the same cores; torchvision
-is the last resort and the reference the parity tests compare against.
+thread pool decodes and resizes faster than Python DataLoader workers on the same cores - unless the
+train transform turns on an op that DALI's CPU operators run slower than torchvision's kernels (each
+op says which CPU backend is faster for it, from measurement: `SampleOp.cpu_backend`); then, and when
+DALI does not import, torchvision. It is decided from the configuration, never by timing at start-up.
 """
 
 from __future__ import annotations
@@ -45,7 +47,18 @@ def cuda_device(device) -> torch.device:
     return torch.device("cuda", torch.cuda.current_device())
 
 
-def resolve_backend(name: str, device=None) -> BackendChoice:
+def slower_on_dali_cpu(train_cfg) -> list[str]:
+    """The active train ops that the torchvision backend runs faster than DALI's CPU mode."""
+    from .ops import active_ops
+
+    return [] if train_cfg is None else [op.name for op in active_ops(train_cfg)
+                                         if op.cpu_backend(train_cfg) == "torchvision"]
+
+
+def resolve_backend(name: str, device=None, train_cfg=None) -> BackendChoice:
+    """The engine for backend `name`; `auto` without CUDA also weighs `train_cfg` (the train
+    transform of a train loader, else None): ops that DALI's CPU operators run slower than
+    torchvision's kernels (`SampleOp.cpu_backend`, measured) send it to the torchvision backend."""
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; valid backends: {', '.join(BACKENDS)}")
     wants_cpu = device is not None and torch.device(device).type == "cpu"
@@ -75,7 +88,12 @@ def resolve_backend(name: str, device=None) -> BackendChoice:
     # auto
     if has_cuda and not dali_error:
         return BackendChoice("dali-gpu", "auto: CUDA and DALI available", cuda_device(device))
-    if not dali_error:
+    slower = slower_on_dali_cpu(train_cfg)
+    if not dali_error and not slower:
         return BackendChoice("dali-cpu", "auto: no CUDA GPU, DALI's CPU mode", torch.device("cpu"))
+    if slower:
+        return BackendChoice("torchvision", f"auto: no CUDA GPU, and the torchvision backend's kernels run "
+                             f"{', '.join(slower)} faster than DALI's CPU operators (benchmarks/RESULTS.md)",
+                             torch.device(device) if device is not None else torch.device("cpu"))
     return BackendChoice("torchvision", f"auto: DALI unavailable ({dali_error})",
                          torch.device(device) if device is not None else torch.device("cpu"))

@@ -253,7 +253,7 @@ def _bench_recipes(args, bench, out) -> int:
     results, auto = [], {}
     for name in names:
         recipe = RECIPES[name]
-        auto[name] = resolve_backend("auto").name
+        auto[name] = resolve_backend("auto", train_cfg=recipe.preset().train).name
         print(f"== recipe {name}: {recipe.about} ({label})", flush=True)
         results += bench.run_suite(root, contenders_=contenders, repeats=args.repeats, modes=["train"],
                                    batch_size=args.batch_size, threads=args.threads, recipe=recipe,
@@ -297,6 +297,17 @@ def _cmd_info(args) -> int:
     rows.append(("NVIDIA driver", current_verdict().line))
     choice = resolve_backend("auto")
     rows.append(("backend 'auto'", f"{choice.name} ({choice.reason})"))
+    if choice.name == "dali-cpu":
+        from .backend import slower_on_dali_cpu
+        from .config import TrainTransform
+        from .ops.auto_augment import AutoAugment
+        from .ops.color_jitter import ColorJitter
+
+        examples = slower_on_dali_cpu(TrainTransform(color_jitter=ColorJitter(),
+                                                     auto_augment=AutoAugment("randaugment")))
+        rows.append(("backend 'auto', train", f"torchvision when the train transform turns on an op DALI's CPU "
+                     f"operators run slower (now: {', '.join(examples)}; auto_augment for RandAugment only); "
+                     "loader.backend_reason says why"))
     if choice.name.startswith("dali"):
 
         kind = resolve_resampler("auto", choice.name)

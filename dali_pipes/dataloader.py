@@ -43,8 +43,10 @@ class Loader:
     """Iterate for `(images, labels)`; iterate again for the next epoch."""
 
     def __init__(self, source, preprocess: Preprocess, state: LoaderState, engine: Engine, output: OutputStage,
-                 skips: SkipLog, *, train: bool, device: torch.device, mix=None, on_error: str = "raise"):
+                 skips: SkipLog, *, train: bool, device: torch.device, mix=None, on_error: str = "raise",
+                 backend_reason: str = ""):
         self.dataset = source
+        self.backend_reason = backend_reason  # why this engine runs (dali_pipes.backend)
         self.preprocess = preprocess
         self.train = train
         self.device = device

@@ -114,7 +114,7 @@ def make_loader(
     """
     _check_arguments(locals())
     cfg = resolve_preset(preset)
-    choice = resolve_backend(backend, device)
+    choice = resolve_backend(backend, device, cfg.train if train else None)
     resampler = resolve_resampler(resampler, choice.name)
     shard, shards, shard_source = detect_shard(shard_id, num_shards)
     check_sharding(shard, shards, shard_padding)
@@ -153,7 +153,7 @@ def make_loader(
                             prefetch=prefetch, on_error=on_error, resampler=resampler, gpu_decoder=gpu_decoder,
                             max_pixels=max_pixels, read_threads=read_threads, read_ahead_bytes=read_ahead_bytes)
     loader = Loader(src, cfg, state, engine, output, skips, train=train, device=choice.device, mix=mix,
-                    on_error=on_error)
+                    on_error=on_error, backend_reason=choice.reason)
     log.info("dali-pipes backend: %s (%s); %d samples, %d batches of %d; shard %d of %d (%s)",
              loader.backend, choice.reason, len(src), len(loader), batch_size, shard, shards, shard_source)
     return loader

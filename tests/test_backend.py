@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from dali_pipes import AutoAugment, ColorJitter, GaussianBlur, RandomGrayscale, TrainTransform
 from dali_pipes import backend as backend_module
 from dali_pipes.backend import resolve_backend
 
@@ -63,3 +64,43 @@ def test_the_backend_is_logged_once_per_loader(tmp_path, caplog):
         make_loader(tmp_path, train=True, batch_size=1, backend="torchvision", num_threads=1).close()
     lines = [r.getMessage() for r in caplog.records if "backend" in r.getMessage()]
     assert len(lines) == 1 and "torchvision" in lines[0]
+
+
+@pytest.mark.parametrize("fields, expected, named", [
+    ({}, "dali-cpu", None),
+    ({"color_jitter": ColorJitter(0.4, 0.4, 0.4)}, "torchvision", "color_jitter"),
+    ({"auto_augment": AutoAugment("randaugment")}, "torchvision", "auto_augment"),
+    ({"auto_augment": AutoAugment("trivialaugment")}, "dali-cpu", None),
+    ({"auto_augment": AutoAugment("autoaugment")}, "dali-cpu", None),
+    ({"grayscale": RandomGrayscale(0.2), "blur": GaussianBlur(23, p=0.5)}, "dali-cpu", None),
+])
+def test_auto_without_cuda_picks_the_faster_cpu_backend_for_the_train_ops(monkeypatch, fields, expected, named):
+    """Decided from what the config turns on (each op's measured `cpu_backend`), not by timing."""
+    monkeypatch.setattr(backend_module, "dali_import_error", lambda: None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    train = TrainTransform(**fields)
+    choice = resolve_backend("auto", train_cfg=train)
+    assert choice.name == expected and choice.device == torch.device("cpu")
+    if named:
+        assert f"kernels run {named} faster than DALI's CPU operators" in choice.reason
+    assert resolve_backend("auto").name == "dali-cpu"  # eval loaders (no train transform) keep DALI
+    assert resolve_backend("dali-cpu", train_cfg=train).name == "dali-cpu"  # a named backend is honoured
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    assert resolve_backend("auto", train_cfg=train).name == "dali-gpu"  # with a GPU, every op runs there
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="describes a machine without CUDA")
+def test_the_loader_says_why_its_backend_runs(tmp_path):
+    from dali_pipes import Preprocess, make_loader
+    from dali_pipes.synthetic import make_synthetic_imagefolder
+
+    root = make_synthetic_imagefolder(tmp_path / "d", num_images=8, long_side=64)
+    jitter = Preprocess(train=TrainTransform(size=32, color_jitter=ColorJitter()))
+    with make_loader(root, train=True, batch_size=4, preset=jitter) as loader:
+        assert loader.backend == "torchvision" and "color_jitter" in loader.backend_reason
+        assert sum(len(labels) for _, labels in loader) == 8
+    with make_loader(root, train=False, batch_size=4, preset=jitter) as loader:
+        assert loader.backend == "dali-cpu" and loader.backend_reason == "auto: no CUDA GPU, DALI's CPU mode"
+    with make_loader(root, train=True, batch_size=4, preset=jitter, backend="dali-cpu") as loader:
+        assert loader.backend == "dali-cpu" and loader.backend_reason == "requested"

@@ -55,6 +55,7 @@ class ColorJitterOp(SampleOp):
     stream, offset, draws = 0, 23, 9
     feeds = (Feed("jitter", "float32", (4,)),)
     timm_args = ("color_jitter", "color_jitter_prob", "force_color_jitter")
+    faster_on_cpu = "torchvision"  # DALI's CPU arithmetic operators: 320 vs 468 images/s here
 
     def draw(self, cfg, hw, u):
         cj = cfg.color_jitter
