@@ -68,8 +68,9 @@ def test_the_backend_is_logged_once_per_loader(tmp_path, caplog):
 
 @pytest.mark.parametrize("fields, expected, named", [
     ({}, "dali-cpu", None),
-    ({"color_jitter": ColorJitter(0.4, 0.4, 0.4)}, "torchvision", "color_jitter"),
+    ({"color_jitter": ColorJitter(0.4, 0.4, 0.4, 0.1)}, "dali-cpu", None),  # in torch inside DALI's graph
     ({"auto_augment": AutoAugment("randaugment")}, "torchvision", "auto_augment"),
+    ({"color_jitter": ColorJitter(), "auto_augment": AutoAugment("randaugment", 2, 9)}, "torchvision", "auto_augment"),
     ({"auto_augment": AutoAugment("trivialaugment")}, "dali-cpu", None),
     ({"auto_augment": AutoAugment("autoaugment")}, "dali-cpu", None),
     ({"grayscale": RandomGrayscale(0.2), "blur": GaussianBlur(23, p=0.5)}, "dali-cpu", None),
@@ -96,11 +97,11 @@ def test_the_loader_says_why_its_backend_runs(tmp_path):
     from dali_pipes.synthetic import make_synthetic_imagefolder
 
     root = make_synthetic_imagefolder(tmp_path / "d", num_images=8, long_side=64)
-    jitter = Preprocess(train=TrainTransform(size=32, color_jitter=ColorJitter()))
-    with make_loader(root, train=True, batch_size=4, preset=jitter) as loader:
-        assert loader.backend == "torchvision" and "color_jitter" in loader.backend_reason
+    policy = Preprocess(train=TrainTransform(size=32, auto_augment=AutoAugment("randaugment")))
+    with make_loader(root, train=True, batch_size=4, preset=policy) as loader:
+        assert loader.backend == "torchvision" and "auto_augment" in loader.backend_reason
         assert sum(len(labels) for _, labels in loader) == 8
-    with make_loader(root, train=False, batch_size=4, preset=jitter) as loader:
+    with make_loader(root, train=False, batch_size=4, preset=policy) as loader:
         assert loader.backend == "dali-cpu" and loader.backend_reason == "auto: no CUDA GPU, DALI's CPU mode"
-    with make_loader(root, train=True, batch_size=4, preset=jitter, backend="dali-cpu") as loader:
+    with make_loader(root, train=True, batch_size=4, preset=policy, backend="dali-cpu") as loader:
         assert loader.backend == "dali-cpu" and loader.backend_reason == "requested"

@@ -92,10 +92,12 @@ def fuses_window_decode(device: str) -> bool:
 
 
 def crop_window(inputs, p: dict, cfg: TrainTransform, device: str, encoded: bool,
-                resampler: Resampler = DALI_RESAMPLER, layout: str = "HWC", decoder: GpuDecoder | None = None):
+                resampler: Resampler = DALI_RESAMPLER, layout: str = "HWC", decoder: GpuDecoder | None = None,
+                torch_ops=()):
     """The sample's crop window resized to `size` x `size`. A random-resized-crop window lies inside
     the image, so on the CPU encoded inputs decode only that region (fused); a pad-crop window may
-    reach outside by `padding`, which is filled with zeros. `layout` is honoured by the torch resampler only."""
+    reach outside by `padding`, which is filled with zeros. `layout` is honoured by the torch resampler only,
+    which also runs the torch parts of `torch_ops` (SampleOp.torch_node) after resizing."""
     if encoded and cfg.geometry == "random_resized_crop" and fuses_window_decode(device):
         crops = fn.decoders.image_slice(inputs, p["anchor"], p["shape"], device=decoder_device(device),
                                         output_type=types.RGB, adjust_orientation=False, **_WINDOW)
@@ -104,10 +106,22 @@ def crop_window(inputs, p: dict, cfg: TrainTransform, device: str, encoded: bool
                          **_ZERO_PADDED)
     if resampler.kind == "torch":  # renormalizes at the border itself: exact_edges is implied
         return torch_resample.resize(crops, cfg.size, threads=resampler.threads, layout=layout,
-                                     interpolation=cfg.interpolation)
+                                     interpolation=cfg.interpolation, ops=torch_ops, nodes=p, train_cfg=cfg)
     if cfg.exact_edges:
         return _renormalized_resize(crops, p["shape"], cfg.size, device, cfg.interpolation)
     return _resize(crops, [cfg.size, cfg.size], device, cfg.interpolation)
+
+
+def torch_node_ops(chained, cfg: TrainTransform, resampler: Resampler) -> list:
+    """The leading pixel ops whose torch part runs inside the torch resampler's node (CPU graphs with
+    resampler="torch" only; in order, so nothing that follows runs before them)."""
+    taken = []
+    if resampler.kind == "torch":
+        for op in chained:
+            if not op.in_torch_node(cfg):
+                break
+            taken.append(op)
+    return taken
 
 
 def _renormalized_resize(crops, shape, size: int, device: str, interpolation: str):
@@ -226,10 +240,15 @@ def preprocess(inputs, cfg: Preprocess, train: bool, device: str, encoded: bool 
     if train:
         t = cfg.train
         chained = [op for op in active_ops(t) if op.stage == "pixels"]
-        # CHW straight from the resampler spares the final op its transpose when nothing else follows
-        planar = not chained and not cfg.normalize.channels_last
-        images = crop_window(inputs, params, t, device, encoded, resampler, "CHW" if planar else "HWC", decoder)
-        for op in chained:
+        in_node = torch_node_ops(chained, t, resampler)
+        rest = chained[len(in_node):]
+        # CHW straight from the resampler spares the final op its transpose when no DALI op follows
+        planar = not rest and not any(op.dali_after_torch(t) for op in in_node) and not cfg.normalize.channels_last
+        images = crop_window(inputs, params, t, device, encoded, resampler, "CHW" if planar else "HWC", decoder,
+                             torch_ops=in_node)
+        for op in in_node:
+            images = op.dali_after_torch_node(images, params, t, device)
+        for op in rest:
             images = op.dali(images, params, t, device)
         # the flip is fused into the final op (dali_pipes.ops.flip says why that is torchvision's distribution)
         return normalize(images, cfg.normalize, device, mirror=params["flip"])

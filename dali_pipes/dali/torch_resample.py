@@ -59,13 +59,15 @@ class _BatchKernel:
             out = out.copy()
         return out
 
-    def __call__(self, arrays):
+    def __call__(self, arrays, *feeds):
         try:
-            return self._run(arrays)
+            return self._run(arrays, feeds)
         except Exception as err:
             raise RuntimeError(f"{FAILURE}: {type(err).__name__}: {err}") from err
 
-    def _run(self, arrays):
+    def _run(self, arrays, feeds=()):
+        if feeds:  # per-sample values of the pixel ops run here: (array, values) pairs
+            arrays = list(zip(arrays, zip(*feeds)))
         if self.threads <= 1 or len(arrays) <= 1:
             return [self._sample(a) for a in arrays]
         if self._pool is None:
@@ -91,6 +93,27 @@ class _Resize(_BatchKernel):
         return array.shape[:2] != tuple(self.size)
 
 
+class _ResizeThenOps(_Resize):
+    """The resize, then the torch parts of pixel ops (`SampleOp.torch_node`), each with its sample's
+    fed values: one node, one copy out of DALI and back, instead of a DALI operator per step."""
+
+    def __init__(self, size: int, threads: int, layout: str, interpolation: str, ops, feed_names, train_cfg):
+        super().__init__(size, threads, layout, interpolation)
+        self.ops, self.feed_names, self.train_cfg = ops, feed_names, train_cfg
+
+    def _sample(self, item):
+        array, values = item
+        image = torch.from_numpy(array).permute(2, 0, 1)
+        if self.resamples(array):
+            image = self.one(image)
+        feeds = dict(zip(self.feed_names, values))
+        for op in self.ops:
+            image = op.torch_node(image, feeds, self.train_cfg)
+        out = image.permute(1, 2, 0).numpy()
+        out = np.ascontiguousarray(out.transpose(2, 0, 1) if self.layout == "CHW" else out)
+        return out.copy() if np.may_share_memory(out, array) else out
+
+
 class _EvalGeometry(_BatchKernel):
     def __init__(self, geometry: kernels.EvalGeometry, threads: int, layout: str):
         super().__init__(threads, layout)
@@ -100,9 +123,16 @@ class _EvalGeometry(_BatchKernel):
         return self.geometry(image)
 
 
-def resize(images, size: int, *, threads: int, layout: str = "HWC", interpolation: str = "bilinear"):
-    """Each HWC uint8 image resized to `size` x `size`, as torchvision's `resized_crop` resizes."""
-    return fn.python_function(images, function=_Resize(size, threads, layout, interpolation), batch_processing=True,
+def resize(images, size: int, *, threads: int, layout: str = "HWC", interpolation: str = "bilinear",
+           ops=(), nodes=None, train_cfg=None):
+    """Each HWC uint8 image resized to `size` x `size`, as torchvision's `resized_crop` resizes; then
+    the torch parts of `ops` (SampleOp.torch_node), fed their per-sample values from `nodes`."""
+    if not ops:
+        return fn.python_function(images, function=_Resize(size, threads, layout, interpolation),
+                                  batch_processing=True, output_layouts=layout)
+    names = [f.name for op in ops for f in op.feeds]
+    kernel = _ResizeThenOps(size, threads, layout, interpolation, list(ops), names, train_cfg)
+    return fn.python_function(images, *(nodes[n] for n in names), function=kernel, batch_processing=True,
                               output_layouts=layout)
 
 

@@ -89,6 +89,24 @@ class SampleOp(Augmentation):
     def dali(self, images, nodes: dict, cfg, device: str):
         return images
 
+    # A CPU graph with the torch resampler may run (part of) an op in torch, inside the resampler's
+    # node, where DALI's CPU operators are slower than torch's kernels: `in_torch_node` says whether,
+    # `torch_node` is that part (same numbers and arithmetic as `dali`), `dali_after_torch_node` the
+    # DALI part that stays after the node (`dali_after_torch` says whether there is one). GPU graphs
+    # (and resampler="dali") always run `dali`.
+    def in_torch_node(self, cfg) -> bool:
+        return False
+
+    def dali_after_torch(self, cfg) -> bool:
+        return False
+
+    def torch_node(self, image: torch.Tensor, feeds: dict[str, np.ndarray], cfg) -> torch.Tensor:
+        """(3, H, W) uint8 -> the same, with this sample's fed values (`feeds`, by feed name)."""
+        return image
+
+    def dali_after_torch_node(self, images, nodes: dict, cfg, device: str):
+        return images
+
     def torch(self, image: torch.Tensor, values: dict, cfg) -> torch.Tensor:
         return image
 
