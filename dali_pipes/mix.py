@@ -112,11 +112,23 @@ class MixUpCutMix:
         return MixParams(lam=lam, cutmix=cutmix, boxes=boxes)
 
     # -- the kernel -----------------------------------------------------------------------------
-    def apply(self, images: torch.Tensor, labels: torch.Tensor, params: MixParams):
+    def apply(self, images: torch.Tensor, labels: torch.Tensor, params: MixParams, *, in_place: bool = False):
+        """The mixed batch and soft targets; `in_place` may write into `images` (the loader's own
+        batch). A whole batch of MixUp, or of CutMix with one box (mode "batch"), touches only what
+        changes: the same values as the general path, in fewer passes over the batch."""
         device, dtype = images.device, images.dtype
-        paired = images.flip(0)
         lam = torch.as_tensor(params.lam, device=device, dtype=torch.float32)
+        if params.cutmix.all() and (params.boxes == params.boxes[0]).all():
+            top, left, height, width = (int(v) for v in params.boxes[0])
+            region = (slice(None), slice(None), slice(top, top + height), slice(left, left + width))
+            out = images if in_place else images.clone()
+            out[region] = images[region].flip(0)  # flip copies: the paired region is read before it is written
+            return out, self.targets(labels, lam)
         weight = lam.view(-1, 1, 1, 1).to(dtype)
+        paired = images.flip(0)
+        if not params.cutmix.any():
+            out = images.mul_(weight) if in_place else images.mul(weight)
+            return out.add_(paired.mul_(1 - weight)), self.targets(labels, lam)
         mixed = images * weight + paired * (1 - weight)
         if params.cutmix.any():
             inside = box_mask(params.boxes, images.shape[-2], images.shape[-1], device)
@@ -160,7 +172,8 @@ class MixUpCutMix:
             raise ValueError(f"MixUpCutMix: labels hold {low if low < 0 else high}, outside num_classes={k} "
                              f"(class indices lie in [0, {k}))")
 
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator | None = None):
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator | None = None, *,
+                 in_place: bool = False):
         self.check(images, labels)
         params = self.make_params(images.shape[0], images.shape[-2], images.shape[-1], rng)
-        return self.apply(images, labels, params)
+        return self.apply(images, labels, params, in_place=in_place)

@@ -27,10 +27,12 @@ class OutputStage:
             images = images.to(self.dtype)
         if self.batch_ops or self.mix is not None:
             rng = np.random.default_rng([plan.seed, epoch, index, 2, plan.shard_id])
+            # the engines hand over a batch of their own (DALI's iterator and the DataLoader's collate
+            # allocate each one), so the batch ops write into it
             for op in self.batch_ops:
-                images = op.apply(images, getattr(self.train_cfg, op.field), rng)
+                images = op.apply(images, getattr(self.train_cfg, op.field), rng, in_place=True)
             if self.mix is not None:
-                images, labels = self.mix(images, labels, rng)
+                images, labels = self.mix(images, labels, rng, in_place=True)
         return self.in_layout(images), labels
 
     def in_layout(self, images: torch.Tensor) -> torch.Tensor:

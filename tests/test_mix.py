@@ -219,3 +219,53 @@ def test_mix_runs_on_the_gpu():
     ref_out, ref_targets = MixUpCutMix(5, mode="elem", seed=0)(x, y)
     assert out.is_cuda and torch.allclose(out.cpu(), ref_out, atol=1e-6)
     assert torch.allclose(targets.cpu(), ref_targets, atol=1e-6)
+
+
+def _general_mix(images, params):
+    """The general formula (every sample blended and pasted, as before the fast paths)."""
+    from dali_pipes.kernels.tv import box_mask
+
+    lam = torch.as_tensor(params.lam, dtype=torch.float32)
+    weight = lam.view(-1, 1, 1, 1).to(images.dtype)
+    paired = images.flip(0)
+    mixed = images * weight + paired * (1 - weight)
+    inside = box_mask(params.boxes, images.shape[-2], images.shape[-1], images.device)
+    use_cut = torch.as_tensor(params.cutmix).view(-1, 1, 1, 1)
+    return torch.where(use_cut, torch.where(inside, paired, images), mixed)
+
+
+@pytest.mark.parametrize("mode", ["batch", "pair", "elem"])
+@pytest.mark.parametrize("alphas", [(0.2, 0.0), (0.0, 1.0), (0.8, 1.0)], ids=["mixup", "cutmix", "both"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_the_fast_paths_give_the_general_formulas_values(mode, alphas, dtype):
+    """Whole-batch MixUp and one-box CutMix touch only what changes; the values are the general
+    path's exactly, in place or not (and not in place leaves the batch alone)."""
+    for seed in range(6):
+        mix = MixUpCutMix(5, mixup_alpha=alphas[0], cutmix_alpha=alphas[1], mode=mode, prob=0.8, seed=seed)
+        images = torch.randn(8, 3, 17, 23, generator=torch.Generator().manual_seed(seed)).to(dtype)
+        labels = torch.arange(8) % 5
+        params = mix.make_params(8, 17, 23, np.random.default_rng(seed))
+        expected = _general_mix(images, params)
+        kept = images.clone()
+        out, _ = mix.apply(images, labels, params)
+        assert torch.equal(out, expected) and torch.equal(images, kept)
+        out, _ = mix.apply(images, labels, params, in_place=True)
+        assert torch.equal(out, expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_constant_erasing_fills_only_the_boxes(dtype):
+    from dali_pipes import RandomErasing
+    from dali_pipes.ops.erasing import apply, make_params
+
+    cfg = RandomErasing(p=0.6, value=1.5)
+    images = torch.randn(16, 3, 20, 30).to(dtype)
+    params = make_params(cfg, 16, 20, 30, np.random.default_rng(0))
+    assert (params.boxes[:, 2] > 0).sum() >= 4  # some samples erased, some not
+    inside = torch.zeros(16, 1, 20, 30, dtype=torch.bool)
+    for i, (top, left, height, width) in enumerate(params.boxes.tolist()):
+        inside[i, :, top:top + height, left:left + width] = True
+    expected = torch.where(inside, torch.tensor(1.5, dtype=dtype), images)
+    kept = images.clone()
+    assert torch.equal(apply(images, params, cfg), expected) and torch.equal(images, kept)
+    assert torch.equal(apply(images, params, cfg, in_place=True), expected)

@@ -114,5 +114,7 @@ class SampleOp(Augmentation):
 class BatchOp(Augmentation):
     """An op on the normalized (B, 3, H, W) batch; its numbers come from the batch's generator."""
 
-    def apply(self, images: torch.Tensor, settings, rng: np.random.Generator) -> torch.Tensor:
+    def apply(self, images: torch.Tensor, settings, rng: np.random.Generator, *,
+              in_place: bool = False) -> torch.Tensor:
+        """`in_place`: the batch is the loader's own, and may be written into."""
         raise NotImplementedError

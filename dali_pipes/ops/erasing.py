@@ -69,28 +69,35 @@ def make_params(cfg: RandomErasing, batch: int, height: int, width: int, rng: np
     return ErasingParams(boxes=boxes, noise_seed=int(rng.integers(0, 2**62)))
 
 
-def apply(images: torch.Tensor, params: ErasingParams, cfg: RandomErasing) -> torch.Tensor:
+def apply(images: torch.Tensor, params: ErasingParams, cfg: RandomErasing, *, in_place: bool = False) -> torch.Tensor:
+    """`in_place` may write into `images` (the loader's own batch). A constant fills each box's
+    slice (nothing else is touched); noise is drawn for the whole batch, so that a pixel's value
+    does not depend on the other boxes."""
+    if cfg.value != "random":
+        out = images if in_place else images.clone()
+        fill = torch.tensor(float(cfg.value), dtype=images.dtype)  # the value as the batch's dtype holds it
+        for i, (top, left, height, width) in enumerate(params.boxes.tolist()):
+            if height > 0 and width > 0:
+                out[i, :, top:top + height, left:left + width] = fill
+        return out
     mask = box_mask(params.boxes, images.shape[-2], images.shape[-1], images.device)
-    if cfg.value == "random":
-        generator = torch.Generator(device=images.device).manual_seed(params.noise_seed)
-        fill = torch.randn(images.shape, generator=generator, device=images.device, dtype=torch.float32)
-        fill = fill.to(images.dtype)
-    else:
-        fill = torch.tensor(float(cfg.value), dtype=images.dtype, device=images.device)
-    return torch.where(mask, fill, images)
+    generator = torch.Generator(device=images.device).manual_seed(params.noise_seed)
+    noise = torch.randn(images.shape, generator=generator, device=images.device, dtype=torch.float32)
+    return torch.where(mask, noise.to(images.dtype), images)
 
 
-def random_erasing(images: torch.Tensor, cfg: RandomErasing, rng: np.random.Generator) -> torch.Tensor:
+def random_erasing(images: torch.Tensor, cfg: RandomErasing, rng: np.random.Generator, *,
+                   in_place: bool = False) -> torch.Tensor:
     params = make_params(cfg, images.shape[0], images.shape[-2], images.shape[-1], rng)
-    return apply(images, params, cfg)
+    return apply(images, params, cfg, in_place=in_place)
 
 
 class Erasing(BatchOp):
     field, config = "random_erasing", RandomErasing
     timm_args = ("re_prob", "re_mode")
 
-    def apply(self, images, settings, rng):
-        return random_erasing(images, settings, rng)
+    def apply(self, images, settings, rng, *, in_place=False):
+        return random_erasing(images, settings, rng, in_place=in_place)
 
     def add_arguments(self, parser):
         parser.add_argument("--erasing", type=float, default=None, metavar="P", help="random erasing probability")
