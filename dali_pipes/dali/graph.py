@@ -112,16 +112,22 @@ def crop_window(inputs, p: dict, cfg: TrainTransform, device: str, encoded: bool
     return _resize(crops, [cfg.size, cfg.size], device, cfg.interpolation)
 
 
-def torch_node_ops(chained, cfg: TrainTransform, resampler: Resampler) -> list:
-    """The leading pixel ops whose torch part runs inside the torch resampler's node (CPU graphs with
-    resampler="torch" only; in order, so nothing that follows runs before them)."""
-    taken = []
-    if resampler.kind == "torch":
-        for op in chained:
-            if not op.in_torch_node(cfg):
-                break
-            taken.append(op)
-    return taken
+def pixel_steps(chained, cfg: TrainTransform, resampler: Resampler) -> list:
+    """The pixel ops as steps, in order: a list of ops is one torch node (their `torch_node` parts,
+    one copy out of DALI and back for all of them; the first, when it leads, is fused into the torch
+    resampler's node), anything else a DALI graph function `(images, nodes, cfg, device)`. Torch
+    nodes only in CPU graphs with resampler="torch"; elsewhere every op is its `dali`."""
+    steps: list = []
+    for op in chained:
+        if resampler.kind == "torch" and op.in_torch_node(cfg):
+            if not steps or not isinstance(steps[-1], list):
+                steps.append([])
+            steps[-1].append(op)
+            if op.dali_after_torch(cfg):
+                steps.append(op.dali_after_torch_node)
+        else:
+            steps.append(op.dali)
+    return steps
 
 
 def _renormalized_resize(crops, shape, size: int, device: str, interpolation: str):
@@ -239,17 +245,18 @@ def preprocess(inputs, cfg: Preprocess, train: bool, device: str, encoded: bool 
     resolve_resampler(resampler.kind, f"dali-{device}")  # the same refusals as make_loader's
     if train:
         t = cfg.train
-        chained = [op for op in active_ops(t) if op.stage == "pixels"]
-        in_node = torch_node_ops(chained, t, resampler)
-        rest = chained[len(in_node):]
-        # CHW straight from the resampler spares the final op its transpose when no DALI op follows
-        planar = not rest and not any(op.dali_after_torch(t) for op in in_node) and not cfg.normalize.channels_last
-        images = crop_window(inputs, params, t, device, encoded, resampler, "CHW" if planar else "HWC", decoder,
-                             torch_ops=in_node)
-        for op in in_node:
-            images = op.dali_after_torch_node(images, params, t, device)
-        for op in rest:
-            images = op.dali(images, params, t, device)
+        steps = pixel_steps([op for op in active_ops(t) if op.stage == "pixels"], t, resampler)
+        fused = steps.pop(0) if steps and isinstance(steps[0], list) else []  # runs in the resampler's node
+        # CHW straight from the last torch node spares the final op its transpose when no DALI op follows
+        planar = not cfg.normalize.channels_last and (not steps or isinstance(steps[-1], list))
+        images = crop_window(inputs, params, t, device, encoded, resampler, "CHW" if planar and not steps else "HWC",
+                             decoder, torch_ops=fused)
+        for k, step in enumerate(steps):
+            if isinstance(step, list):
+                layout = "CHW" if planar and k == len(steps) - 1 else "HWC"
+                images = torch_resample.pixel_ops(images, step, params, t, threads=resampler.threads, layout=layout)
+            else:
+                images = step(images, params, t, device)
         # the flip is fused into the final op (dali_pipes.ops.flip says why that is torchvision's distribution)
         return normalize(images, cfg.normalize, device, mirror=params["flip"])
     layout = "HWC" if cfg.normalize.channels_last else "CHW"

@@ -93,13 +93,15 @@ class _Resize(_BatchKernel):
         return array.shape[:2] != tuple(self.size)
 
 
-class _ResizeThenOps(_Resize):
-    """The resize, then the torch parts of pixel ops (`SampleOp.torch_node`), each with its sample's
-    fed values: one node, one copy out of DALI and back, instead of a DALI operator per step."""
+class _PixelOps(_BatchKernel):
+    """The torch parts of pixel ops (`SampleOp.torch_node`), each with its sample's fed values."""
 
-    def __init__(self, size: int, threads: int, layout: str, interpolation: str, ops, feed_names, train_cfg):
-        super().__init__(size, threads, layout, interpolation)
+    def __init__(self, threads: int, layout: str, ops, feed_names, train_cfg):
+        super().__init__(threads, layout)
         self.ops, self.feed_names, self.train_cfg = ops, feed_names, train_cfg
+
+    def resamples(self, array):
+        return False
 
     def _sample(self, item):
         array, values = item
@@ -112,6 +114,17 @@ class _ResizeThenOps(_Resize):
         out = image.permute(1, 2, 0).numpy()
         out = np.ascontiguousarray(out.transpose(2, 0, 1) if self.layout == "CHW" else out)
         return out.copy() if np.may_share_memory(out, array) else out
+
+
+class _ResizeThenOps(_Resize):
+    """The resize, then the torch parts of pixel ops (`SampleOp.torch_node`), each with its sample's
+    fed values: one node, one copy out of DALI and back, instead of a DALI operator per step."""
+
+    def __init__(self, size: int, threads: int, layout: str, interpolation: str, ops, feed_names, train_cfg):
+        super().__init__(size, threads, layout, interpolation)
+        self.ops, self.feed_names, self.train_cfg = ops, feed_names, train_cfg
+
+    _sample = _PixelOps._sample
 
 
 class _EvalGeometry(_BatchKernel):
@@ -134,6 +147,14 @@ def resize(images, size: int, *, threads: int, layout: str = "HWC", interpolatio
     kernel = _ResizeThenOps(size, threads, layout, interpolation, list(ops), names, train_cfg)
     return fn.python_function(images, *(nodes[n] for n in names), function=kernel, batch_processing=True,
                               output_layouts=layout)
+
+
+def pixel_ops(images, ops, nodes, train_cfg, *, threads: int, layout: str = "HWC"):
+    """HWC uint8 images through the torch parts of `ops` (SampleOp.torch_node), in one node."""
+    names = [f.name for op in ops for f in op.feeds]
+    return fn.python_function(images, *(nodes[n] for n in names), function=_PixelOps(threads, layout, list(ops), names,
+                                                                                      train_cfg),
+                              batch_processing=True, output_layouts=layout)
 
 
 def eval_resize_crop(images, cfg: Preprocess, *, threads: int, layout: str = "HWC"):

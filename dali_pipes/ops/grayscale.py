@@ -59,6 +59,13 @@ class Grayscale(SampleOp):
     def torch(self, image, values, cfg):
         return F.rgb_to_grayscale(image, num_output_channels=3) if values["grayscale"] else image
 
+    def in_torch_node(self, cfg):
+        return True  # inside a torch node (dali_pipes.dali.graph.pixel_steps), so that a blur after it can be
+
+    def torch_node(self, image, feeds, cfg):
+        grey = bool(feeds["grayscale_matrix"][0, 1] != 0)  # the fed matrix: luma rows, or the identity
+        return F.rgb_to_grayscale(image, num_output_channels=3) if grey else image
+
     def add_arguments(self, parser):
         parser.add_argument("--grayscale", type=float, default=None, metavar="P", help="RandomGrayscale probability")
 

@@ -137,3 +137,41 @@ def test_grey_samples_have_three_equal_channels_on_dali(photo_folder):
     for i, image in enumerate(outputs):
         spread = float((image.amax(dim=0) - image.amin(dim=0)).max())
         assert (spread < 0.01) == grey[i], f"{paths[i]}: channel spread {spread:.2f}, grey={grey[i]}"
+
+
+def test_the_separable_blur_is_within_a_level_of_torchvisions():
+    """dali-cpu's torch node blurs with the same 1-D kernels as two passes: at most 1 level from
+    torchvision's 2-D kernel, on a tiny fraction of pixels (float sums in another order)."""
+    from torchvision.transforms.v2 import functional as F
+
+    from dali_pipes.ops.blur import separable_gaussian_blur
+
+    rng = np.random.default_rng(5)
+    differing = total = 0
+    for _ in range(24):
+        h, w = (int(v) for v in rng.integers(24, 160, 2))
+        image = torch.from_numpy(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).permute(2, 0, 1)
+        kernel = (int(rng.choice([3, 5, 9, 23])), int(rng.choice([3, 7, 23])))
+        sigma = float(rng.uniform(0.1, 2.0))
+        diff = (separable_gaussian_blur(image, kernel, sigma).int()
+                - F.gaussian_blur(image, list(kernel), [sigma, sigma]).int()).abs()
+        assert int(diff.max()) <= 1, (kernel, sigma)
+        differing, total = differing + int((diff > 0).sum()), total + diff.numel()
+    assert differing / total < 1e-3
+
+
+def test_consecutive_torch_parts_share_one_node_and_keep_the_order():
+    """SimCLR's chain on dali-cpu: jitter's b/c/s fused with the resize, DALI's hue, then grayscale
+    and blur in one torch node; with DALI's resampler (the GPU's graph) every op is its DALI part."""
+    from dali_pipes import ColorJitter, GaussianBlur, RandomGrayscale
+    from dali_pipes.dali.graph import Resampler, pixel_steps
+    from dali_pipes.ops import active_ops
+
+    cfg = TrainTransform(color_jitter=ColorJitter(0.4, 0.4, 0.2, 0.1, p=0.8), grayscale=RandomGrayscale(0.2),
+                         blur=GaussianBlur(23, p=0.5))
+    jitter, grey, blur = [op for op in active_ops(cfg) if op.stage == "pixels"]
+    steps = pixel_steps([jitter, grey, blur], cfg, Resampler("torch", 2))
+    assert steps == [[jitter], jitter.dali_after_torch_node, [grey, blur]]
+    no_hue = TrainTransform(color_jitter=ColorJitter(0.4, 0.4, 0.2), grayscale=RandomGrayscale(0.2))
+    assert pixel_steps([jitter, grey], no_hue, Resampler("torch", 2)) == [[jitter, grey]]
+    assert pixel_steps([jitter, grey, blur], cfg, Resampler("dali", 2)) == [jitter.dali, grey.dali, blur.dali]
