@@ -34,6 +34,18 @@ def torchvisions_own(decoded: torch.Tensor, cfg: TrainTransform, seed: int) -> t
     return v2.RandomHorizontalFlip(p=1.0)(image) if p["flip"] else image
 
 
+def _dali_cpu_samples(folder, cfg: Preprocess, seed: int, resampler: str = "auto"):
+    """(path, decoded image, sample seed, dali-cpu's output in levels) of the first batch of 64."""
+    with make_loader(folder, train=True, batch_size=64, backend="dali-cpu", preset=cfg, seed=seed,
+                     shuffle=False, resampler=resampler) as loader:
+        outputs = unnormalize(next(iter(loader))[0])
+        paths = [path for path, _ in loader.dataset.samples]
+        seeds = loader.plan.sample_seeds(0)
+    for i, path in enumerate(paths[:len(outputs)]):
+        with open(path, "rb") as f:
+            yield path, decode_rgb(f.read(), path), seeds[i], outputs[i]
+
+
 def _windows_and_outputs(folder, backend, seed, resampler="auto"):
     with make_loader(folder, train=True, batch_size=64, backend=backend, seed=seed, shuffle=False,
                      resampler=resampler) as loader:
@@ -169,19 +181,12 @@ def test_dali_cpu_jitter_is_torchvisions_kernels_in_the_graphs_order(photo_folde
     from torchvision.transforms.v2 import functional as F
 
     cfg = Preprocess(train=TrainTransform(color_jitter=ColorJitter(0.4, 0.4, 0.4)))
-    with make_loader(photo_folder, train=True, batch_size=64, backend="dali-cpu", preset=cfg, seed=4,
-                     shuffle=False) as loader:
-        outputs = unnormalize(next(iter(loader))[0])
-        paths = [path for path, _ in loader.dataset.samples]
-        seeds = loader.plan.sample_seeds(0)
-    for i, path in enumerate(paths):
-        with open(path, "rb") as f:
-            decoded = decode_rgb(f.read(), path)
-        image = torchvisions_own(decoded, cfg.train, seeds[i])
-        factors = draw_train_params(cfg.train, [tuple(decoded.shape[-2:])], [seeds[i]]).sample(0)["jitter"]
+    for path, decoded, seed, output in _dali_cpu_samples(photo_folder, cfg, seed=4):
+        image = torchvisions_own(decoded, cfg.train, seed)
+        factors = draw_train_params(cfg.train, [tuple(decoded.shape[-2:])], [seed]).sample(0)["jitter"]
         for kernel, factor in zip((F.adjust_brightness, F.adjust_contrast, F.adjust_saturation), factors):
             image = kernel(image, float(np.float32(factor)))  # fed to the graph as float32
-        assert_images_close(outputs[i], image.double(), min_psnr=100.0, max_abs=ROUND_TRIP, what=path)
+        assert_images_close(output, image.double(), min_psnr=100.0, max_abs=ROUND_TRIP, what=path)
 
 
 @pytest.mark.parametrize("factors", [(0.4, 0, 0), (0, 0.4, 0), (0, 0, 0.4)],
@@ -202,16 +207,9 @@ def test_exact_edges_meet_the_strict_bound_everywhere(photo_folder):
     """With exact_edges, DALI's resampler (the GPU's) puts the whole image (frame included) within
     2.5 levels of resized_crop."""
     cfg = Preprocess(train=TrainTransform(exact_edges=True))
-    with make_loader(photo_folder, train=True, batch_size=64, backend="dali-cpu", preset=cfg, seed=3,
-                     shuffle=False, resampler="dali") as loader:
-        outputs = unnormalize(next(iter(loader))[0])
-        paths = [path for path, _ in loader.dataset.samples]
-        seeds = loader.plan.sample_seeds(0)
-    for i, path in enumerate(paths):
-        with open(path, "rb") as f:
-            decoded = decode_rgb(f.read(), path)
-        expected = torchvisions_own(decoded, cfg.train, seeds[i])
-        assert_images_close(outputs[i], expected.double(), min_psnr=50.0, max_abs=2.5, what=path)
+    for path, decoded, seed, output in _dali_cpu_samples(photo_folder, cfg, seed=3, resampler="dali"):
+        expected = torchvisions_own(decoded, cfg.train, seed)
+        assert_images_close(output, expected.double(), min_psnr=50.0, max_abs=2.5, what=path)
 
 
 @pytest.mark.parametrize("resampler", ["torch", "dali"])
