@@ -3,9 +3,9 @@
 `auto` prefers DALI on the GPU: decode and augmentation move off the CPU, which is the point of the
 package. Without CUDA it still prefers DALI's CPU mode when DALI imports, because DALI's native
 thread pool decodes and resizes faster than Python DataLoader workers on the same cores - unless the
-train transform turns on an op that DALI's CPU operators run slower than torchvision's kernels (each
-op says which CPU backend is faster for it, from measurement: `SampleOp.cpu_backend`); then, and when
-DALI does not import, torchvision. It is decided from the configuration, never by timing at start-up.
+train transform's ops cost more there than on torchvision's kernels (each op states what it adds on
+each CPU backend, measured: `SampleOp.cpu_cost`; the sums are compared); then, and when DALI does not
+import, torchvision. It is decided from the configuration, never by timing at start-up.
 """
 
 from __future__ import annotations
@@ -47,18 +47,27 @@ def cuda_device(device) -> torch.device:
     return torch.device("cuda", torch.cuda.current_device())
 
 
-def slower_on_dali_cpu(train_cfg) -> list[str]:
-    """The active train ops that the torchvision backend runs faster than DALI's CPU mode."""
+# ms per image of the bare train recipe on each CPU backend (2 cores, benchmarks/augment_cost.py);
+# the ops add theirs (SampleOp.cpu_cost). Ratios matter, not the machine's absolute speed.
+CPU_BASE_MS = {"dali-cpu": 0.86, "torchvision": 1.60}
+
+
+def cpu_estimates(train_cfg) -> dict[str, float]:
+    """Estimated ms per image of `train_cfg` on each CPU backend: the bare recipe plus each active op."""
     from .ops import active_ops
 
-    return [] if train_cfg is None else [op.name for op in active_ops(train_cfg)
-                                         if op.cpu_backend(train_cfg) == "torchvision"]
+    costs = dict(CPU_BASE_MS)
+    for op in active_ops(train_cfg) if train_cfg is not None else []:
+        dali_ms, torchvision_ms = op.cpu_cost(train_cfg)
+        costs["dali-cpu"] += dali_ms
+        costs["torchvision"] += torchvision_ms
+    return costs
 
 
 def resolve_backend(name: str, device=None, train_cfg=None) -> BackendChoice:
     """The engine for backend `name`; `auto` without CUDA also weighs `train_cfg` (the train
     transform of a train loader, else None): ops that DALI's CPU operators run slower than
-    torchvision's kernels (`SampleOp.cpu_backend`, measured) send it to the torchvision backend."""
+    torchvision's kernels (`SampleOp.cpu_cost`, measured) can send it to the torchvision backend."""
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; valid backends: {', '.join(BACKENDS)}")
     wants_cpu = device is not None and torch.device(device).type == "cpu"
@@ -88,12 +97,13 @@ def resolve_backend(name: str, device=None, train_cfg=None) -> BackendChoice:
     # auto
     if has_cuda and not dali_error:
         return BackendChoice("dali-gpu", "auto: CUDA and DALI available", cuda_device(device))
-    slower = slower_on_dali_cpu(train_cfg)
-    if not dali_error and not slower:
+    costs = cpu_estimates(train_cfg)
+    if not dali_error and costs["dali-cpu"] <= costs["torchvision"]:
         return BackendChoice("dali-cpu", "auto: no CUDA GPU, DALI's CPU mode", torch.device("cpu"))
-    if slower:
-        return BackendChoice("torchvision", f"auto: no CUDA GPU, and the torchvision backend's kernels run "
-                             f"{', '.join(slower)} faster than DALI's CPU operators (benchmarks/RESULTS.md)",
+    if not dali_error:
+        return BackendChoice("torchvision", "auto: no CUDA GPU, and this train transform runs faster on the "
+                             f"torchvision backend ({costs['torchvision']:.2f} vs {costs['dali-cpu']:.2f} ms per "
+                             "image estimated from each op's measured cost, benchmarks/RESULTS.md)",
                              torch.device(device) if device is not None else torch.device("cpu"))
     return BackendChoice("torchvision", f"auto: DALI unavailable ({dali_error})",
                          torch.device(device) if device is not None else torch.device("cpu"))

@@ -298,8 +298,8 @@ def _cmd_info(args) -> int:
     choice = resolve_backend("auto")
     rows.append(("backend 'auto'", f"{choice.name} ({choice.reason})"))
     if choice.name == "dali-cpu":
-        rows.append(("backend 'auto', train", "torchvision when the train transform turns on an op DALI's CPU "
-                     "operators run slower (now: the RandAugment policy); loader.backend_reason says why"))
+        rows.append(("backend 'auto', train", "torchvision when the train transform's ops cost more on DALI's CPU "
+                     "operators (each op's measured cost, summed); loader.backend_reason says why"))
     if choice.name.startswith("dali"):
 
         kind = resolve_resampler("auto", choice.name)

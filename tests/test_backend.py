@@ -66,29 +66,45 @@ def test_the_backend_is_logged_once_per_loader(tmp_path, caplog):
     assert len(lines) == 1 and "torchvision" in lines[0]
 
 
-@pytest.mark.parametrize("fields, expected, named", [
-    ({}, "dali-cpu", None),
-    ({"color_jitter": ColorJitter(0.4, 0.4, 0.4, 0.1)}, "dali-cpu", None),  # in torch inside DALI's graph
-    ({"auto_augment": AutoAugment("randaugment")}, "torchvision", "auto_augment"),
-    ({"color_jitter": ColorJitter(), "auto_augment": AutoAugment("randaugment", 2, 9)}, "torchvision", "auto_augment"),
-    ({"auto_augment": AutoAugment("trivialaugment")}, "dali-cpu", None),
-    ({"auto_augment": AutoAugment("autoaugment")}, "dali-cpu", None),
-    ({"grayscale": RandomGrayscale(0.2), "blur": GaussianBlur(23, p=0.5)}, "dali-cpu", None),
+@pytest.mark.parametrize("fields, expected", [
+    ({}, "dali-cpu"),
+    ({"color_jitter": ColorJitter(0.4, 0.4, 0.4, 0.1)}, "dali-cpu"),  # in torch inside DALI's graph
+    ({"auto_augment": AutoAugment("randaugment")}, "torchvision"),  # torchvision's policy is cheaper alone...
+    ({"color_jitter": ColorJitter(), "auto_augment": AutoAugment("randaugment", 2, 9)}, "dali-cpu"),  # not with jitter
+    ({"auto_augment": AutoAugment("trivialaugment")}, "dali-cpu"),
+    ({"auto_augment": AutoAugment("autoaugment")}, "dali-cpu"),
+    ({"grayscale": RandomGrayscale(0.2), "blur": GaussianBlur(23, p=0.5)}, "dali-cpu"),
 ])
-def test_auto_without_cuda_picks_the_faster_cpu_backend_for_the_train_ops(monkeypatch, fields, expected, named):
-    """Decided from what the config turns on (each op's measured `cpu_backend`), not by timing."""
+def test_auto_without_cuda_picks_the_faster_cpu_backend_for_the_train_ops(monkeypatch, fields, expected):
+    """Decided from what the config turns on (each op's measured `cpu_cost`, summed), not by timing."""
+    from dali_pipes.backend import cpu_estimates
+
     monkeypatch.setattr(backend_module, "dali_import_error", lambda: None)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     train = TrainTransform(**fields)
     choice = resolve_backend("auto", train_cfg=train)
     assert choice.name == expected and choice.device == torch.device("cpu")
-    if named:
-        assert f"kernels run {named} faster than DALI's CPU operators" in choice.reason
+    costs = cpu_estimates(train)
+    assert (costs["torchvision"] < costs["dali-cpu"]) == (expected == "torchvision")
+    if expected == "torchvision":
+        assert f"({costs['torchvision']:.2f} vs {costs['dali-cpu']:.2f} ms per image" in choice.reason
     assert resolve_backend("auto").name == "dali-cpu"  # eval loaders (no train transform) keep DALI
     assert resolve_backend("dali-cpu", train_cfg=train).name == "dali-cpu"  # a named backend is honoured
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     assert resolve_backend("auto", train_cfg=train).name == "dali-gpu"  # with a GPU, every op runs there
+
+
+def test_every_configured_op_states_its_cpu_cost():
+    """A new augmentation must say what it costs on each CPU backend, or auto cannot weigh it."""
+    from dali_pipes.ops import SAMPLE_OPS
+
+    defaults = TrainTransform(color_jitter=ColorJitter(), auto_augment=AutoAugment(), grayscale=RandomGrayscale(),
+                              blur=GaussianBlur())
+    for op in SAMPLE_OPS:
+        if op.field is not None:
+            dali_ms, torchvision_ms = op.cpu_cost(defaults)
+            assert dali_ms > 0 and torchvision_ms > 0, op.name
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="describes a machine without CUDA")
@@ -99,7 +115,7 @@ def test_the_loader_says_why_its_backend_runs(tmp_path):
     root = make_synthetic_imagefolder(tmp_path / "d", num_images=8, long_side=64)
     policy = Preprocess(train=TrainTransform(size=32, auto_augment=AutoAugment("randaugment")))
     with make_loader(root, train=True, batch_size=4, preset=policy) as loader:
-        assert loader.backend == "torchvision" and "auto_augment" in loader.backend_reason
+        assert loader.backend == "torchvision" and "runs faster on the torchvision backend" in loader.backend_reason
         assert sum(len(labels) for _, labels in loader) == 8
     with make_loader(root, train=False, batch_size=4, preset=policy) as loader:
         assert loader.backend == "dali-cpu" and loader.backend_reason == "auto: no CUDA GPU, DALI's CPU mode"

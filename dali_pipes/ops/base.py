@@ -70,13 +70,13 @@ class SampleOp(Augmentation):
     feeds: tuple[Feed, ...] = ()
     stage: str = "pixels"  # "geometry" (the crop window), "mirror" (the flip), or "pixels" (chained)
     needs_conditionals: bool = False  # its DALI graph uses `if` on data (DALI's conditionals)
-    # the CPU backend that runs it faster, measured (benchmarks/augment_cost.py, RESULTS.md): `auto`
-    # without CUDA picks torchvision when an active op says so (dali_pipes.backend)
-    faster_on_cpu: str = "dali-cpu"
+    # what it adds per image on each CPU backend, in ms (dali-cpu, torchvision), measured over the
+    # bare recipe by benchmarks/augment_cost.py (RESULTS.md): `auto` without CUDA sums them
+    cpu_ms: tuple[float, float] = (0.0, 0.0)
 
-    def cpu_backend(self, cfg) -> str:
-        """The CPU backend that runs this op, as `cfg` configures it, faster."""
-        return self.faster_on_cpu
+    def cpu_cost(self, cfg) -> tuple[float, float]:
+        """ms per image this op adds on (dali-cpu, torchvision), as `cfg` configures it."""
+        return self.cpu_ms
 
     def draw(self, cfg, hw: np.ndarray, u: np.ndarray) -> dict[str, np.ndarray]:
         """Named per-sample values from `u`, (n, draws) uniforms; `hw` the (n, 2) image sizes."""
