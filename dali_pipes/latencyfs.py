@@ -3,6 +3,7 @@ stand-in for NFS / Lustre / EFS, where each request pays a network round trip. F
 benchmarks of slow storage (a real filesystem, not a mock).
 
     python -m dali_pipes.latencyfs SOURCE_DIR MOUNTPOINT --delay-ms 2 [--stats FILE]
+    (or `python path/to/latencyfs.py ...`: it imports nothing else of the package)
     (foreground; `fusermount -u MOUNTPOINT` stops it)
 
 or `with LatencyMount(source, delay_ms) as mount: ... mount.point ...`.
@@ -114,7 +115,8 @@ class LatencyMount:
         self.point = Path(tempfile.mkdtemp(prefix="dali-pipes-fuse-"))
         self._stats = self.point.with_name(self.point.name + ".json")
         counting = ["--stats", str(self._stats)] if count else []
-        command = [sys.executable, "-m", "dali_pipes.latencyfs", str(source), str(self.point),
+        # this file run as a script: the server needs fusepy only, not the package (torch, DALI)
+        command = [sys.executable, str(Path(__file__).resolve()), str(source), str(self.point),
                    "--delay-ms", str(delay_ms), *counting]
         # its log to a file: a pipe nobody reads would fill and stall the filesystem
         self._log = self.point.with_name(self.point.name + ".log")
