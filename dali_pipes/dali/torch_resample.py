@@ -35,14 +35,17 @@ FAILURE = "dali-pipes torch resampler failed"
 
 class _BatchKernel:
     """A batch callable for `fn.python_function`: applies `one` to each HWC uint8 sample on
-    `threads` threads and returns arrays in `layout` (CHW spares the final normalization its
-    transpose)."""
+    `threads` threads, then the torch parts of `ops` (SampleOp.torch_node) with the sample's fed
+    values (the node's inputs after the images, named `feed_names`), and returns arrays in `layout`
+    (CHW spares the final normalization its transpose)."""
 
-    def __init__(self, threads: int, layout: str):
+    def __init__(self, threads: int, layout: str, ops=(), train_cfg=None):
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         self.threads = threads
         self.layout = layout
+        self.ops, self.train_cfg = list(ops), train_cfg
+        self.feed_names = [f.name for op in self.ops for f in op.feeds]
         self._pool: ThreadPoolExecutor | None = None
 
     def one(self, image: torch.Tensor) -> torch.Tensor:  # (3, H, W) view of HWC memory
@@ -52,11 +55,17 @@ class _BatchKernel:
         """False when `one` would give the image back unchanged: then torch is not called at all."""
         return True
 
-    def _sample(self, array: np.ndarray) -> np.ndarray:
+    def _sample(self, item) -> np.ndarray:
+        array, fed = item if self.ops else (item, ())
         # torch's kernel keeps the HWC (channels-last) memory of its input; the layout change is a
         # numpy copy, which (unlike torch's) never starts an OpenMP team inside this pool's threads
-        out = self.one(torch.from_numpy(array).permute(2, 0, 1)).permute(1, 2, 0).numpy() \
-            if self.resamples(array) else array
+        image = self.one(torch.from_numpy(array).permute(2, 0, 1)) if self.resamples(array) else None
+        if self.ops:
+            image = torch.from_numpy(array).permute(2, 0, 1) if image is None else image
+            values = dict(zip(self.feed_names, fed))
+            for op in self.ops:
+                image = op.torch_node(image, values, self.train_cfg)
+        out = image.permute(1, 2, 0).numpy() if image is not None else array
         out = np.ascontiguousarray(out.transpose(2, 0, 1) if self.layout == "CHW" else out)
         if np.may_share_memory(out, array):  # unchanged: never hand DALI its own input memory
             out = out.copy()
@@ -69,8 +78,8 @@ class _BatchKernel:
             raise RuntimeError(f"{FAILURE}: {type(err).__name__}: {err}") from err
 
     def _run(self, arrays, feeds=()):
-        if feeds:  # per-sample values of the pixel ops run here: (array, values) pairs
-            arrays = list(zip(arrays, zip(*feeds)))
+        if self.ops:  # with the per-sample values of the ops run here: (array, values) pairs
+            arrays = list(zip(arrays, zip(*feeds) if feeds else [()] * len(arrays)))
         if self.threads <= 1 or len(arrays) <= 1:
             return [self._sample(a) for a in arrays]
         if self._pool is None:
@@ -84,8 +93,9 @@ class _BatchKernel:
 
 
 class _Resize(_BatchKernel):
-    def __init__(self, size: int, threads: int, layout: str, interpolation: str = "bilinear"):
-        super().__init__(threads, layout)
+    def __init__(self, size: int, threads: int, layout: str, interpolation: str = "bilinear", ops=(),
+                 train_cfg=None):
+        super().__init__(threads, layout, ops, train_cfg)
         self.size = [size, size]
         self.interpolation = interpolation
 
@@ -97,37 +107,10 @@ class _Resize(_BatchKernel):
 
 
 class _PixelOps(_BatchKernel):
-    """The torch parts of pixel ops (`SampleOp.torch_node`), each with its sample's fed values."""
-
-    def __init__(self, threads: int, layout: str, ops, feed_names, train_cfg):
-        super().__init__(threads, layout)
-        self.ops, self.feed_names, self.train_cfg = ops, feed_names, train_cfg
+    """Only the torch parts of pixel ops: no resampling."""
 
     def resamples(self, array):
         return False
-
-    def _sample(self, item):
-        array, values = item
-        image = torch.from_numpy(array).permute(2, 0, 1)
-        if self.resamples(array):
-            image = self.one(image)
-        feeds = dict(zip(self.feed_names, values))
-        for op in self.ops:
-            image = op.torch_node(image, feeds, self.train_cfg)
-        out = image.permute(1, 2, 0).numpy()
-        out = np.ascontiguousarray(out.transpose(2, 0, 1) if self.layout == "CHW" else out)
-        return out.copy() if np.may_share_memory(out, array) else out
-
-
-class _ResizeThenOps(_Resize):
-    """The resize, then the torch parts of pixel ops (`SampleOp.torch_node`), each with its sample's
-    fed values: one node, one copy out of DALI and back, instead of a DALI operator per step."""
-
-    def __init__(self, size: int, threads: int, layout: str, interpolation: str, ops, feed_names, train_cfg):
-        super().__init__(size, threads, layout, interpolation)
-        self.ops, self.feed_names, self.train_cfg = ops, feed_names, train_cfg
-
-    _sample = _PixelOps._sample
 
 
 class _EvalGeometry(_BatchKernel):
@@ -143,24 +126,20 @@ def resize(images, size: int, *, threads: int, layout: str = "HWC", interpolatio
            ops=(), nodes=None, train_cfg=None):
     """Each HWC uint8 image resized to `size` x `size`, as torchvision's `resized_crop` resizes; then
     the torch parts of `ops` (SampleOp.torch_node), fed their per-sample values from `nodes`."""
-    if not ops:
-        return fn.python_function(images, function=_Resize(size, threads, layout, interpolation),
-                                  batch_processing=True, output_layouts=layout)
-    names = [f.name for op in ops for f in op.feeds]
-    kernel = _ResizeThenOps(size, threads, layout, interpolation, list(ops), names, train_cfg)
-    return fn.python_function(images, *(nodes[n] for n in names), function=kernel, batch_processing=True,
-                              output_layouts=layout)
+    return _node(images, _Resize(size, threads, layout, interpolation, ops, train_cfg), nodes)
 
 
 def pixel_ops(images, ops, nodes, train_cfg, *, threads: int, layout: str = "HWC"):
     """HWC uint8 images through the torch parts of `ops` (SampleOp.torch_node), in one node."""
-    names = [f.name for op in ops for f in op.feeds]
-    return fn.python_function(images, *(nodes[n] for n in names), function=_PixelOps(threads, layout, list(ops), names,
-                                                                                      train_cfg),
-                              batch_processing=True, output_layouts=layout)
+    return _node(images, _PixelOps(threads, layout, ops, train_cfg), nodes)
+
+
+def _node(images, kernel: _BatchKernel, nodes):
+    """The kernel as one batch node, its ops' fed values (from `nodes`) as inputs after the images."""
+    return fn.python_function(images, *(nodes[n] for n in kernel.feed_names), function=kernel,
+                              batch_processing=True, output_layouts=kernel.layout)
 
 
 def eval_resize_crop(images, cfg: Preprocess, *, threads: int, layout: str = "HWC"):
     """The eval geometry of `cfg` (resize and crop, as the torchvision backend) on HWC uint8 images."""
-    return fn.python_function(images, function=_EvalGeometry(kernels.EvalGeometry(cfg), threads, layout),
-                              batch_processing=True, output_layouts=layout)
+    return _node(images, _EvalGeometry(kernels.EvalGeometry(cfg), threads, layout), {})
