@@ -75,8 +75,7 @@ def resolve_backend(name: str, device=None, train_cfg=None) -> BackendChoice:
     dali_error = dali_import_error()
 
     if name == "torchvision":
-        out = torch.device(device) if device is not None else torch.device("cpu")
-        return BackendChoice("torchvision", "requested", out)
+        return BackendChoice("torchvision", "requested", _delivered_at(device))
     if name in ("dali", "dali-gpu", "dali-cpu") and dali_error:
         raise RuntimeError(f"backend {name!r} needs NVIDIA DALI, which does not import ({dali_error}); "
                            "install nvidia-dali-cuda120 or use backend='torchvision'")
@@ -104,6 +103,10 @@ def resolve_backend(name: str, device=None, train_cfg=None) -> BackendChoice:
         return BackendChoice("torchvision", "auto: no CUDA GPU, and this train transform runs faster on the "
                              f"torchvision backend ({costs['torchvision']:.2f} vs {costs['dali-cpu']:.2f} ms per "
                              "image estimated from each op's measured cost, benchmarks/RESULTS.md)",
-                             torch.device(device) if device is not None else torch.device("cpu"))
-    return BackendChoice("torchvision", f"auto: DALI unavailable ({dali_error})",
-                         torch.device(device) if device is not None else torch.device("cpu"))
+                             _delivered_at(device))
+    return BackendChoice("torchvision", f"auto: DALI unavailable ({dali_error})", _delivered_at(device))
+
+
+def _delivered_at(device) -> torch.device:
+    """Where the torchvision backend delivers its batches: the device asked for, else the CPU."""
+    return torch.device(device) if device is not None else torch.device("cpu")

@@ -375,8 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sizes", type=int, nargs="+", default=[256, 500, 1000], help="long sides for --sweep size")
     bench.add_argument("--recipe", nargs="+", default=None, metavar="NAME",
                        choices=[*RECIPES, "all"],
-                       help="train recipes to compare every contender on (dali_pipes.recipes: "
-                            "crop-flip, randaugment, simclr, ta-wide, ta-wide-mix, or all)")
+                       help=f"train recipes to compare every contender on (dali_pipes.recipes: "
+                            f"{', '.join(RECIPES)}, or all)")
     bench.add_argument("--soak", type=int, default=0, metavar="EPOCHS",
                        help="instead: memory over EPOCHS epochs of the first contender")
     bench.add_argument("--out", default="bench-out", help="folder for throughput.json / .png")
