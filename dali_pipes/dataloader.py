@@ -240,8 +240,7 @@ class Loader:
 
         A state saved by another rank of the same run is accepted (Lightning and Accelerate keep
         rank 0's copy only): every rank stands at the same plan position, so each resumes its own
-        share from there. What such a state cannot carry is this rank's DALI random streams (the
-        auto-augment ops' draws): they restart from the rank's seed, with a warning."""
+        share from there (every per-sample draw is a function of the seed and the plan position)."""
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             raise ValueError(f"not a dali-pipes loader state (expected a dict with format {STATE_FORMAT!r})")
         if state["backend"] != self.backend:
@@ -261,11 +260,7 @@ class Loader:
         self._stop_running_epoch()
         self._generation += 1  # an iterator taken before this point must not continue
         self._state.restore(state["epoch"], state["batches_done"])
-        if shard_id == self.plan.shard_id:
-            self.engine.restore(state)
-        else:
-            self.engine.restore({})
-            self.engine.note_foreign_state(shard_id)
+        self.engine.restore(state if shard_id == self.plan.shard_id else {})
 
     def _signature(self) -> dict:
         ds, plan = self.dataset, self.plan

@@ -36,6 +36,3 @@ class Engine(ABC):
 
     def restore(self, state: dict) -> None:  # noqa: B027 - optional: engines without state of their own
         """Prepare for the next epoch run to continue from `state` (empty: start afresh)."""
-
-    def note_foreign_state(self, shard_id: int) -> None:  # noqa: B027 - optional
-        """Say what a checkpoint saved by rank `shard_id` cannot carry for this rank."""

@@ -36,7 +36,7 @@ INVERT = textwrap.dedent('''
 
     class Invert(SampleOp):
         field, config = "invert", RandomInvert
-        stream, draws = 3, 1
+        stream, draws = 4, 1  # streams 0-3 are taken (crop, flip, jitter; grayscale; blur; policies)
         feeds = (Feed("invert", "float32", ()),)
 
         def draw(self, cfg, hw, u):

@@ -55,6 +55,27 @@ def test_new_ops_leave_todays_parameters_alone():
     assert p.jitter_order.tolist() == ORDERS
 
 
+POLICY_DRAWS = {  # op ids of kernels.policy.OPS and signed magnitudes, for SEEDS at size 224
+    "randaugment": ([[12, 3], [0, 13], [5, 3], [9, 8], [5, 5], [1, 8], [4, 6], [7, 9]],
+                    [[0.0, -30.453173], [0.0, 0.0], [9.0, 30.453173], [0.27, -0.27], [9.0, -9.0], [0.09, 0.27],
+                     [-30.453173, 0.27], [-0.27, 0.27]]),
+    "autoaugment": ([[7, 8], [0, 13], [7, 8], [0, 0], [7, 8], [0, 13], [7, 8], [0, 8]],
+                    [[-0.4, -0.8], [0.0, 0.0], [0.4, 0.8], [0.0, 0.0], [0.4, -0.8], [0.0, 0.0], [-0.4, 0.8],
+                     [0.0, 0.8]]),
+    "trivialaugment": ([[12], [0], [5], [9], [5], [1], [4], [7]],
+                       [[0.0], [0.0], [36.0], [0.99], [49.5], [0.99], [-19.199999], [-0.759]]),
+}
+
+
+@pytest.mark.parametrize("policy", list(POLICY_DRAWS))
+def test_todays_seeds_draw_todays_policy_ops(policy):
+    p = draw_train_params(TrainTransform(auto_augment=AutoAugment(policy)), SIZES, SEEDS)
+    ops, mags = POLICY_DRAWS[policy]
+    assert p.policy_ops.tolist() == ops
+    np.testing.assert_allclose(p.policy_mags, mags, rtol=0, atol=1e-5)
+    assert p.window.tolist() == WINDOWS and p.flip.astype(int).tolist() == FLIPS  # and moved nothing else
+
+
 CONFIGS = {
     "plain": TrainTransform(size=24),
     "jitter": TrainTransform(size=24, color_jitter=ColorJitter(0.4, 0.4, 0.4, 0.1)),
@@ -70,9 +91,11 @@ MOMENTS = {  # recorded with the positional stream (commit b1edbbd)
     ("jitter", "torchvision", "auto"): [112.518, 56.496, 60.044, 116.061],
     ("jitter", "dali-cpu", "torch"): [110.344, 55.008, 59.045, 115.621],
     ("jitter", "dali-cpu", "dali"): [110.318, 54.995, 59.034, 115.6],
-    ("jitter_aa", "torchvision", "auto"): [100.98, 50.702, 54.751, 93.256],
-    ("jitter_aa", "dali-cpu", "torch"): [109.183, 53.554, 58.778, 112.102],
-    ("jitter_aa", "dali-cpu", "dali"): [109.147, 53.537, 58.765, 112.07],
+    # re-recorded when the policies' draws moved from each engine's own RNG (DALI's auto_aug, torch's)
+    # into the op's counter stream (#23): the same ops for a sample on every backend since
+    ("jitter_aa", "torchvision", "auto"): [115.853, 59.844, 62.402, 125.544],
+    ("jitter_aa", "dali-cpu", "torch"): [116.878, 60.362, 62.843, 126.977],
+    ("jitter_aa", "dali-cpu", "dali"): [113.441, 58.644, 61.094, 122.24],
     ("padcrop", "torchvision", "auto"): [108.185, 52.935, 59.206, 107.824],
     ("padcrop", "dali-cpu", "torch"): [108.158, 52.787, 59.553, 107.675],
     ("padcrop", "dali-cpu", "dali"): [108.108, 52.764, 59.512, 107.627],

@@ -8,7 +8,6 @@ released cleanly, and a decode error that names the file.
 from __future__ import annotations
 
 import re
-import warnings
 
 import torch
 from nvidia.dali.plugin.pytorch import DALIGenericIterator
@@ -139,13 +138,6 @@ class DaliEngine(Engine):
         if self._checkpoint:
             return {"dali_checkpoint": self._checkpoint, "dali_epoch_ended": self._checkpoint_at_epoch_end}
         return {}
-
-    def note_foreign_state(self, shard_id: int) -> None:
-        if self.train and self.preprocess.train.auto_augment is not None:
-            warnings.warn(f"rank {self.progress.plan.shard_id} resumes from the loader state of rank {shard_id}: the "
-                          "position is exact, but DALI's auto-augment random streams are per rank and restart "
-                          "from this rank's seed (save each rank's state_dict() to resume them bit for bit)",
-                          stacklevel=3)
 
     def restore(self, state: dict) -> None:
         self._discard_pipeline()

@@ -30,3 +30,9 @@ def blend_with_luma(images, factor):
     """torchvision's `_blend(image, grayscale(image), factor)` on uint8 HWC images (adjust_saturation)."""
     pixels = fn.cast(images, dtype=types.FLOAT)
     return to_uint8(pixels * factor + luma(pixels) * (1.0 - factor))
+
+
+def blend_with_mean_luma(images, factor):
+    """torchvision's adjust_contrast on uint8 HWC images: a blend with the mean of the floored luma."""
+    pixels = fn.cast(images, dtype=types.FLOAT)
+    return to_uint8(pixels * factor + fn.reductions.mean(luma(pixels)) * (1.0 - factor))

@@ -1,26 +1,32 @@
-"""`TrainTransform.auto_augment`: AutoAugment (ImageNet policy), RandAugment, TrivialAugmentWide.
+"""`TrainTransform.auto_augment`: AutoAugment (ImageNet policy), RandAugment, TrivialAugmentWide,
+as torchvision defines them (its op spaces and policy tables, read from torchvision itself).
 
-No draws here: each backend's policy draws its own numbers (DALI's random ops, restored from DALI's
-checkpoint on resume; torchvision's from torch's RNG, seeded per sample by the torchvision loader).
-DALI's `nvidia.dali.auto_aug` runs with torchvision's fill (0) and translation limits (150/331 of the
-image side for AutoAugment and RandAugment, 32 px for TrivialAugmentWide); its solarize thresholds
-span 256..0 where torchvision's span 255..0.
+The op choices, magnitudes and signs are drawn here, from the op's own counter stream (torchvision's
+sampling: one op per layer uniformly, the sign a fair coin, AutoAugment's sub-policy uniformly and
+each of its ops applied with its probability), so every backend applies the same ops to the same
+sample, independent of threads, and a resume repeats them. What applies them: the torchvision
+backend torchvision's kernels (`kernels.policy.reference`), dali-cpu's torch node the same results
+computed faster (`kernels.policy.fast`, equal pixel for pixel), DALI graphs (the GPU's) DALI
+operators chosen per sample by DALI's conditionals (`dali_pipes.ops.policy_graph`, within the
+bounds of docs/parity.md).
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 
+import numpy as np
 from torchvision.transforms import v2
 
 from ..checks import positive_int, require
 from ..errors import ConfigError
-from .base import SampleOp
+from ..kernels import policy as policy_kernels
+from ..kernels.policy import OP_ID
+from .base import Feed, SampleOp
+from .policy_geometry import inverse_maps
 
 POLICIES = ("autoaugment", "randaugment", "trivialaugment")
-TORCHVISION_TRANSLATE_REL = 150 / 331
 
 
 @dataclass(frozen=True)
@@ -40,16 +46,6 @@ class AutoAugment:
         require(isinstance(self.magnitude, int) and 0 <= self.magnitude < self.num_magnitude_bins,
                 "AutoAugment.magnitude",
                 f"must be an integer in [0, {self.num_magnitude_bins}), got {self.magnitude!r}")
-
-
-@functools.lru_cache(maxsize=None)
-def torchvision_policy(policy):
-    if policy.policy == "autoaugment":
-        return v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET)
-    if policy.policy == "randaugment":
-        return v2.RandAugment(num_ops=policy.num_ops, magnitude=policy.magnitude,
-                              num_magnitude_bins=policy.num_magnitude_bins)
-    return v2.TrivialAugmentWide(num_magnitude_bins=policy.num_magnitude_bins)
 
 
 def policy_from_timm(spec: str | None) -> AutoAugment | None:
@@ -73,32 +69,116 @@ def policy_from_timm(spec: str | None) -> AutoAugment | None:
     raise ConfigError(f"from_timm: auto_augment {spec!r} has no equivalent here (rand-mM-nN, original, ta_wide)")
 
 
+MAX_LAYERS = 16  # the op's counter span holds this many layers' draws (RandAugment's num_ops)
+
+
+def policy_space(policy: AutoAugment, size: int):
+    """torchvision's op space for `policy` on `size` x `size` images: (op names, magnitude table
+    (ops, bins) float32 with 0 where an op has none, signed per op)."""
+    space = {"autoaugment": v2.AutoAugment, "randaugment": v2.RandAugment,
+             "trivialaugment": v2.TrivialAugmentWide}[policy.policy]._AUGMENTATION_SPACE
+    bins = 10 if policy.policy == "autoaugment" else policy.num_magnitude_bins
+    names, signed = list(space), np.array([space[n][1] for n in space])
+    table = np.zeros((len(names), bins), dtype=np.float32)
+    for k, name in enumerate(names):
+        values = space[name][0](bins, size, size)
+        if values is not None:
+            table[k] = values.numpy().astype(np.float32)
+    return names, table, signed
+
+
+def imagenet_policy():
+    """torchvision's AutoAugment ImageNet sub-policies: ((op, probability, magnitude bin or None), x2)."""
+    return v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET)._policies
+
+
+def layers(policy: AutoAugment) -> int:
+    return {"autoaugment": 2, "randaugment": policy.num_ops, "trivialaugment": 1}[policy.policy]
+
+
+def draw_policy(policy: AutoAugment, size: int, u: np.ndarray):
+    """(ops (n, layers) int32 op ids of `kernels.policy.OPS`, Identity where nothing applies;
+    magnitudes (n, layers) float32, signed) from uniforms `u` (n, 1 + 3 * MAX_LAYERS): u[:, 0] picks
+    AutoAugment's sub-policy, then per layer k the op (1 + 3k), the bin or AutoAugment's apply coin
+    (2 + 3k) and the sign (3 + 3k; negative below 0.5, torchvision's `rand() <= 0.5`)."""
+    names, table, signed = policy_space(policy, size)
+    n, count = len(u), layers(policy)
+    ops, mags = np.zeros((n, count), dtype=np.int32), np.zeros((n, count), dtype=np.float32)
+    if policy.policy == "autoaugment":
+        subs = imagenet_policy()
+        chosen = np.minimum((u[:, 0] * len(subs)).astype(np.int64), len(subs) - 1)
+        for k in range(count):
+            for s, sub in enumerate(subs):
+                name, prob, bin_ = sub[k]
+                rows = (chosen == s) & (u[:, 2 + 3 * k] <= prob)
+                local = names.index(name)
+                ops[rows, k] = OP_ID[name]
+                mags[rows, k] = table[local, bin_] if bin_ is not None else 0.0
+                if signed[local]:
+                    mags[rows & (u[:, 3 + 3 * k] <= 0.5), k] *= -1
+        return ops, mags
+    ids = np.array([OP_ID[name] for name in names], dtype=np.int32)
+    for k in range(count):
+        local = np.minimum((u[:, 1 + 3 * k] * len(names)).astype(np.int64), len(names) - 1)
+        if policy.policy == "randaugment":
+            bins = np.full(n, policy.magnitude)
+        else:
+            bins = np.minimum((u[:, 2 + 3 * k] * table.shape[1]).astype(np.int64), table.shape[1] - 1)
+        ops[:, k] = ids[local]
+        mags[:, k] = np.where(signed[local] & (u[:, 3 + 3 * k] <= 0.5), -1, 1) * table[local, bins]
+    return ops, mags
+
+
 class AutoAugmentOp(SampleOp):
+    """`policy_ops` / `policy_mags`: (n, layers) op ids and signed magnitudes (`draw_policy`). The
+    graph flips last (fused into its final op) where torchvision flips before the policy, so what it
+    is fed mirrors the geometric ops of flipped samples: `policy_flip` (the torch node), and
+    `policy_affine`, (n, layers, 2, 3) the inverse maps of DALI's warp_affine."""
+
     field, config = "auto_augment", AutoAugment
+    stream, draws = 3, 1 + 3 * MAX_LAYERS
+    feeds = (Feed("policy_ops", "int32", (-1,)), Feed("policy_mags", "float32", (-1,)),
+             Feed("policy_flip", "int32", ()), Feed("policy_affine", "float32", (-1, 2, 3)))
     needs_conditionals = True
     timm_args = ("auto_augment",)
     CPU_MS = {"autoaugment": (1.10, 0.46), "randaugment": (2.01, 1.00), "trivialaugment": (0.89, 0.48)}
 
+    def check(self, cfg):
+        require(layers(cfg.auto_augment) <= MAX_LAYERS, "AutoAugment.num_ops",
+                f"at most {MAX_LAYERS} layers, got {cfg.auto_augment.num_ops}")
+
     def cpu_cost(self, cfg):
         return self.CPU_MS[cfg.auto_augment.policy]
 
-    def dali(self, images, nodes, cfg, device):
-        from nvidia.dali.auto_aug import auto_augment as aa
-        from nvidia.dali.auto_aug import rand_augment as ra
-        from nvidia.dali.auto_aug import trivial_augment as ta
+    def draw(self, cfg, hw, u):
+        ops, mags = draw_policy(cfg.auto_augment, cfg.size, u)
+        return {"policy_ops": ops, "policy_mags": mags, "policy_size": np.full(len(u), cfg.size)}
 
-        policy, shape = cfg.auto_augment, [cfg.size, cfg.size]
-        if policy.policy == "autoaugment":
-            return aa.auto_augment(images, policy_name="image_net", shape=shape, fill_value=0,
-                                   max_translate_rel=TORCHVISION_TRANSLATE_REL)
-        if policy.policy == "randaugment":
-            return ra.rand_augment(images, n=policy.num_ops, m=policy.magnitude,
-                                   num_magnitude_bins=policy.num_magnitude_bins, shape=shape, fill_value=0,
-                                   max_translate_rel=TORCHVISION_TRANSLATE_REL)
-        return ta.trivial_augment_wide(images, num_magnitude_bins=policy.num_magnitude_bins, fill_value=0)
+    def feed(self, values):
+        flips = np.asarray(values["flip"]).astype(bool)
+        affine = inverse_maps(values["policy_ops"], values["policy_mags"], int(values["policy_size"][0]), flips)
+        return super().feed({**values, "policy_flip": flips, "policy_affine": affine})
+
+    def dali(self, images, nodes, cfg, device):
+        from .policy_graph import apply_layer
+
+        for k in range(layers(cfg.auto_augment)):
+            images = apply_layer(images, nodes["policy_ops"][k], nodes["policy_mags"][k],
+                                 nodes["policy_affine"][k], device, cfg.size)
+        return images
+
+    def in_torch_node(self, cfg):
+        return True
+
+    def torch_node(self, image, feeds, cfg):
+        for op, mag in zip(feeds["policy_ops"], feeds["policy_mags"]):
+            image = policy_kernels.fast(image, policy_kernels.OPS[op], float(mag), bool(feeds["policy_flip"]))
+        return image
 
     def torch(self, image, values, cfg):
-        return torchvision_policy(cfg.auto_augment)(image)
+        for op, mag in zip(values["policy_ops"], values["policy_mags"]):
+            image = policy_kernels.reference(image, policy_kernels.OPS[op], float(mag))
+        return image
 
     def add_arguments(self, parser):
         parser.add_argument("--auto-augment", choices=POLICIES, default=None)

@@ -16,6 +16,7 @@ import torch
 from torchvision.transforms.v2 import functional as F
 
 from ..checks import each_field, probability, require
+from ..kernels.color import luma, saturation
 from .base import Feed, SampleOp
 
 
@@ -46,11 +47,6 @@ class ColorJitter:
 _KERNELS = (F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue)
 
 
-def _luma(pixels: torch.Tensor) -> torch.Tensor:
-    """(1, H, W): floor(0.2989 R + 0.587 G + 0.114 B) of float pixels, torchvision's grayscale for
-    uint8 images (the same operations, so the same float32 roundings)."""
-    r, g, b = pixels.unbind(dim=-3)
-    return r.mul(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114).unsqueeze(dim=-3).floor_()
 _IDENTITY = (1.0, 1.0, 1.0, 0.0)
 
 
@@ -78,15 +74,13 @@ class ColorJitterOp(SampleOp):
     def dali(self, images, nodes, cfg, device):
         from nvidia.dali import fn, types
 
-        from ..kernels.nodes import blend_with_luma, luma, on_device, to_uint8
+        from ..kernels.nodes import blend_with_luma, blend_with_mean_luma, on_device, to_uint8
 
         cj, jitter = cfg.color_jitter, nodes["jitter"]
         if cj.brightness > 0:
             images = to_uint8(fn.cast(images, dtype=types.FLOAT) * on_device(jitter[0], device))
         if cj.contrast > 0:
-            c = on_device(jitter[1], device)
-            pixels = fn.cast(images, dtype=types.FLOAT)
-            images = to_uint8(pixels * c + fn.reductions.mean(luma(pixels)) * (1.0 - c))
+            images = blend_with_mean_luma(images, on_device(jitter[1], device))
         if cj.saturation > 0:
             images = blend_with_luma(images, on_device(jitter[2], device))
         return self.dali_after_torch_node(images, nodes, cfg, device)
@@ -104,10 +98,10 @@ class ColorJitterOp(SampleOp):
         if cj.brightness > 0:
             pixels = pixels.mul(b).clamp_(0, 255).floor_()
         if cj.contrast > 0:
-            mean = torch.mean(_luma(pixels), dim=(-3, -2, -1), keepdim=True)
+            mean = torch.mean(luma(pixels), dim=(-3, -2, -1), keepdim=True)
             pixels = pixels.mul(c).add_(mean, alpha=1.0 - c).clamp_(0, 255).floor_()
         if cj.saturation > 0:
-            pixels = pixels.mul(s).add_(_luma(pixels), alpha=1.0 - s).clamp_(0, 255).floor_()
+            pixels = saturation(pixels, s)
         return pixels.to(torch.uint8)
 
     def dali_after_torch(self, cfg):
