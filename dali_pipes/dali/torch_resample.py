@@ -83,7 +83,10 @@ class _BatchKernel:
         if self.threads <= 1 or len(arrays) <= 1:
             return [self._sample(a) for a in arrays]
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="dali-pipes-resample")
+            # one torch thread each: the pool is the parallelism; torch's OpenMP teams on top of it
+            # (per thread, for any op over ~32k elements) would spin against DALI's own threads
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="dali-pipes-resample",
+                                            initializer=torch.set_num_threads, initargs=(1,))
             weakref.finalize(self, self._pool.shutdown, wait=False)
         # a few samples per task: fewer thread hand-offs than one per sample, and still balanced
         # when crop windows differ in size (TASKS_PER_THREAD tasks per thread and batch)
