@@ -141,7 +141,7 @@ class AutoAugmentOp(SampleOp):
              Feed("policy_flip", "int32", ()), Feed("policy_affine", "float32", (-1, 2, 3)))
     needs_conditionals = True
     timm_args = ("auto_augment",)
-    CPU_MS = {"autoaugment": (1.10, 0.46), "randaugment": (2.01, 1.00), "trivialaugment": (0.89, 0.48)}
+    CPU_MS = {"autoaugment": (0.59, 0.70), "randaugment": (1.08, 0.86), "trivialaugment": (0.53, 0.60)}
 
     def check(self, cfg):
         require(layers(cfg.auto_augment) <= MAX_LAYERS, "AutoAugment.num_ops",

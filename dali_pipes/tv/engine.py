@@ -1,8 +1,8 @@
 """The torchvision engine (dali_pipes.engine): a map-style dataset over the source and a DataLoader.
 
 Batches come from `EpochPlan` through a batch sampler, so order and last-batch policy match the
-DALI backend. Each sample is augmented under its own seed from the plan (inside `fork_rng`, so the
-caller's global RNG is untouched): the output does not depend on the number of workers.
+DALI backend. Each sample is augmented with the parameters its seed from the plan gives (no global
+RNG is used): the output does not depend on the number of workers.
 """
 
 from __future__ import annotations
@@ -96,10 +96,7 @@ class TransformedSource(Dataset):
             return Skipped(self.source.describe(index), str(err))
         if self.train_kernel is None:
             return self.eval_transform(image), self.source.targets[index]
-        with torch.random.fork_rng(devices=[]):  # auto-augment draws from torch's global RNG
-            torch.manual_seed(seed)
-            image = self.train_kernel(image, seed)
-        return image, self.source.targets[index]
+        return self.train_kernel(image, seed), self.source.targets[index]
 
 
 class TorchvisionEngine(Engine):

@@ -20,7 +20,7 @@ from ..params import draw_train_params
 class TrainKernel:
     """The train transform: each active op's torchvision kernel (dali_pipes.ops, in registry order)
     with the parameters `dali_pipes.params` draws for the sample - the same ones the DALI backend
-    applies. The auto-augment policy draws from torch's RNG, which the caller seeds per sample."""
+    applies, the auto-augment policy's ops included."""
 
     def __init__(self, cfg: Preprocess):
         self.cfg = cfg.train
