@@ -8,9 +8,7 @@ the batches that `EpochPlan` lists for the current epoch, so the order, the shor
 
 from __future__ import annotations
 
-import contextlib
 import time
-import warnings
 from collections import deque
 from typing import NamedTuple
 
@@ -200,8 +198,8 @@ def define_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device
 
     Defining checks every operator's placement (a GPU node fed to a CPU operator fails here), which
     needs no GPU: the tests define every GPU graph with `device_id=0` on machines without one.
-    Checkpointing is always on (DALI: no cost): a checkpoint restores the random streams of the
-    graph's own random ops (the auto-augment policies) and the source's batch counter, for resume.
+    Checkpointing is always on (DALI: no cost): a checkpoint restores the source's batch counter,
+    for resume (the graph has no random ops of its own: every draw is fed).
     """
 
     @pipeline_def(batch_size=feeder.plan.batch_size, num_threads=num_threads, device_id=device_id,
@@ -225,18 +223,8 @@ def define_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device
     return classification_pipeline(checkpoint=checkpoint) if checkpoint else classification_pipeline()
 
 
-@contextlib.contextmanager
-def quiet_auto_aug_aliases():
-    """Around a graph build: DALI's auto_aug module still calls its own deprecated aliases."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"WARNING: `nvidia\.dali\.fn\.experimental",
-                                category=DeprecationWarning)
-        yield
-
-
 def build_pipeline(feeder: BatchFeeder, cfg: Preprocess, **options):
     """`define_pipeline(...)`, built: ready to run."""
     pipe = define_pipeline(feeder, cfg, **options)
-    with quiet_auto_aug_aliases():
-        pipe.build()
+    pipe.build()
     return pipe

@@ -50,6 +50,11 @@ _KERNELS = (F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjus
 _IDENTITY = (1.0, 1.0, 1.0, 0.0)
 
 
+def _levels(levels: np.ndarray, table: torch.Tensor) -> torch.Tensor:
+    """Contiguous (3, H, W) float pixels: the uint8 (3, H, W) levels through the 256-entry float table."""
+    return torch.from_numpy(np.take(table.numpy(), levels))
+
+
 class ColorJitterOp(SampleOp):
     """`jitter`: (n, 4) brightness, contrast, saturation factors and hue shift (turns), identity where
     the sample is not jittered (probability 1 - p); `jitter_order`: (n, 4) a permutation of 0..3.
@@ -91,18 +96,21 @@ class ColorJitterOp(SampleOp):
 
     def torch_node(self, image, feeds, cfg):
         """The graph's brightness, contrast and saturation (its fixed order) with torchvision's
-        kernels' arithmetic, kept in float between them: flooring the clamped value is the uint8
-        truncation each kernel ends with, so the result is theirs exactly, one cast instead of six."""
+        kernels' arithmetic. Brightness, and contrast given its grey level, are point ops: tables of
+        that arithmetic on the 256 levels, composed and looked up once (floor of the clamped value
+        is the uint8 truncation each kernel ends with, so the levels are theirs exactly);
+        saturation blends with each pixel's luma in float."""
         cj, (b, c, s, _) = cfg.color_jitter, (float(v) for v in feeds["jitter"])
-        pixels = image.to(torch.float32)
+        levels = np.asarray(image)  # (3, H, W) in its memory layout; each lookup writes it contiguous
+        table = torch.arange(256, dtype=torch.float32)
         if cj.brightness > 0:
-            pixels = pixels.mul(b).clamp_(0, 255).floor_()
+            table = table.mul(b).clamp_(0, 255).floor_()
         if cj.contrast > 0:
-            mean = torch.mean(luma(pixels), dim=(-3, -2, -1), keepdim=True)
-            pixels = pixels.mul(c).add_(mean, alpha=1.0 - c).clamp_(0, 255).floor_()
+            mean = torch.mean(luma(_levels(levels, table)), dim=(-3, -2, -1), keepdim=True)
+            table = table.mul(c).add_(mean.view(1), alpha=1.0 - c).clamp_(0, 255).floor_()
         if cj.saturation > 0:
-            pixels = saturation(pixels, s)
-        return pixels.to(torch.uint8)
+            return saturation(_levels(levels, table), s).to(torch.uint8)
+        return torch.from_numpy(np.take(table.to(torch.uint8).numpy(), levels))
 
     def dali_after_torch(self, cfg):
         return cfg.color_jitter.hue > 0
