@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..kernels import policy as policy_kernels
 from ..kernels.policy import OP_ID
 from .base import Feed, SampleOp
-from .policy_geometry import inverse_maps
+from .policy_geometry import inverse_maps, is_mirrored
 
 POLICIES = ("autoaugment", "randaugment", "trivialaugment")
 
@@ -131,14 +131,15 @@ def draw_policy(policy: AutoAugment, size: int, u: np.ndarray):
 
 class AutoAugmentOp(SampleOp):
     """`policy_ops` / `policy_mags`: (n, layers) op ids and signed magnitudes (`draw_policy`). The
-    graph flips last (fused into its final op) where torchvision flips before the policy, so what it
-    is fed mirrors the geometric ops of flipped samples: `policy_flip` (the torch node), and
-    `policy_affine`, (n, layers, 2, 3) the inverse maps of DALI's warp_affine."""
+    graph flips last (fused into its final op) where torchvision flips before the policy, so the
+    geometric ops of flipped samples are fed mirrored: `policy_affine`, (n, layers, 2, 3) the inverse
+    maps of DALI's warp_affine (the torch node reads from them which samples are mirrored, so both
+    graphs consume every feed)."""
 
     field, config = "auto_augment", AutoAugment
     stream, draws = 3, 1 + 3 * MAX_LAYERS
     feeds = (Feed("policy_ops", "int32", (-1,)), Feed("policy_mags", "float32", (-1,)),
-             Feed("policy_flip", "int32", ()), Feed("policy_affine", "float32", (-1, 2, 3)))
+             Feed("policy_affine", "float32", (-1, 2, 3)))
     needs_conditionals = True
     timm_args = ("auto_augment",)
     CPU_MS = {"autoaugment": (0.59, 0.70), "randaugment": (1.08, 0.86), "trivialaugment": (0.53, 0.60)}
@@ -157,7 +158,7 @@ class AutoAugmentOp(SampleOp):
     def feed(self, values):
         flips = np.asarray(values["flip"]).astype(bool)
         affine = inverse_maps(values["policy_ops"], values["policy_mags"], int(values["policy_size"][0]), flips)
-        return super().feed({**values, "policy_flip": flips, "policy_affine": affine})
+        return super().feed({**values, "policy_affine": affine})
 
     def dali(self, images, nodes, cfg, device):
         from .policy_graph import apply_layer
@@ -171,8 +172,10 @@ class AutoAugmentOp(SampleOp):
         return True
 
     def torch_node(self, image, feeds, cfg):
-        for op, mag in zip(feeds["policy_ops"], feeds["policy_mags"]):
-            image = policy_kernels.fast(image, policy_kernels.OPS[op], float(mag), bool(feeds["policy_flip"]))
+        for op, mag, affine in zip(feeds["policy_ops"], feeds["policy_mags"], feeds["policy_affine"]):
+            name = policy_kernels.OPS[op]
+            mirrored = name in policy_kernels.GEOMETRIC and is_mirrored(affine, name, mag, image.shape[-1])
+            image = policy_kernels.fast(image, name, float(mag), mirrored)
         return image
 
     def torch(self, image, values, cfg):

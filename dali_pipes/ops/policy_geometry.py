@@ -9,6 +9,7 @@ the same edge coordinates.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -42,6 +43,16 @@ def mirrored(edge: np.ndarray, size: int) -> np.ndarray:
     """The map of flip . op . flip (x -> size - x on both sides) from the op's map."""
     flip = np.array([[-1.0, 0.0, size], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     return (flip @ np.vstack([edge, [0.0, 0.0, 1.0]]) @ flip)[:2]
+
+
+def is_mirrored(fed: np.ndarray, op: str, magnitude: float, size: int) -> bool:
+    """Whether `fed` is the mirrored map of the geometric op (where mirroring changes the map)."""
+    return not np.allclose(fed, _unmirrored(op, float(magnitude), size), rtol=0, atol=1e-4)
+
+
+@functools.lru_cache(maxsize=1024)
+def _unmirrored(op: str, magnitude: float, size: int) -> np.ndarray:
+    return edge_map(torchvision_theta(op, magnitude, size), size).astype(np.float32)
 
 
 def inverse_maps(ops: np.ndarray, mags: np.ndarray, size: int, flips: np.ndarray) -> np.ndarray:
