@@ -3,13 +3,14 @@ given the op and its signed magnitude: torchvision's own kernels (`reference`, w
 backend runs) and the same results computed faster (`fast`, what dali-cpu's torch node runs).
 
 `fast` equals `reference` pixel for pixel (tests/parity/test_policies.py), and runs torchvision's
-kernel itself where that is as fast (brightness, contrast, posterize, equalize, invert). Solarize is
-a 256-entry table of torchvision's kernel; autocontrast one per channel from the histogram, with
-torchvision's float arithmetic; the geometric ops gather through an index map that torchvision's
-own affine/rotate computed on an image of pixel numbers (the same grid, the same nearest
-rounding), cached per op, magnitude and size; sharpness blurs in integers (a sum over 13 never
-lands on .5, so its rounding is exact) and blends with torchvision's float operations in its order;
-colour is the colour jitter's exact saturation arithmetic.
+kernel itself where that is as fast (brightness, contrast, posterize, invert). Solarize is a
+256-entry table of torchvision's kernel; autocontrast and equalize one table per channel from the
+channel's histogram (autocontrast with torchvision's float arithmetic, equalize in integers); the
+geometric ops gather through an index map that torchvision's own affine/rotate computed on an
+image of pixel numbers (the same grid, the same nearest rounding), cached per op, magnitude and
+size; sharpness blurs in integers (a sum over 13 never lands on .5, so its rounding is exact) and
+blends with torchvision's float operations in its order; colour is the colour jitter's exact
+saturation arithmetic. Everything runs on contiguous (3, H, W) planes.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def fast(image: torch.Tensor, op: str, magnitude: float, mirrored: bool = False)
     image = image.contiguous()
     if op == "Identity":
         return image
-    if op in ("Brightness", "Posterize", "Invert", "Contrast", "Equalize"):  # torchvision's is as fast
+    if op in ("Brightness", "Posterize", "Invert", "Contrast"):  # torchvision's is as fast
         return reference(image, op, magnitude)
     if op == "Color":
         return saturation(image.to(torch.float32), 1.0 + magnitude).to(torch.uint8)
@@ -106,9 +107,10 @@ def fast(image: torch.Tensor, op: str, magnitude: float, mirrored: bool = False)
         out = _gather(chw, _index_map(op, float(magnitude), chw.shape[1], chw.shape[2], bool(mirrored)))
     elif op == "Solarize":
         out = np.take(_table(op, float(magnitude)), chw)
-    elif op == "AutoContrast":
+    elif op in ("AutoContrast", "Equalize"):
         hist = np.stack([np.bincount(plane.reshape(-1), minlength=256) for plane in chw])
-        out = np.stack([np.take(table, plane) for table, plane in zip(_autocontrast_tables(hist), chw)])
+        tables = _autocontrast_tables(hist) if op == "AutoContrast" else _equalize_tables(hist)
+        out = np.stack([np.take(table, plane) for table, plane in zip(tables, chw)])
     else:
         raise ValueError(f"unknown policy op {op!r}")
     return torch.from_numpy(out)
@@ -132,6 +134,20 @@ def _autocontrast_tables(hist: np.ndarray) -> np.ndarray:
     lo[same], inv_scale[same] = 0.0, 1.0
     values = torch.arange(256, dtype=torch.float32).expand(len(lo), 256)
     return values.sub(lo).div_(inv_scale).clamp_(0, 255).to(torch.uint8).numpy()
+
+
+def _equalize_tables(hists: np.ndarray) -> np.ndarray:
+    """torchvision's equalize_image per channel (`hists`: (C, 256)), in integers: the cumulative
+    histogram without the last occupied bin's count, stepped by (pixels outside that bin) // 255;
+    the identity where that step is 0."""
+    tables = np.tile(np.arange(256, dtype=np.uint8), (len(hists), 1))
+    for k, hist in enumerate(hists):
+        cum = np.cumsum(hist)
+        step = int(cum[-1] - hist[int(np.argmax(cum))]) // 255
+        if step:
+            tables[k, 1:] = np.clip((cum[:-1] + step // 2) // step, 0, 255)
+            tables[k, 0] = 0
+    return tables
 
 
 def _sharpness(image: torch.Tensor, factor: float) -> torch.Tensor:
