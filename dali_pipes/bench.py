@@ -20,9 +20,10 @@ from pathlib import Path
 import psutil
 import torch
 
+from . import ffcv_contender
 from .loader import default_num_threads, make_loader
 
-CLASSIC, CEILING, TIMM = "classic-torchvision", "decode-only", "timm"
+CLASSIC, CEILING, TIMM, FFCV = "classic-torchvision", "decode-only", "timm", ffcv_contender.NAME
 LOCAL_ONLY = (CLASSIC, TIMM)  # PIL ImageFolder readers: a local tree only
 MIN_CPU_WINDOW_S = 1.0
 
@@ -233,6 +234,8 @@ def _build(contender: str, root, train: bool, batch_size: int, threads: int, rec
         return _DecodeOnly(root, batch_size, threads)
     if contender == TIMM:
         return _timm_loader(root, train, batch_size, threads, recipe)
+    if contender == FFCV:
+        return _ffcv_loader(root, train, batch_size, threads, recipe)
     choice = loader_choice(contender)
     if recipe is not None and train:
         from .sources import resolve_source
@@ -241,6 +244,24 @@ def _build(contender: str, root, train: bool, batch_size: int, threads: int, rec
         choice.update(preset=recipe.preset(choice.get("preset")), mix=recipe.mixer(len(source.classes)))
         root = source
     return make_loader(root, train=train, batch_size=batch_size, seed=0, num_threads=threads, **choice)
+
+
+def _ffcv_loader(root, train: bool, batch_size: int, workers: int, recipe=None):
+    """FFCV's Loader on its own conversion of the source (dali_pipes.ffcv_contender), cached in the
+    temp folder by the source's fingerprint."""
+    import hashlib
+    import tempfile
+
+    from .sources import resolve_source
+    from .sources.base import source_fingerprint
+
+    if recipe is not None and recipe.name not in ffcv_contender.RECIPES:
+        raise ValueError(f"FFCV cannot express recipe {recipe.name!r} (it runs {ffcv_contender.RECIPES})")
+    source = resolve_source(root)
+    key = source_fingerprint(source) or str(Path(root).resolve())
+    digest = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()
+    cache = Path(tempfile.gettempdir()) / "dali-pipes-ffcv" / digest
+    return ffcv_contender.loader(source, cache, train=train, batch_size=batch_size, workers=workers)
 
 
 def loader_choice(contender: str) -> dict:
@@ -282,10 +303,12 @@ def measure(contender: str, root, *, train: bool, batch_size: int = 64, threads:
 
 
 def contenders() -> list[str]:
-    """Every contender this machine runs: dali-gpu with CUDA, timm's loader when timm is installed."""
+    """Every contender this machine runs: dali-gpu with CUDA, timm's loader when timm is installed,
+    FFCV's when it is."""
     import importlib.util
 
-    names = ["dali-cpu", "torchvision", CLASSIC] + ([TIMM] if importlib.util.find_spec("timm") else []) + [CEILING]
+    names = ["dali-cpu", "torchvision", CLASSIC] + ([TIMM] if importlib.util.find_spec("timm") else [])
+    names += ([FFCV] if ffcv_contender.available() else []) + [CEILING]
     return (["dali-gpu"] if torch.cuda.is_available() else []) + names
 
 
@@ -326,8 +349,11 @@ def recipe_table(results: list[Result], auto: dict[str, str]) -> str:
                   for base in (CLASSIC, TIMM)]
         lines.append(f"| {recipe_name} | {auto.get(recipe_name, '-')} | " + " | ".join(cells) + " | "
                      + " | ".join(ratios) + " |")
-    notes = [f"- {name}, {who}: {why}" for name in dict.fromkeys(r.extra.get("recipe") for r in results)
-             for who, why in RECIPES[name].differs.items()]
+    recipes = list(dict.fromkeys(r.extra.get("recipe") for r in results))
+    notes = [f"- {name}, {who}: {why}" for name in recipes for who, why in RECIPES[name].differs.items()]
+    if FFCV in names:
+        notes += [f"- {name}, ffcv: FFCV has no op of this recipe beyond crop and flip (row left out)"
+                  for name in recipes if name not in ffcv_contender.RECIPES]
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
@@ -382,6 +408,8 @@ def run_suite(root, *, contenders_: list[str], batch_size: int, threads: int | N
     for contender in contenders_:
         if recipe is not None and contender == TIMM and recipe.timm is None:
             continue  # timm cannot express it: the recipe table says why
+        if recipe is not None and contender == FFCV and recipe.name not in ffcv_contender.RECIPES:
+            continue  # nor FFCV (the table's notes)
         for mode in modes:
             results.append(measure(contender, root, train=mode == "train", batch_size=batch_size,
                                    threads=threads, repeats=repeats, recipe=recipe))

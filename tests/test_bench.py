@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from PIL import Image
 
 from dali_pipes.cli import main
@@ -75,3 +76,36 @@ def test_timm_contender_runs_timms_own_loader(tmp_path):
     for train in (True, False):
         result = bench.measure("timm", root, train=train, batch_size=8, threads=2, repeats=1)
         assert result.contender == "timm" and result.images_per_s > 0
+
+
+def test_ffcv_contender_reads_its_own_conversion_of_the_files(tmp_path):
+    """FFCV's Loader on its .beton of the folder: every sample once per epoch with its label,
+    ImageNet-normalized 224 px batches; eval in order; recipes beyond crop-flip refused."""
+    from dali_pipes import bench, ffcv_contender
+
+    if not ffcv_contender.available():
+        pytest.skip("ffcv is not installed (the 'ffcv' extra: its source package needs Debian's libopencv-dev "
+                    "and libturbojpeg0-dev)")
+    from dali_pipes.recipes import RECIPES
+    from dali_pipes.sources import resolve_source
+    from dali_pipes.synthetic import make_synthetic_imagefolder
+
+    assert bench.FFCV in bench.contenders()
+    root = make_synthetic_imagefolder(tmp_path / "d", num_images=20, num_classes=3, long_side=200)
+    source = resolve_source(root)
+    for train in (True, False):
+        loader = ffcv_contender.loader(source, tmp_path / "cache", train=train, batch_size=8, workers=2)
+        images, labels = zip(*[(x, y) for x, y in loader])
+        labels = torch.cat(labels)
+        assert all(x.shape[1:] == (3, 224, 224) and x.dtype == torch.float32 for x in images)
+        assert sorted(labels.tolist()) == sorted(source.targets.tolist())  # each sample once
+        if not train:
+            assert labels.tolist() == source.targets.tolist()
+        levels = torch.cat(images) * torch.tensor(ffcv_contender.STD).view(1, 3, 1, 1).float() \
+            + torch.tensor(ffcv_contender.MEAN).view(1, 3, 1, 1).float()
+        assert levels.min() > -1 and levels.max() < 256  # normalized with the ImageNet statistics
+    assert (tmp_path / "cache" / "ffcv.beton").exists()
+    options = dict(train=True, batch_size=8, threads=2, repeats=1)
+    with pytest.raises(ValueError, match="FFCV cannot express recipe 'randaugment'"):
+        bench.measure(bench.FFCV, root, recipe=RECIPES["randaugment"], **options)
+    assert bench.measure(bench.FFCV, root, recipe=RECIPES["crop-flip"], **options).images_per_s > 0
