@@ -44,7 +44,7 @@ def _sharpness(images, mag, affine, device, size):
     1-pixel border unfiltered, as torchvision's (the policies run on size x size images)."""
     factor = 1.0 + mag
     kernel = types.Constant(_CENTRE) * factor + types.Constant(_BLUR) * (1.0 - factor)
-    sharpened = fn.filter(images, kernel, border="clamp", dtype=types.UINT8, device=device)
+    sharpened = fn.filter(images, on_device(kernel, device), border="clamp", dtype=types.UINT8, device=device)
     inside = np.zeros((size, size, 1), dtype=np.uint8)
     inside[1:-1, 1:-1] = 1
     inside = types.Constant(inside, device=device)
