@@ -16,7 +16,7 @@ import torch
 from torchvision.transforms.v2 import functional as F
 
 from ..checks import each_field, probability, require
-from ..kernels.color import luma, saturation
+from ..kernels.color import dali_hue, luma, saturation
 from .base import Feed, SampleOp
 
 
@@ -91,8 +91,7 @@ class ColorJitterOp(SampleOp):
         return self.dali_after_torch_node(images, nodes, cfg, device)
 
     def in_torch_node(self, cfg):
-        cj = cfg.color_jitter
-        return cj.brightness > 0 or cj.contrast > 0 or cj.saturation > 0
+        return True
 
     def torch_node(self, image, feeds, cfg):
         """The graph's brightness, contrast and saturation (its fixed order) with torchvision's
@@ -100,7 +99,7 @@ class ColorJitterOp(SampleOp):
         that arithmetic on the 256 levels, composed and looked up once (floor of the clamped value
         is the uint8 truncation each kernel ends with, so the levels are theirs exactly);
         saturation blends with each pixel's luma in float."""
-        cj, (b, c, s, _) = cfg.color_jitter, (float(v) for v in feeds["jitter"])
+        cj, (b, c, s, h) = cfg.color_jitter, (float(v) for v in feeds["jitter"])
         levels = np.asarray(image)  # (3, H, W) in its memory layout; each lookup writes it contiguous
         table = torch.arange(256, dtype=torch.float32)
         if cj.brightness > 0:
@@ -108,12 +107,13 @@ class ColorJitterOp(SampleOp):
         if cj.contrast > 0:
             mean = torch.mean(luma(_levels(levels, table)), dim=(-3, -2, -1), keepdim=True)
             table = table.mul(c).add_(mean.view(1), alpha=1.0 - c).clamp_(0, 255).floor_()
+        if cj.hue > 0 and h != 0:
+            pixels = saturation(_levels(levels, table), s) if cj.saturation > 0 else _levels(levels, table)
+            return dali_hue(pixels, h * 360.0)
         if cj.saturation > 0:
             return saturation(_levels(levels, table), s).to(torch.uint8)
         return torch.from_numpy(np.take(table.to(torch.uint8).numpy(), levels))
 
-    def dali_after_torch(self, cfg):
-        return cfg.color_jitter.hue > 0
 
     def dali_after_torch_node(self, images, nodes, cfg, device):
         from nvidia.dali import fn

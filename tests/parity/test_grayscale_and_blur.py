@@ -161,17 +161,26 @@ def test_the_separable_blur_is_within_a_level_of_torchvisions():
 
 
 def test_consecutive_torch_parts_share_one_node_and_keep_the_order():
-    """SimCLR's chain on dali-cpu: jitter's b/c/s fused with the resize, DALI's hue, then grayscale
-    and blur in one torch node; with DALI's resampler (the GPU's graph) every op is its DALI part."""
+    """SimCLR's chain on dali-cpu: the whole jitter (b/c/s, then DALI's hue), grayscale and blur in
+    the resampler's torch node; an op with a DALI part after its torch part splits the node there;
+    with DALI's resampler (the GPU's graph) every op is its DALI part."""
     from dali_pipes import ColorJitter, GaussianBlur, RandomGrayscale
     from dali_pipes.dali.graph import Resampler, pixel_steps
     from dali_pipes.ops import active_ops
+    from dali_pipes.ops.base import SampleOp
+
+    class HalfInTorch(SampleOp):
+        def in_torch_node(self, cfg):
+            return True
+
+        def dali_after_torch(self, cfg):
+            return True
 
     cfg = TrainTransform(color_jitter=ColorJitter(0.4, 0.4, 0.2, 0.1, p=0.8), grayscale=RandomGrayscale(0.2),
                          blur=GaussianBlur(23, p=0.5))
     jitter, grey, blur = [op for op in active_ops(cfg) if op.stage == "pixels"]
-    steps = pixel_steps([jitter, grey, blur], cfg, Resampler("torch", 2))
-    assert steps == [[jitter], jitter.dali_after_torch_node, [grey, blur]]
-    no_hue = TrainTransform(color_jitter=ColorJitter(0.4, 0.4, 0.2), grayscale=RandomGrayscale(0.2))
-    assert pixel_steps([jitter, grey], no_hue, Resampler("torch", 2)) == [[jitter, grey]]
+    assert pixel_steps([jitter, grey, blur], cfg, Resampler("torch", 2)) == [[jitter, grey, blur]]
+    half = HalfInTorch()
+    steps = pixel_steps([jitter, half, grey], cfg, Resampler("torch", 2))
+    assert steps == [[jitter, half], half.dali_after_torch_node, [grey]]
     assert pixel_steps([jitter, grey, blur], cfg, Resampler("dali", 2)) == [jitter.dali, grey.dali, blur.dali]

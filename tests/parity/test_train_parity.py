@@ -228,3 +228,32 @@ def test_the_gpus_whole_decode_and_slice_equals_the_fused_window_decode(photo_fo
     monkeypatch.setattr(graph, "fuses_window_decode", lambda device: asked.append(device) or False)
     assert torch.equal(first_batch(), fused)
     assert asked == ["cpu"]
+
+
+def test_torch_nodes_hue_is_dalis_hue():
+    """dali-cpu's torch node rotates the hue as DALI's fn.hue (the GPU graph's op): its YIQ matrices,
+    rounded to the nearest level; a different summation order moves rounding ties by 1 level."""
+    from nvidia.dali import fn, pipeline_def
+
+    from dali_pipes.kernels.color import dali_hue
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (96, 80, 3), dtype=np.uint8) for _ in range(8)]
+    hues = np.float32([-180, -36, -7.5, 0, 0.4, 12, 36, 179.9])
+
+    @pipeline_def(batch_size=8, num_threads=1, device_id=None)
+    def pipe():
+        x = fn.external_source(lambda: images, batch=True, layout="HWC")
+        h = fn.external_source(lambda: list(hues), batch=True)
+        return fn.hue(x, hue=h)
+
+    p = pipe()
+    p.build()
+    differing = total = 0
+    for image, hue, expected in zip(images, hues, p.run()[0]):
+        pixels = torch.from_numpy(image).permute(2, 0, 1).contiguous().to(torch.float32)
+        got = dali_hue(pixels, float(hue)).permute(1, 2, 0).numpy().astype(int)
+        diff = np.abs(got - np.array(expected).astype(int))
+        assert diff.max() <= 1, hue
+        differing, total = differing + int((diff > 0).sum()), total + diff.size
+    assert differing / total < 1e-4
