@@ -7,9 +7,9 @@ torchvision backend's pixel for pixel, the crop's border included (docs/parity.m
 
 Each op is one `fn.python_function` node over the whole batch; its samples are resized on a small
 thread pool (torch releases the GIL inside the kernel). The same nodes also run the torch parts of
-pixel ops where DALI's CPU operators are slower (`SampleOp.torch_node`: colour jitter's brightness,
-contrast and saturation fused with the resize; grayscale and blur in a node of their own, see
-`graph.pixel_steps`). Decoding, the other augmentations and normalization stay DALI ops. GPU graphs
+pixel ops where DALI's CPU operators are slower (`SampleOp.torch_node`: colour jitter, the
+auto-augment policies, grayscale and blur; consecutive ones share one node, the first fused with the
+resize, see `graph.pixel_steps`). Decoding, the other augmentations and normalization stay DALI ops. GPU graphs
 always resample with `fn.resize` and run every op's DALI part (the `dali` resampler), which the CPU
 tests also run, with `resampler="dali"`.
 """
