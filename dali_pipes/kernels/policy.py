@@ -70,15 +70,15 @@ def _geometry(image: torch.Tensor, op: str, magnitude: float) -> torch.Tensor:
     return F.affine(image, angle=0.0, translate=shift, scale=1.0, shear=[0.0, 0.0], interpolation=_NEAREST)
 
 
-@functools.lru_cache(maxsize=128)
+@functools.lru_cache(maxsize=128)  # RandAugment and AutoAugment need ~20 maps, TrivialAugment's 31 bins ~600
 def _index_map(op: str, magnitude: float, height: int, width: int, mirrored: bool) -> np.ndarray:
-    """(H * W,) int64: 1 + the source pixel (row-major) each output pixel takes, 0 for the fill,
+    """(H * W,) int32: 1 + the source pixel (row-major) each output pixel takes, 0 for the fill,
     from torchvision's own kernel run on an image of those numbers (exact in float32 below 2**24).
     `mirrored`: the op between two horizontal flips (flip . op . flip)."""
     numbers = torch.arange(1, height * width + 1, dtype=torch.float32).view(1, height, width)
     if mirrored:
-        return _geometry(numbers.flip(-1), op, magnitude).flip(-1).reshape(-1).to(torch.int64).numpy()
-    return _geometry(numbers, op, magnitude).reshape(-1).to(torch.int64).numpy()
+        return _geometry(numbers.flip(-1), op, magnitude).flip(-1).reshape(-1).to(torch.int32).numpy()
+    return _geometry(numbers, op, magnitude).reshape(-1).to(torch.int32).numpy()
 
 
 @functools.lru_cache(maxsize=1024)
