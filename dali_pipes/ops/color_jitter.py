@@ -88,17 +88,19 @@ class ColorJitterOp(SampleOp):
             images = blend_with_mean_luma(images, on_device(jitter[1], device))
         if cj.saturation > 0:
             images = blend_with_luma(images, on_device(jitter[2], device))
-        return self.dali_after_torch_node(images, nodes, cfg, device)
+        if cj.hue > 0:  # fraction of the wheel -> degrees
+            images = fn.hue(images, device=device, hue=jitter[3] * 360.0)
+        return images
 
     def in_torch_node(self, cfg):
         return True
 
     def torch_node(self, image, feeds, cfg):
-        """The graph's brightness, contrast and saturation (its fixed order) with torchvision's
-        kernels' arithmetic. Brightness, and contrast given its grey level, are point ops: tables of
-        that arithmetic on the 256 levels, composed and looked up once (floor of the clamped value
-        is the uint8 truncation each kernel ends with, so the levels are theirs exactly);
-        saturation blends with each pixel's luma in float."""
+        """The graph's brightness, contrast, saturation and hue (its fixed order). The first three
+        with torchvision's kernels' arithmetic: brightness, and contrast given its grey level, are
+        point ops, tables of that arithmetic on the 256 levels, composed and looked up once (floor of
+        the clamped value is the uint8 truncation each kernel ends with, so the levels are theirs
+        exactly); saturation blends with each pixel's luma in float. The hue is DALI's fn.hue."""
         cj, (b, c, s, h) = cfg.color_jitter, (float(v) for v in feeds["jitter"])
         levels = np.asarray(image)  # (3, H, W) in its memory layout; each lookup writes it contiguous
         table = torch.arange(256, dtype=torch.float32)
@@ -107,20 +109,13 @@ class ColorJitterOp(SampleOp):
         if cj.contrast > 0:
             mean = torch.mean(luma(_levels(levels, table)), dim=(-3, -2, -1), keepdim=True)
             table = table.mul(c).add_(mean.view(1), alpha=1.0 - c).clamp_(0, 255).floor_()
-        if cj.hue > 0 and h != 0:
-            pixels = saturation(_levels(levels, table), s) if cj.saturation > 0 else _levels(levels, table)
-            return dali_hue(pixels, h * 360.0)
+        rotates = cj.hue > 0 and h != 0
+        if cj.saturation == 0 and not rotates:
+            return torch.from_numpy(np.take(table.to(torch.uint8).numpy(), levels))
+        pixels = _levels(levels, table)
         if cj.saturation > 0:
-            return saturation(_levels(levels, table), s).to(torch.uint8)
-        return torch.from_numpy(np.take(table.to(torch.uint8).numpy(), levels))
-
-
-    def dali_after_torch_node(self, images, nodes, cfg, device):
-        from nvidia.dali import fn
-
-        if cfg.color_jitter.hue > 0:  # fraction of the wheel -> degrees
-            images = fn.hue(images, device=device, hue=nodes["jitter"][3] * 360.0)
-        return images
+            pixels = saturation(pixels, s)
+        return dali_hue(pixels, h * 360.0) if rotates else pixels.to(torch.uint8)
 
     def torch(self, image, values, cfg):
         cj = cfg.color_jitter

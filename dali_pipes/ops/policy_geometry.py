@@ -15,7 +15,7 @@ import math
 import numpy as np
 from torchvision.transforms.functional import _get_inverse_affine_matrix
 
-from ..kernels.policy import OP_ID, OPS
+from ..kernels.policy import GEOMETRIC, OP_ID, OPS
 
 
 def torchvision_theta(op: str, magnitude: float, size: int) -> np.ndarray:
@@ -61,8 +61,8 @@ def inverse_maps(ops: np.ndarray, mags: np.ndarray, size: int, flips: np.ndarray
     identity for the non-geometric ops."""
     maps = np.zeros(ops.shape + (2, 3), dtype=np.float32)
     maps[..., 0, 0] = maps[..., 1, 1] = 1.0
-    geometric = {OP_ID[name] for name in ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")}
-    for index in zip(*np.nonzero(np.isin(ops, list(geometric)))):
+    geometric = [OP_ID[name] for name in GEOMETRIC]
+    for index in zip(*np.nonzero(np.isin(ops, geometric))):
         edge = edge_map(torchvision_theta(OPS[ops[index]], float(mags[index]), size), size)
         maps[index] = mirrored(edge, size) if flips[index[0]] else edge
     return maps
