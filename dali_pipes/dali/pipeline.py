@@ -138,7 +138,7 @@ class BatchFeeder:
         if self.train_cfg is not None and positions:
             params = draw_train_params(self.train_cfg, np.asarray(sizes), seeds[batch][positions])
             for op in self.ops:
-                fed = op.feed(params)
+                fed = op.feed(params, self.train_cfg)
                 outputs += [fed[f.name] for f in op.feeds]
         return Prepared(indices, outputs, sum(s.nbytes for s in samples))
 

@@ -153,12 +153,12 @@ class AutoAugmentOp(SampleOp):
 
     def draw(self, cfg, hw, u):
         ops, mags = draw_policy(cfg.auto_augment, cfg.size, u)
-        return {"policy_ops": ops, "policy_mags": mags, "policy_size": np.full(len(u), cfg.size)}
+        return {"policy_ops": ops, "policy_mags": mags}
 
-    def feed(self, values):
+    def feed(self, values, cfg):
         flips = np.asarray(values["flip"]).astype(bool)
-        affine = inverse_maps(values["policy_ops"], values["policy_mags"], int(values["policy_size"][0]), flips)
-        return super().feed({**values, "policy_affine": affine})
+        affine = inverse_maps(values["policy_ops"], values["policy_mags"], cfg.size, flips)
+        return super().feed({**values, "policy_affine": affine}, cfg)
 
     def dali(self, images, nodes, cfg, device):
         from .policy_graph import apply_layer

@@ -82,8 +82,9 @@ class SampleOp(Augmentation):
         """Named per-sample values from `u`, (n, draws) uniforms; `hw` the (n, 2) image sizes."""
         return {}
 
-    def feed(self, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The values DALI gets, cast to the declared dtypes (an op may derive them)."""
+    def feed(self, values: dict[str, np.ndarray], cfg) -> dict[str, np.ndarray]:
+        """The values DALI gets, cast to the declared dtypes (an op may derive them, from all ops'
+        `values` and the TrainTransform `cfg`)."""
         return {f.name: np.ascontiguousarray(values[f.name], dtype=f.dtype) for f in self.feeds}
 
     def dali(self, images, nodes: dict, cfg, device: str):

@@ -64,7 +64,7 @@ class Blur(SampleOp):
         lo, hi = cfg.blur.sigma
         return {"blur": u[:, 0] < cfg.blur.p, "blur_sigma": lo + u[:, 1] * (hi - lo)}
 
-    def feed(self, values):
+    def feed(self, values, cfg):
         sigma = np.where(values["blur"], values["blur_sigma"], IDENTITY_SIGMA)
         return {"blur_sigma": np.ascontiguousarray(np.stack([sigma, sigma], axis=1), dtype=np.float32)}
 

@@ -71,7 +71,7 @@ class Crop(SampleOp):
             return {"window": pad_crop_windows(hw, cfg.padding, u)}
         return {"window": random_resized_crop_windows(hw, cfg.scale, cfg.ratio, u)}
 
-    def feed(self, values):
+    def feed(self, values, cfg):
         window = values["window"].astype(np.int32)
         return {"anchor": np.ascontiguousarray(window[:, :2]), "shape": np.ascontiguousarray(window[:, 2:])}
 

@@ -47,7 +47,7 @@ class Grayscale(SampleOp):
     def draw(self, cfg, hw, u):
         return {"grayscale": u[:, 0] < cfg.grayscale.p}
 
-    def feed(self, values):
+    def feed(self, values, cfg):
         return {"grayscale_matrix": np.ascontiguousarray(
             np.where(values["grayscale"][:, None, None], _GREY, _SAME), dtype=np.float32)}
 
