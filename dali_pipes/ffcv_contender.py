@@ -1,7 +1,8 @@
 """FFCV as a contender of `dali-pipes bench` (the `ffcv` extra; FFCV 1.0.2 builds against Debian's
 libopencv-dev and libturbojpeg0-dev). FFCV reads its own `.beton` file, so the source's images are
 converted first, once per source (FFCV's writer: JPEG re-encoded at its default quality 90, labels
-as integers), cached beside the data; the timed epochs read that file with FFCV's `Loader`: its
+as integers), cached in the folder the caller names (the benchmark: the temp folder, keyed by the
+source's fingerprint); the timed epochs read that file with FFCV's `Loader`: its
 random-resized-crop (scale 0.08-1, ratio 3/4-4/3) or centre-crop decoder, flip and normalization on
 the CPU, in its worker threads.
 

@@ -25,13 +25,14 @@ def saturation(pixels: torch.Tensor, factor: float) -> torch.Tensor:
 # DALI's fn.hue: the chroma plane of YIQ rotated by the angle (its matrices, probed from fn.hue's
 # float output to 5e-7), the result rounded to the nearest level
 _YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.321], [0.211, -0.523, 0.311]])
+_RGB = np.linalg.inv(_YIQ)
 
 
 def dali_hue_matrix(degrees: float) -> torch.Tensor:
     """(3, 3) float32: RGB -> RGB of DALI's hue rotation by `degrees`."""
     t = np.deg2rad(degrees)
     rotation = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(t), np.sin(t)], [0.0, -np.sin(t), np.cos(t)]])
-    return torch.from_numpy((np.linalg.inv(_YIQ) @ rotation @ _YIQ).astype(np.float32))
+    return torch.from_numpy((_RGB @ rotation @ _YIQ).astype(np.float32))
 
 
 def dali_hue(pixels: torch.Tensor, degrees: float) -> torch.Tensor:
