@@ -10,6 +10,7 @@ timm and torchvision are only needed when these helpers are called.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from .constants import INTERPOLATIONS
 from .errors import ConfigError
@@ -66,7 +67,11 @@ def timm_settings(model_or_config, train_args: dict) -> dict:
     if interpolation not in INTERPOLATIONS:
         raise ConfigError(f"from_timm: interpolation {interpolation!r} is not supported (bilinear, bicubic, nearest)")
     crop_pct = config.get("crop_pct") or 0.875
-    return {"train": _timm_train(height, interpolation, train_args),
+    train = _timm_train(height, interpolation, train_args)
+    if train.get("timm_augment") is not None:  # timm's aa_params: the fill is the mean, the filter the train one's
+        train["timm_augment"] = replace(train["timm_augment"], interpolation=train["interpolation"],
+                                        fill=tuple(min(255, round(255 * m)) for m in config["mean"]))
+    return {"train": train,
             "eval": {"size": height, "resize_size": math.floor(height / crop_pct), "interpolation": interpolation,
                      "crop_mode": config.get("crop_mode") or "center"},
             "normalize": {"mean": tuple(config["mean"]), "std": tuple(config["std"])}}

@@ -20,6 +20,7 @@ from dali_pipes import (
     Normalize,
     Preprocess,
     RandomGrayscale,
+    TimmAugment,
     TrainTransform,
 )
 from dali_pipes.dali.describe import graph_ops
@@ -47,6 +48,14 @@ TRAIN += [pytest.param(Preprocess(train=TrainTransform(size=64, geometry=g, gray
           for g, gray, blur, a, c in itertools.product(
               ("random_resized_crop", "pad_crop"), (None, RandomGrayscale(0.2)), (None, GaussianBlur((5, 9), p=0.5)),
               ("none", "randaugment"), (False, True)) if gray or blur]
+# timm's policies (every kernel op among them) on both geometries, with the jitter timm may add
+TRAIN += [pytest.param(Preprocess(train=TrainTransform(size=64, geometry=g,
+                                                       timm_augment=TimmAugment(spec, interpolation=i),
+                                                       color_jitter=JITTERS["hue"] if spec == "3a" else None)),
+                       id=f"{g}-timm-{spec}-{i}")
+          for g, spec, i in itertools.product(("random_resized_crop", "pad_crop"),
+                                              ("rand-m9-mstd0.5-inc1", "original", "v0r", "3a", "rand-m9-n3-tweights"),
+                                              ("random", "nearest"))]
 EVAL = [pytest.param(Preprocess(eval=EvalTransform(64, r, interpolation=i, crop_mode=m),
                                 normalize=Normalize(dtype=d, channels_last=c)), id=f"{m}{r}-{i}-{d}-{c}")
         for (m, r), i, d, c in itertools.product((("center", 73), ("squash", 73), ("border", 64), ("border", 48)),

@@ -27,7 +27,7 @@ from ..state import LoaderState
 from . import graph
 from .prefetch import READ_AHEAD_BYTES, Prefetcher, default_read_threads
 
-_DALI_TYPES = {"int32": types.INT32, "float32": types.FLOAT}
+_DALI_TYPES = {"int32": types.INT32, "float32": types.FLOAT, "float64": types.FLOAT64}
 
 
 class Prepared(NamedTuple):

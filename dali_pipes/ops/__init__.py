@@ -17,10 +17,13 @@ from .crop import Crop
 from .erasing import Erasing
 from .flip import Flip
 from .grayscale import Grayscale
+from .timm_augment import TimmAugmentOp
 
 # torchvision's order: crop, flip, jitter, policy (this package's order since the start), then
-# grayscale and blur (timm's order after the jitter and the policy)
-SAMPLE_OPS: tuple[SampleOp, ...] = (Crop(), Flip(), ColorJitterOp(), AutoAugmentOp(), Grayscale(), Blur())
+# grayscale and blur (timm's order after the jitter and the policy); timm's own policies apply
+# before the jitter, as in timm's transforms
+SAMPLE_OPS: tuple[SampleOp, ...] = (
+    Crop(), Flip(), TimmAugmentOp(), ColorJitterOp(), AutoAugmentOp(), Grayscale(), Blur())
 # on the normalized batch, before MixUp/CutMix (make_loader(mix=...))
 BATCH_OPS: tuple[BatchOp, ...] = (Erasing(),)
 # the ops a TrainTransform field switches on, in field order

@@ -13,14 +13,12 @@ bounds of docs/parity.md).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 from torchvision.transforms import v2
 
 from ..checks import positive_int, require
-from ..errors import ConfigError
 from ..kernels import policy as policy_kernels
 from ..kernels.policy import OP_ID
 from .base import Feed, SampleOp
@@ -49,24 +47,12 @@ class AutoAugment:
 
 
 def policy_from_timm(spec: str | None) -> AutoAugment | None:
-    """timm's policy strings with a torchvision equivalent: "rand-m9-n2" (RandAugment), "original"
-    / "v0" / "autoaugment" (AutoAugment, ImageNet policy), "trivialaugment" / "ta_wide"."""
-    if not spec:
-        return None
-    if spec.startswith("rand"):
-        options = {"m": 9, "n": 2}
-        for part in spec.split("-")[1:]:
-            found = re.fullmatch(r"([mn])(\d+)", part)
-            if found is None:
-                raise ConfigError(f"from_timm: auto_augment {spec!r}: option {part!r} has no equivalent in "
-                                  "torchvision's RandAugment (supported: mM, nN)")
-            options[found.group(1)] = int(found.group(2))
-        return AutoAugment("randaugment", num_ops=options["n"], magnitude=options["m"])
-    if spec in ("original", "v0", "autoaugment"):
-        return AutoAugment("autoaugment")
-    if spec in ("trivialaugment", "ta_wide"):
-        return AutoAugment("trivialaugment")
-    raise ConfigError(f"from_timm: auto_augment {spec!r} has no equivalent here (rand-mM-nN, original, ta_wide)")
+    """The one timm auto_augment string with no timm policy behind it: "ta_wide" / "trivialaugment"
+    (timm has no TrivialAugment) is torchvision's TrivialAugmentWide. timm's own strings are
+    `TimmAugment`s (dali_pipes.ops.timm_augment)."""
+    from .timm_augment import TORCHVISION_ONLY
+
+    return AutoAugment("trivialaugment") if spec in TORCHVISION_ONLY else None
 
 
 MAX_LAYERS = 16  # the op's counter span holds this many layers' draws (RandAugment's num_ops)
@@ -141,7 +127,6 @@ class AutoAugmentOp(SampleOp):
     feeds = (Feed("policy_ops", "int32", (-1,)), Feed("policy_mags", "float32", (-1,)),
              Feed("policy_affine", "float32", (-1, 2, 3)))
     needs_conditionals = True
-    timm_args = ("auto_augment",)
     CPU_MS = {"autoaugment": (0.59, 0.70), "randaugment": (1.08, 0.86), "trivialaugment": (0.53, 0.60)}
 
     def check(self, cfg):

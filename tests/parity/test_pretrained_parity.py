@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dali_pipes import ConfigError, Preprocess, make_loader
+from dali_pipes import ConfigError, Preprocess, TimmAugment, make_loader
 
 from ..conftest import unnormalize
 from .checkers import assert_images_close
@@ -97,12 +97,12 @@ def test_from_timm_maps_training_arguments_and_refuses_the_rest():
                                re_prob=0.25, re_mode="pixel")
     t = cfg.train
     assert (t.scale, t.hflip, t.interpolation) == ((0.2, 1.0), 0.3, "bicubic")
-    assert (t.auto_augment.policy, t.auto_augment.num_ops, t.auto_augment.magnitude) == ("randaugment", 3, 7)
+    assert t.timm_augment == TimmAugment("rand-m7-n3", interpolation="bicubic") and t.auto_augment is None
     assert t.color_jitter is None  # timm: a policy replaces colour jitter
     assert (t.random_erasing.p, t.random_erasing.value) == (0.25, "random")
     jitter = Preprocess.from_timm("resnet50.a1_in1k").train.color_jitter  # timm's default 0.4
     assert (jitter.brightness, jitter.contrast, jitter.saturation) == (0.4, 0.4, 0.4)
-    for args, message in (({"auto_augment": "rand-m9-mstd0.5-inc1"}, "mstd0.5"), ({"vflip": 0.5}, "vflip"),
+    for args, message in (({"auto_augment": "augmix-m5"}, "AugMix"), ({"vflip": 0.5}, "vflip"),
                           ({"mixup_alpha": 0.8}, "MixUpCutMix"), ({"train_interpolation": "random"}, "random"),
                           ({"re_mode": "rand", "re_prob": 0.2}, "re_mode"), ({"bogus": 1}, "bogus")):
         with pytest.raises(ConfigError, match=message):

@@ -1,0 +1,345 @@
+"""`TrainTransform.timm_augment`: timm's auto-augmentations by their config strings, meaning what
+they mean in timm: RandAugment ("rand-m9-mstd0.5-inc1": timm's op set, each layer applied with
+probability p, magnitude on timm's 0-10 scale with Gaussian noise `mstd`, `mmax`, the increasing
+variants `inc1`, weighted choice `tweights`), AutoAugment ("original", "originalr", "v0", "v0r") and
+3-Augment ("3a").
+
+timm parses the string itself (`timm.data.auto_augment`: its op lists, policy tables and
+magnitudes are read from the transform it builds); each sample's ops, apply coins, magnitudes, signs
+and filters are drawn here from the op's own counter stream with timm's sampling (the Gaussian by
+Box-Muller from two uniforms), and turned into each op's parameter by timm's level rules. Both CPU
+backends apply them with timm's own PIL calls (`kernels.timm_ops`); the GPU graph with DALI
+operators (`ops.timm_graph`, within docs/parity.md's bounds). timm applies these before the colour
+jitter, grayscale and blur; so does the registry.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from ..checks import require
+from ..errors import ConfigError
+from ..kernels import timm_ops
+from ..kernels.timm_ops import GEOMETRIC, OP_ID, OPS, RESAMPLE_IDS
+from .base import Feed, SampleOp
+from .policy_geometry import mirrored
+
+INTERPOLATIONS = ("random",) + RESAMPLE_IDS  # timm's 'random': bilinear or bicubic, per op application
+MAX_LAYERS = 16
+PER_LAYER = 7  # uniforms per layer: choice, apply, Gaussian (2), sign, filter, blur radius
+LEVEL_DENOM = 10.0  # timm's magnitude scale
+DEFAULT_FILL = (124, 116, 104)  # timm: the ImageNet mean in 0-255
+TORCHVISION_ONLY = ("ta_wide", "trivialaugment")  # no such timm policy: torchvision's TrivialAugmentWide
+
+
+@dataclass(frozen=True)
+class TimmAugment:
+    """timm's auto-augment `spec` ("rand-m9-mstd0.5-inc1", "original", "v0r", "3a", ...). `fill`:
+    the geometric ops' fill (timm: the normalization mean x 255, rounded); `interpolation`: their
+    filter ("random": bilinear or bicubic per application, timm's default; or one of them, or
+    "nearest"); `translate_const`: AutoAugment's absolute translations in pixels (None: timm's
+    45% of the image side). Needs timm (it parses the string)."""
+
+    spec: str = "rand-m9-mstd0.5-inc1"
+    fill: tuple[int, int, int] = DEFAULT_FILL
+    interpolation: str = "random"
+    translate_const: int | None = None
+
+    def __post_init__(self):
+        require(isinstance(self.spec, str) and self.spec, "TimmAugment.spec", f"a timm auto-augment string, got "
+                f"{self.spec!r}")
+        require(self.interpolation in INTERPOLATIONS, "TimmAugment.interpolation",
+                f"must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
+        fill = tuple(self.fill) if isinstance(self.fill, (tuple, list)) else ()
+        require(len(fill) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in fill), "TimmAugment.fill",
+                f"three integers in [0, 255], got {self.fill!r}")
+        object.__setattr__(self, "fill", fill)
+        require(self.translate_const is None or (isinstance(self.translate_const, int) and self.translate_const >= 0),
+                "TimmAugment.translate_const", f"None or an integer >= 0, got {self.translate_const!r}")
+
+
+class OpSpec(NamedTuple):
+    """One of timm's AugmentOps: its name (timm's, e.g. "PosterizeIncreasing"), apply probability,
+    magnitude, magnitude noise (std; inf: uniform in [0, magnitude]) and upper bound, and the
+    translations' hparams."""
+
+    name: str
+    prob: float
+    magnitude: float
+    mstd: float
+    mmax: float
+    translate_const: float
+    translate_pct: float
+
+
+class Plan(NamedTuple):
+    """What timm built from the string: RandAugment's op list (`groups` one tuple, `layers` drawn
+    from it, uniformly with replacement or by `weights` without), or AutoAugment's sub-policies
+    (`groups`, one chosen per sample, `layers` the longest)."""
+
+    kind: str  # "rand" or "auto"
+    groups: tuple[tuple[OpSpec, ...], ...]
+    layers: int
+    weights: tuple[float, ...] | None
+
+
+@functools.lru_cache(maxsize=64)
+def plan(spec: str, translate_const: int) -> Plan:
+    """timm's own parse of `spec` (ConfigError naming the string where timm refuses it)."""
+    try:
+        from timm.data import auto_augment as aa
+    except ImportError:
+        raise ImportError("TimmAugment needs timm to read its augmentation strings: pip install 'dali-pipes[timm]' "
+                          "(or pip install timm)") from None
+    hparams = {"translate_const": translate_const, "img_mean": DEFAULT_FILL}
+    try:
+        if spec.startswith("rand"):
+            built = aa.rand_augment_transform(spec, dict(hparams))
+            groups, layers = (tuple(_spec(op) for op in built.ops),), built.num_layers
+            weights = None if built.choice_weights is None else tuple(float(w) for w in built.choice_weights)
+            if weights is not None and layers > len(groups[0]):
+                raise ConfigError(f"TimmAugment.spec {spec!r}: {layers} layers drawn without replacement from "
+                                  f"{len(groups[0])} ops")
+            plan_ = Plan("rand", groups, layers, weights)
+        elif spec.startswith("augmix"):
+            raise ConfigError(f"TimmAugment.spec {spec!r}: AugMix mixes several augmented copies of each image "
+                              "(and timm pairs it with a JSD loss over splits); not provided")
+        else:
+            built = aa.auto_augment_transform(spec, dict(hparams))
+            groups = tuple(tuple(_spec(op) for op in sub) for sub in built.policy)
+            plan_ = Plan("auto", groups, max(len(g) for g in groups), None)
+    except (AssertionError, KeyError, ValueError) as err:
+        raise ConfigError(f"TimmAugment.spec {spec!r}: timm does not accept it ({type(err).__name__}: {err})") from None
+    unknown = sorted({op.name for group in plan_.groups for op in group} - set(LEVELS))
+    if unknown:
+        raise ConfigError(f"TimmAugment.spec {spec!r}: timm ops {unknown} are not provided")
+    if plan_.layers > MAX_LAYERS:
+        raise ConfigError(f"TimmAugment.spec {spec!r}: at most {MAX_LAYERS} layers, got {plan_.layers}")
+    return plan_
+
+
+def _spec(op) -> OpSpec:
+    mstd = float(op.magnitude_std or 0.0)
+    return OpSpec(op.name, float(op.prob), float(op.magnitude), mstd, float(op.magnitude_max or LEVEL_DENOM),
+                  float(op.hparams.get("translate_const", 250)), float(op.hparams.get("translate_pct", 0.45)))
+
+
+def translate_const(cfg_timm: TimmAugment, size: int) -> int:
+    return cfg_timm.translate_const if cfg_timm.translate_const is not None else int(size * 0.45)
+
+
+# timm's level rules: magnitude (clipped to [0, mmax]) -> (kernel op, parameter); `neg` the sign
+# coins (True: negate), `u` the blur radius uniform. The arithmetic is timm's, in its order (float64).
+def _signed(v, neg):
+    return np.where(neg, -v, v)
+
+
+def _enhance_increasing(m, neg):
+    return np.maximum(0.1, 1.0 + _signed((m / LEVEL_DENOM) * .9, neg))
+
+
+def _minmax(m, lo, hi):
+    return np.clip(lo + (hi - lo) * (m / LEVEL_DENOM), lo, hi)
+
+
+def _relative(m, spec, neg):
+    return _signed((m / LEVEL_DENOM) * spec.translate_pct, neg)
+
+
+def _enhance(m):
+    return (m / LEVEL_DENOM) * 1.8 + 0.1
+
+
+def _posterize(m):
+    return np.floor((m / LEVEL_DENOM) * 4)
+
+
+def _solarize(m):
+    return np.minimum(256, np.floor((m / LEVEL_DENOM) * 256))
+
+
+LEVELS = {
+    "AutoContrast": ("AutoContrast", lambda m, s, neg, u, size: np.zeros_like(m)),
+    "Equalize": ("Equalize", lambda m, s, neg, u, size: np.zeros_like(m)),
+    "Invert": ("Invert", lambda m, s, neg, u, size: np.zeros_like(m)),
+    "Rotate": ("Rotate", lambda m, s, neg, u, size: _signed((m / LEVEL_DENOM) * 30., neg)),
+    "Posterize": ("Posterize", lambda m, s, neg, u, size: _posterize(m)),
+    "PosterizeIncreasing": ("Posterize", lambda m, s, neg, u, size: 4 - _posterize(m)),
+    "PosterizeOriginal": ("Posterize", lambda m, s, neg, u, size: _posterize(m) + 4),
+    "Solarize": ("Solarize", lambda m, s, neg, u, size: _solarize(m)),
+    "SolarizeIncreasing": ("Solarize", lambda m, s, neg, u, size: 256 - _solarize(m)),
+    "SolarizeAdd": ("SolarizeAdd", lambda m, s, neg, u, size: np.minimum(128, np.floor((m / LEVEL_DENOM) * 110))),
+    "Color": ("Color", lambda m, s, neg, u, size: _enhance(m)),
+    "ColorIncreasing": ("Color", lambda m, s, neg, u, size: _enhance_increasing(m, neg)),
+    "Contrast": ("Contrast", lambda m, s, neg, u, size: _enhance(m)),
+    "ContrastIncreasing": ("Contrast", lambda m, s, neg, u, size: _enhance_increasing(m, neg)),
+    "Brightness": ("Brightness", lambda m, s, neg, u, size: _enhance(m)),
+    "BrightnessIncreasing": ("Brightness", lambda m, s, neg, u, size: _enhance_increasing(m, neg)),
+    "Sharpness": ("Sharpness", lambda m, s, neg, u, size: _enhance(m)),
+    "SharpnessIncreasing": ("Sharpness", lambda m, s, neg, u, size: _enhance_increasing(m, neg)),
+    "ShearX": ("ShearX", lambda m, s, neg, u, size: _signed((m / LEVEL_DENOM) * 0.3, neg)),
+    "ShearY": ("ShearY", lambda m, s, neg, u, size: _signed((m / LEVEL_DENOM) * 0.3, neg)),
+    "TranslateX": ("TranslateX", lambda m, s, neg, u, size: _signed((m / LEVEL_DENOM) * s.translate_const, neg)),
+    "TranslateY": ("TranslateY", lambda m, s, neg, u, size: _signed((m / LEVEL_DENOM) * s.translate_const, neg)),
+    # the relative translations: pct x the image side, in pixels
+    "TranslateXRel": ("TranslateX", lambda m, s, neg, u, size: _relative(m, s, neg) * size),
+    "TranslateYRel": ("TranslateY", lambda m, s, neg, u, size: _relative(m, s, neg) * size),
+    "Desaturate": ("Color", lambda m, s, neg, u, size: np.clip(1. - _minmax(m, 0.5, 1.0), 0., 1.)),
+    "GaussianBlur": ("GaussianBlur", lambda m, s, neg, u, size: _minmax(m, 0.1, 2.0)),
+    # timm's random.uniform(0.1, 2.0 * factor)
+    "GaussianBlurRand": ("GaussianBlur", lambda m, s, neg, u, size: 0.1 + (2.0 * _minmax(m, 0., 1.) - 0.1) * u),
+}
+
+
+def draw_timm(cfg_timm: TimmAugment, size: int, u: np.ndarray):
+    """(ops (n, layers, 2) int32: the kernel op id (`kernels.timm_ops.OPS`, Identity where nothing
+    applies) and the filter id (`RESAMPLE_IDS`); args (n, layers) float64: the op's parameter) from
+    uniforms `u` (n, 1 + PER_LAYER * MAX_LAYERS): u[:, 0] picks AutoAugment's sub-policy, then
+    per layer k the 7 columns from 1 + 7k (choice, apply, Gaussian u1, u2, sign, filter, radius)."""
+    p = plan(cfg_timm.spec, translate_const(cfg_timm, size))
+    n = len(u)
+    ops = np.zeros((n, p.layers, 2), dtype=np.int32)
+    args = np.zeros((n, p.layers), dtype=np.float64)
+    entries = [op for group in p.groups for op in group]
+    if p.kind == "auto":
+        starts = np.cumsum([0] + [len(g) for g in p.groups])
+        sub = np.minimum((u[:, 0] * len(p.groups)).astype(np.int64), len(p.groups) - 1)
+        lengths = np.array([len(g) for g in p.groups])
+        chosen = np.stack([np.where(k < lengths[sub], starts[sub] + k, -1) for k in range(p.layers)], axis=1)
+    else:
+        chosen = _layers_choice(p, u)
+    for k in range(p.layers):
+        col = u[:, 1 + PER_LAYER * k: 1 + PER_LAYER * (k + 1)]
+        for e, spec in enumerate(entries):
+            rows = (chosen[:, k] == e) & (col[:, 1] <= spec.prob)  # timm skips when random() > prob
+            if not rows.any():
+                continue
+            c = col[rows]
+            m = np.full(len(c), spec.magnitude)
+            if spec.mstd == float("inf"):
+                m = spec.magnitude * c[:, 2]  # random.uniform(0, magnitude)
+            elif spec.mstd > 0:
+                gauss = np.sqrt(-2.0 * np.log1p(-c[:, 2])) * np.cos(2.0 * np.pi * c[:, 3])
+                m = spec.magnitude + spec.mstd * gauss
+            m = np.maximum(0., np.minimum(m, spec.mmax))
+            kernel_op, level = LEVELS[spec.name]
+            args[rows, k] = level(m, spec, c[:, 4] > 0.5, c[:, 6], float(size))
+            ops[rows, k, 0] = OP_ID[kernel_op]
+            if kernel_op in GEOMETRIC:
+                ops[rows, k, 1] = _filters(cfg_timm.interpolation, c[:, 5])
+    return ops, args
+
+
+def _layers_choice(p: Plan, u: np.ndarray) -> np.ndarray:
+    n, count = len(u), len(p.groups[0])
+    picks = [u[:, 1 + PER_LAYER * k] for k in range(p.layers)]
+    if p.weights is None:
+        return np.stack([np.minimum((pick * count).astype(np.int64), count - 1) for pick in picks], axis=1)
+    weights = np.tile(np.asarray(p.weights, dtype=np.float64), (n, 1))
+    chosen = np.zeros((n, p.layers), dtype=np.int64)
+    for k, pick in enumerate(picks):
+        cdf = np.cumsum(weights, axis=1)
+        cdf /= cdf[:, -1:]
+        chosen[:, k] = np.minimum((cdf <= pick[:, None]).sum(axis=1), count - 1)  # searchsorted(side='right')
+        weights[np.arange(n), chosen[:, k]] = 0.0
+    return chosen
+
+
+def _filters(interpolation: str, u: np.ndarray) -> np.ndarray:
+    if interpolation == "random":  # random.choice((BILINEAR, BICUBIC))
+        return np.where(u < 0.5, RESAMPLE_IDS.index("bilinear"), RESAMPLE_IDS.index("bicubic"))
+    return np.full(len(u), RESAMPLE_IDS.index(interpolation))
+
+
+def _unmirrored(op: str, arg: float, size: int) -> np.ndarray:
+    return np.array(timm_ops.affine_data(op, arg, size, size), dtype=np.float64).reshape(2, 3)
+
+
+def inverse_maps(ops: np.ndarray, args: np.ndarray, size: int, flips: np.ndarray) -> np.ndarray:
+    """(n, layers, 2, 3) float32: each geometric layer's PIL map (mirrored for flipped samples: the
+    graph flips last, timm before the op); the identity elsewhere."""
+    maps = np.zeros(ops.shape[:2] + (2, 3), dtype=np.float32)
+    maps[..., 0, 0] = maps[..., 1, 1] = 1.0
+    geometric = [OP_ID[name] for name in GEOMETRIC]
+    for index in zip(*np.nonzero(np.isin(ops[..., 0], geometric))):
+        edge = _unmirrored(OPS[ops[index][0]], float(args[index]), size)
+        maps[index] = mirrored(edge, size) if flips[index[0]] else edge
+    return maps
+
+
+def is_mirrored(fed: np.ndarray, op: str, arg: float, size: int) -> bool:
+    return not np.allclose(fed, _unmirrored(op, arg, size).astype(np.float32), rtol=0, atol=1e-3)
+
+
+class TimmAugmentOp(SampleOp):
+    """`timm_ops` (n, layers, 2) op and filter ids, `timm_args` (n, layers) parameters (`draw_timm`),
+    `timm_affine` (n, layers, 2, 3) the geometric ops' maps for DALI's warp_affine, mirrored for the
+    flipped samples (the torch node reads from them which samples are mirrored)."""
+
+    field, config = "timm_augment", TimmAugment
+    stream, draws = 5, 1 + PER_LAYER * MAX_LAYERS
+    feeds = (Feed("timm_ops", "int32", (-1, 2)), Feed("timm_args", "float64", (-1,)),
+             Feed("timm_affine", "float32", (-1, 2, 3)))
+    needs_conditionals = True
+    timm_args = ("auto_augment",)
+    cpu_ms = (1.0, 1.0)
+
+    def check(self, cfg):
+        plan(cfg.timm_augment.spec, translate_const(cfg.timm_augment, cfg.size))
+        require(cfg.auto_augment is None, "TrainTransform.timm_augment",
+                "timm's augmentation and a torchvision auto_augment policy together: choose one")
+
+    def draw(self, cfg, hw, u):
+        ops, args = draw_timm(cfg.timm_augment, cfg.size, u)
+        return {"timm_ops": ops, "timm_args": args}
+
+    def feed(self, values, cfg):
+        flips = np.asarray(values["flip"]).astype(bool)
+        affine = inverse_maps(values["timm_ops"], values["timm_args"], cfg.size, flips)
+        return super().feed({**values, "timm_affine": affine}, cfg)
+
+    def dali(self, images, nodes, cfg, device):
+        from .timm_graph import apply_layer
+
+        for k in range(plan(cfg.timm_augment.spec, translate_const(cfg.timm_augment, cfg.size)).layers):
+            images = apply_layer(images, nodes["timm_ops"][k, 0], nodes["timm_args"][k], nodes["timm_affine"][k],
+                                 device, cfg.timm_augment, cfg.size)
+        return images
+
+    def in_torch_node(self, cfg):
+        return True
+
+    def torch_node(self, image, feeds, cfg):
+        t = cfg.timm_augment
+        for (op, filt), arg, affine in zip(feeds["timm_ops"], feeds["timm_args"], feeds["timm_affine"]):
+            name, arg = OPS[op], float(arg)
+            if name in GEOMETRIC and is_mirrored(affine, name, arg, image.shape[-1]):
+                # timm's op on the flipped image, flipped back (the graph's final flip restores it)
+                image = timm_ops.apply(image.flip(-1), name, arg, RESAMPLE_IDS[filt], t.fill).flip(-1)
+            else:
+                image = timm_ops.apply(image, name, arg, RESAMPLE_IDS[filt], t.fill)
+        return image
+
+    def torch(self, image, values, cfg):
+        t = cfg.timm_augment
+        for (op, filt), arg in zip(values["timm_ops"], values["timm_args"]):
+            image = timm_ops.apply(image, OPS[op], float(arg), RESAMPLE_IDS[filt], t.fill)
+        return image
+
+    def add_arguments(self, parser):
+        parser.add_argument("--timm-augment", default=None, metavar="SPEC",
+                            help="timm's auto-augment string, e.g. rand-m9-mstd0.5-inc1, original, 3a (needs timm)")
+
+    def from_arguments(self, args):
+        return TimmAugment(args.timm_augment) if args.timm_augment else None
+
+    def from_timm(self, args):
+        """Every timm policy string but TrivialAugment's (timm has none; see AutoAugmentOp.from_timm).
+        `Preprocess.from_timm` sets the fill and filter from the model's mean and train_interpolation."""
+        spec = args.get("auto_augment")
+        return TimmAugment(spec) if spec and spec not in TORCHVISION_ONLY else None
+
