@@ -18,6 +18,7 @@ from .ops.blur import GaussianBlur
 from .ops.color_jitter import ColorJitter
 from .ops.erasing import RandomErasing
 from .ops.grayscale import RandomGrayscale
+from .ops.timm_augment import TimmAugment
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,15 @@ class Recipe:
 
         pil, tensor = [], []
         t = self.train
+        if "timm_augment" in t:  # timm's own PIL transform from the same string (timm applies it first)
+            from timm.data.auto_augment import auto_augment_transform, rand_augment_transform
+
+            ta = t["timm_augment"]
+            hparams = {"translate_const": int(224 * 0.45), "img_mean": ta.fill}
+            if ta.interpolation != "random":
+                hparams["interpolation"] = _pil_filter(ta.interpolation)
+            build = rand_augment_transform if ta.spec.startswith("rand") else auto_augment_transform
+            pil.append(build(ta.spec, hparams))
         if "color_jitter" in t:
             cj = t["color_jitter"]
             jitter = T.ColorJitter(cj.brightness, cj.contrast, cj.saturation, cj.hue)
@@ -71,6 +81,18 @@ class Recipe:
                                 v2.CutMix(alpha=self.mix["cutmix_alpha"], num_classes=num_classes)])
 
 
+def _pil_filter(name: str):
+    from PIL import Image
+
+    return {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC,
+            "nearest": Image.Resampling.NEAREST}[name]
+
+
+# timm's loader turns the jitter off under a policy, and train.py's default erasing mode is "pixel"
+_TIMM_ERASING = {"re_prob": 0.25, "re_mode": "pixel"}
+_TIMM_RE_DIFFERS = ("timm's RandomErasing draws its box as torchvision's does, but fills it in the normalized "
+                    "image with its own generator; the same distribution")
+
 RECIPES = {r.name: r for r in (
     Recipe("crop-flip", "RandomResizedCrop(224) + flip: the bare recipe", timm={"color_jitter": None}),
     Recipe("randaugment", "+ ColorJitter(0.4, 0.4, 0.4) + RandAugment(2, 9) + RandomErasing(0.25)",
@@ -92,6 +114,18 @@ RECIPES = {r.name: r for r in (
            train={"auto_augment": AutoAugment("trivialaugment"), "random_erasing": RandomErasing(0.1)},
            mix={"mixup_alpha": 0.2, "cutmix_alpha": 1.0, "switch_prob": 0.5, "label_smoothing": 0.0},
            timm=None, differs={"timm": "timm has no TrivialAugment policy"}),
+    Recipe("timm-default", "+ ColorJitter(0.4) + RandomErasing(0.25, pixel): timm train.py's default augmentation",
+           train={"color_jitter": ColorJitter(0.4, 0.4, 0.4), "random_erasing": RandomErasing(0.25, value="random")},
+           timm={"color_jitter": 0.4, **_TIMM_ERASING}, differs={"timm": _TIMM_RE_DIFFERS}),
+    Recipe("rsb-a2", "+ timm's rand-m7-mstd0.5-inc1 + MixUp(0.1) / CutMix(1.0): ResNet strikes back A2",
+           train={"timm_augment": TimmAugment("rand-m7-mstd0.5-inc1", interpolation="bilinear")},
+           mix={"mixup_alpha": 0.1, "cutmix_alpha": 1.0, "switch_prob": 0.5, "label_smoothing": 0.0},
+           timm={"auto_augment": "rand-m7-mstd0.5-inc1"}),
+    Recipe("deit", "+ timm's rand-m9-mstd0.5-inc1 + RandomErasing(0.25, pixel): DeiT's augmentation "
+                   "(its repeated augmentation is a sampler, not timed here)",
+           train={"timm_augment": TimmAugment("rand-m9-mstd0.5-inc1", interpolation="bilinear"),
+                  "random_erasing": RandomErasing(0.25, value="random")},
+           timm={"auto_augment": "rand-m9-mstd0.5-inc1", **_TIMM_ERASING}, differs={"timm": _TIMM_RE_DIFFERS}),
 )}
 
 

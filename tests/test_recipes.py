@@ -45,6 +45,12 @@ def test_the_classic_pipeline_gets_each_recipes_augmentations_in_dali_pipes_orde
     pil, tensor = recipe("ta-wide").classic_transforms()
     assert kinds(pil) == ["TrivialAugmentWide"] and tensor[0].p == 0.1
     assert recipe("ta-wide-mix").classic_mixer(10) is not None and recipe("ta-wide").classic_mixer(10) is None
+    pytest.importorskip("timm", reason="the 'test' extra installs timm")
+    pil, tensor = recipe("deit").classic_transforms()  # timm's own RandAugment, built from the same string
+    assert kinds(pil) == ["RandAugment"] and pil[0].ops[4].name == "PosterizeIncreasing"
+    assert pil[0].ops[0].magnitude == 9 and pil[0].ops[0].magnitude_std == 0.5 and tensor[0].value == "random"
+    pil, _ = recipe("rsb-a2").classic_transforms()
+    assert pil[0].ops[0].magnitude == 7 and recipe("rsb-a2").classic_mixer(10) is not None
 
 
 def test_dali_pipes_gets_the_same_fields():
@@ -76,6 +82,11 @@ def test_timms_own_transform_factory_takes_each_recipes_arguments():
             assert "ColorJitter" not in built and "colour jitter off" in r.differs["timm"]  # timm's rule, stated
         if name == "crop-flip":
             assert not {"ColorJitter", "RandAugment", "RandomErasing"} & set(built)
+        if name in ("rsb-a2", "deit"):  # timm's RandAugment from the same string dali-pipes' TimmAugment reads
+            ra = next(t for t in timm_data.create_transform(224, is_training=True, **r.timm).transforms
+                      if type(t).__name__ == "RandAugment")
+            assert r.train["timm_augment"].spec == r.timm["auto_augment"] and len(ra.ops) == 15
+            assert ("RandomErasing" in built) == ("re_prob" in r.timm) and "ColorJitter" not in built
 
 
 @pytest.mark.parametrize("contender", ["dali-cpu", "torchvision", "classic-torchvision", "timm"])
@@ -94,6 +105,21 @@ def test_every_contender_mixes_the_mixing_recipe(photos, contender):
     assert images.shape == (8, 3, 224, 224)
     assert targets.shape == (8, 4) and targets.dtype == torch.float32  # soft targets over the 4 classes
     assert torch.allclose(targets.sum(1), torch.ones(8))
+
+
+@pytest.mark.parametrize("contender", ["dali-cpu", "torchvision", "classic-torchvision", "timm"])
+def test_every_contender_runs_timms_recipes(photos, contender):
+    """RSB A2 (timm's RandAugment with MixUp/CutMix) and DeiT's (with pixel erasing) on each contender."""
+    pytest.importorskip("timm", reason="the 'test' extra installs timm")
+    for name in ("rsb-a2", "deit"):
+        loader = bench._build(contender, photos, True, 8, 1, recipe(name))
+        try:
+            images, targets = next(iter(loader))
+        finally:
+            if hasattr(loader, "close"):
+                loader.close()
+        assert images.shape == (8, 3, 224, 224) and torch.isfinite(images).all(), (name, contender)
+        assert targets.shape == ((8, 4) if name == "rsb-a2" else (8,)), (name, contender)
 
 
 def test_bench_recipe_runs_every_contender_and_writes_the_table(tmp_path, photos, capsys):
