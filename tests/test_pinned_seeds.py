@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dali_pipes import AutoAugment, ColorJitter, Preprocess, TrainTransform, make_loader
+from dali_pipes import AutoAugment, ColorJitter, Preprocess, TimmAugment, TrainTransform, make_loader
 from dali_pipes.params import draw_train_params
 
 from .conftest import unnormalize
@@ -73,6 +73,21 @@ def test_todays_seeds_draw_todays_policy_ops(policy):
     ops, mags = POLICY_DRAWS[policy]
     assert p.policy_ops.tolist() == ops
     np.testing.assert_allclose(p.policy_mags, mags, rtol=0, atol=1e-5)
+    assert p.window.tolist() == WINDOWS and p.flip.astype(int).tolist() == FLIPS  # and moved nothing else
+
+
+# timm's rand-m9-mstd0.5-inc1 for SEEDS at 224: (kernels.timm_ops op id, filter id) per layer, and the
+# ops' parameters (recorded when TimmAugment landed, #24)
+TIMM_OPS = [[[9, 0], [12, 1]], [[1, 0], [10, 0]], [[7, 0], [0, 0]], [[6, 0], [12, 2]], [[0, 0], [0, 0]],
+            [[0, 0], [0, 0]], [[4, 1], [0, 0]], [[4, 1], [12, 2]]]
+TIMM_ARGS = [[0.199855, -0.244926], [0.0, 0.232389], [103.0, 0.0], [25.0, -0.266269], [0.0, 0.0], [0.0, 0.0],
+             [-27.656811, 0.0], [26.78927, -0.251141]]
+
+
+def test_todays_seeds_draw_todays_timm_ops():
+    p = draw_train_params(TrainTransform(timm_augment=TimmAugment("rand-m9-mstd0.5-inc1")), SIZES, SEEDS)
+    assert p.timm_ops.tolist() == TIMM_OPS
+    np.testing.assert_allclose(p.timm_args, TIMM_ARGS, rtol=0, atol=1e-5)
     assert p.window.tolist() == WINDOWS and p.flip.astype(int).tolist() == FLIPS  # and moved nothing else
 
 
