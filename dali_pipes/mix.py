@@ -55,6 +55,9 @@ class MixUpCutMix:
         self.mixup_alpha, self.cutmix_alpha = float(mixup_alpha), float(cutmix_alpha)
         self.prob, self.switch_prob, self.mode = float(prob), float(switch_prob), mode
         self.label_smoothing, self.cutmix_minmax = float(label_smoothing), cutmix_minmax
+        # timm's switch (train.py sets it False at --mixup-off-epoch): nothing is mixed, the targets
+        # stay soft (smoothed one-hot), as timm's Mixup gives them with lambda 1
+        self.mixup_enabled = True
         self._rng = np.random.default_rng(seed)
 
     def __repr__(self) -> str:
@@ -76,6 +79,8 @@ class MixUpCutMix:
             cutmix = np.ones(n, dtype=bool)
             lam_mix = rng.beta(self.cutmix_alpha, self.cutmix_alpha, n)
         lam = np.where(rng.random(n) < self.prob, lam_mix, lam)
+        if not self.mixup_enabled:  # the same draws (later batches keep their numbers), none applied
+            lam, cutmix = np.ones(n), np.zeros(n, dtype=bool)
         boxes = self._boxes(lam, height, width, rng)
         boxes[~cutmix] = 0
         area = boxes[:, 2] * boxes[:, 3] / float(height * width)

@@ -60,6 +60,7 @@ class TimmAugment:
         object.__setattr__(self, "fill", fill)
         require(self.translate_const is None or (isinstance(self.translate_const, int) and self.translate_const >= 0),
                 "TimmAugment.translate_const", f"None or an integer >= 0, got {self.translate_const!r}")
+        plan(self.spec, 100)  # timm refuses a string here, not when a loader first draws from it
 
 
 class OpSpec(NamedTuple):
@@ -96,6 +97,9 @@ def plan(spec: str, translate_const: int) -> Plan:
         raise ImportError("TimmAugment needs timm to read its augmentation strings: pip install 'dali-pipes[timm]' "
                           "(or pip install timm)") from None
     hparams = {"translate_const": translate_const, "img_mean": DEFAULT_FILL}
+    if spec.startswith("augmix"):
+        raise ConfigError(f"TimmAugment.spec {spec!r}: AugMix mixes several augmented copies of each image "
+                          "(and timm pairs it with a JSD loss over splits); not provided")
     try:
         if spec.startswith("rand"):
             built = aa.rand_augment_transform(spec, dict(hparams))
@@ -105,13 +109,12 @@ def plan(spec: str, translate_const: int) -> Plan:
                 raise ConfigError(f"TimmAugment.spec {spec!r}: {layers} layers drawn without replacement from "
                                   f"{len(groups[0])} ops")
             plan_ = Plan("rand", groups, layers, weights)
-        elif spec.startswith("augmix"):
-            raise ConfigError(f"TimmAugment.spec {spec!r}: AugMix mixes several augmented copies of each image "
-                              "(and timm pairs it with a JSD loss over splits); not provided")
         else:
             built = aa.auto_augment_transform(spec, dict(hparams))
             groups = tuple(tuple(_spec(op) for op in sub) for sub in built.policy)
             plan_ = Plan("auto", groups, max(len(g) for g in groups), None)
+    except ConfigError:
+        raise
     except (AssertionError, KeyError, ValueError) as err:
         raise ConfigError(f"TimmAugment.spec {spec!r}: timm does not accept it ({type(err).__name__}: {err})") from None
     unknown = sorted({op.name for group in plan_.groups for op in group} - set(LEVELS))
@@ -341,5 +344,10 @@ class TimmAugmentOp(SampleOp):
         """Every timm policy string but TrivialAugment's (timm has none; see AutoAugmentOp.from_timm).
         `Preprocess.from_timm` sets the fill and filter from the model's mean and train_interpolation."""
         spec = args.get("auto_augment")
-        return TimmAugment(spec) if spec and spec not in TORCHVISION_ONLY else None
+        if not spec or spec in TORCHVISION_ONLY:
+            return None
+        try:
+            return TimmAugment(spec)
+        except ConfigError as err:
+            raise ConfigError(f"auto_augment={spec!r}: {err}") from None
 

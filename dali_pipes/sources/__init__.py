@@ -16,6 +16,7 @@ from .arrays import ArraySource
 from .base import Source, check_encoded, detect_layout, refuse_folder_options, sniff_format
 from .folder import ImageFolderSource
 from .hf import HFDatasetSource
+from .timm_reader import TimmDatasetSource, is_timm_dataset
 
 __all__ = ["Source", "ImageFolderSource", "HFDatasetSource", "ArraySource", "resolve_source",
            "check_encoded", "sniff_format"]
@@ -47,14 +48,18 @@ def resolve_source(source, storage_options: dict | None = None, **options) -> So
         raise SourceError(f"got a DatasetDict with splits {sorted(source)}; pass one split, e.g. ds['train']")
     if isinstance(source, (tuple, list)) and len(source) == 2:
         return ArraySource(*source, **options)
+    if is_timm_dataset(source):
+        if options:
+            raise SourceError(f"source options {sorted(options)} do not apply to a timm dataset (its reader has them)")
+        return TimmDatasetSource(source)
     if all(hasattr(source, attr) for attr in ("read", "describe", "classes", "targets", "encoded", "__len__")):
         if options:
             raise SourceError(f"source options {sorted(options)} apply only to paths, datasets and arrays")
         return source
     raise SourceError(
         f"unsupported source {type(source).__name__}: pass an ImageFolder path, a saved HF dataset path, "
-        "a folder of WebDataset .tar shards, a datasets.Dataset, an (images, labels) pair of arrays, "
-        "or a dali_pipes Source"
+        "a folder of WebDataset .tar shards, a datasets.Dataset, a timm ImageDataset, an (images, labels) "
+        "pair of arrays, or a dali_pipes Source"
     )
 
 

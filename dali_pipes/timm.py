@@ -1,0 +1,255 @@
+"""`create_loader` with the signature and meaning of `timm.data.create_loader` (timm >= 1.0), so that
+timm's `train.py` trains on dali-pipes with one import changed:
+
+    from dali_pipes.timm import create_loader      # was: from timm.data import create_loader
+
+The preprocessing is what timm's `create_transform` would build from the same arguments
+(`Preprocess.from_timm` on the given input size, interpolation, crop_pct, crop_mode, mean, std and
+training arguments: timm's RandAugment/AutoAugment strings, jitter rule, erasing, ...); the
+dataset's reader gives the samples and labels (its transforms are not used); `collate_fn=`
+timm's `FastCollateMixup` or `Mixup` becomes the loader's MixUpCutMix. What has no honest
+equivalent raises one ConfigError naming the argument, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .config import Normalize, Preprocess
+from .errors import ConfigError
+from .loader import make_loader
+from .mix import MixUpCutMix
+
+_DTYPES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
+DEFAULT_MEAN, DEFAULT_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+CUDA = torch.device("cuda")  # timm's default device
+
+
+class TimmLoader:
+    """What timm's create_loader returns, as train.py uses it: iterate for `(input, target)`,
+    `len`, `sampler` (`set_epoch`), `dataset`, `mixup_enabled` (settable: train.py turns MixUp
+    off at `--mixup-off-epoch`), `state_dict` / `load_state_dict` and `close`."""
+
+    def __init__(self, loader, dataset, mixer: MixUpCutMix | None, prefetcher: bool):
+        self.loader, self._dataset, self._mixer, self.use_prefetcher = loader, dataset, mixer, prefetcher
+
+    def __iter__(self):
+        return iter(self.loader)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    @property
+    def sampler(self):
+        return self.loader.sampler
+
+    @property
+    def batch_sampler(self):
+        return self.loader.batch_sampler
+
+    @property
+    def dataset(self):
+        return self._dataset
+
+    @property
+    def mixup_enabled(self) -> bool:
+        return self._mixer is not None and self._mixer.mixup_enabled
+
+    @mixup_enabled.setter
+    def mixup_enabled(self, value: bool) -> None:
+        if self._mixer is not None:
+            self._mixer.mixup_enabled = bool(value)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.loader.set_epoch(epoch)
+
+    def state_dict(self) -> dict:
+        return self.loader.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.loader.load_state_dict(state)
+
+    def close(self) -> None:
+        self.loader.close()
+
+    def __repr__(self) -> str:
+        return f"TimmLoader({self.loader!r}, prefetcher={self.use_prefetcher})"
+
+
+def _refuse(argument: str, why: str):
+    raise ConfigError(f"dali_pipes.timm.create_loader: {argument}: {why}")
+
+
+def _refuse_unsupported(args: dict) -> None:
+    """The arguments with no honest equivalent, each with its reason."""
+    checks = (
+        ("no_aug", args["no_aug"] and args["is_training"],
+         "timm's no-aug training transform (resize + centre crop, shuffled) is not provided; train with "
+         "scale=(1, 1) or evaluate with is_training=False"),
+        ("num_aug_splits", args["num_aug_splits"],
+         "AugMix splits (several augmented copies per image) are not provided"),
+        ("tf_preprocessing", args["tf_preprocessing"], "TF's inference preprocessing is not provided"),
+        ("crop_border_pixels", args["crop_border_pixels"], "eval crops by crop_pct / crop_mode only"),
+        ("train_crop_mode", args["train_crop_mode"] not in (None, "rrc"),
+         "only RandomResizedCrop ('rrc'); timm's resize-keep-ratio crops are not provided"),
+        ("input_size_choices", args["input_size_choices"] is not None,
+         "scheduled input sizes (and batch_size_choices, batch_choice_*, batch_schedule_*) are not provided"),
+        ("batch_size_choices", args["batch_size_choices"] is not None, "only with input_size_choices, not provided"),
+        ("num_batches", args["num_batches"] is not None, "only with scheduled input sizes, not provided"),
+        ("num_aug_repeats", args["num_aug_repeats"], "repeated augmentation (RepeatAugSampler) is not provided yet"),
+        ("worker_seeding", callable(args["worker_seeding"]),
+         "a seeding function for DataLoader workers: the loader's numbers come from (seed, epoch, sample) "
+         "counters, with no per-worker random state to seed"),
+    )
+    for argument, refused, why in checks:
+        if refused:
+            _refuse(argument, why)
+
+
+def _square(input_size) -> int:
+    if isinstance(input_size, int):
+        return input_size
+    size = tuple(input_size)
+    if len(size) == 3:
+        if size[0] != 3:
+            _refuse("input_size", f"{size[0]} channels; RGB (3) only")
+        size = size[1:]
+    if len(size) != 2 or size[0] != size[1]:
+        _refuse("input_size", f"{input_size!r} is not square; dali-pipes crops squares")
+    return int(size[0])
+
+
+def _mixer(collate_fn, num_classes_hint: int | None) -> MixUpCutMix | None:
+    """timm's FastCollateMixup / Mixup read into a MixUpCutMix (its settings, its mode)."""
+    if collate_fn is None:
+        return None
+    names = {c.__name__ for c in type(collate_fn).__mro__}
+    if not names & {"Mixup", "FastCollateMixup"}:
+        _refuse("collate_fn", f"{type(collate_fn).__name__}: only timm's FastCollateMixup / Mixup are read "
+                "(the loader collates batches itself)")
+    if getattr(collate_fn, "mode", "batch") not in ("batch", "pair", "elem"):
+        _refuse("collate_fn", f"Mixup mode {collate_fn.mode!r}")
+    num_classes = getattr(collate_fn, "num_classes", None) or num_classes_hint
+    mixer = MixUpCutMix(num_classes=int(num_classes), mixup_alpha=collate_fn.mixup_alpha,
+                        cutmix_alpha=collate_fn.cutmix_alpha, prob=collate_fn.mix_prob,
+                        switch_prob=collate_fn.switch_prob, mode=collate_fn.mode,
+                        label_smoothing=collate_fn.label_smoothing, cutmix_minmax=collate_fn.cutmix_minmax)
+    mixer.mixup_enabled = bool(getattr(collate_fn, "mixup_enabled", True))
+    return mixer
+
+
+def _preprocess(args: dict, size: int) -> Preprocess:
+    """timm's transform for these arguments, as a Preprocess (Preprocess.from_timm's mapping)."""
+    config = {"input_size": (3, size, size), "interpolation": args["interpolation"],
+              "mean": tuple(args["mean"]), "std": tuple(args["std"]),
+              "crop_pct": args["crop_pct"] or 0.875, "crop_mode": args["crop_mode"] or "center"}
+    train_args = {}
+    if args["is_training"]:
+        train_args = {"hflip": args["hflip"], "color_jitter": args["color_jitter"],
+                      "color_jitter_prob": args["color_jitter_prob"], "grayscale_prob": args["grayscale_prob"],
+                      "gaussian_blur_prob": args["gaussian_blur_prob"], "auto_augment": args["auto_augment"],
+                      "re_prob": args["re_prob"], "re_mode": args["re_mode"],
+                      "train_interpolation": args["interpolation"]}
+        train_args.update({k: tuple(args[k]) for k in ("scale", "ratio") if args[k] is not None})
+        # from_timm names what it refuses: pass these only when they ask for something
+        train_args.update({k: args[k] for k, off in (("vflip", 0.0), ("re_count", 1), ("re_split", False))
+                           if args[k] != off})
+        if config["interpolation"] == "random":  # the eval half of the data config needs one filter
+            config["interpolation"] = "bilinear"
+    try:
+        cfg = Preprocess.from_timm(config, **train_args)
+    except ConfigError as err:
+        raise ConfigError(f"dali_pipes.timm.create_loader: {err}") from None
+    if not args["use_prefetcher"]:  # timm's transforms end in float32 tensors; img_dtype is the prefetcher's
+        return cfg
+    dtype = "float16" if args["fp16"] else _DTYPES.get(args["img_dtype"])
+    if dtype is None:
+        _refuse("img_dtype", f"{args['img_dtype']}: float32, float16 or bfloat16")
+    return cfg.with_normalize(Normalize(cfg.normalize.mean, cfg.normalize.std, dtype=dtype))
+
+
+def create_loader(
+        dataset,
+        input_size,
+        batch_size: int,
+        is_training: bool = False,
+        no_aug: bool = False,
+        re_prob: float = 0.,
+        re_mode: str = 'const',
+        re_count: int = 1,
+        re_split: bool = False,
+        train_crop_mode: str | None = None,
+        scale=None,
+        ratio=None,
+        hflip: float = 0.5,
+        vflip: float = 0.,
+        color_jitter=0.4,
+        color_jitter_prob: float | None = None,
+        grayscale_prob: float = 0.,
+        gaussian_blur_prob: float = 0.,
+        auto_augment: str | None = None,
+        num_aug_repeats: int = 0,
+        num_aug_splits: int = 0,
+        interpolation: str = 'bilinear',
+        mean=DEFAULT_MEAN,
+        std=DEFAULT_STD,
+        num_workers: int = 1,
+        distributed: bool = False,
+        crop_pct: float | None = None,
+        crop_mode: str | None = None,
+        crop_border_pixels: int | None = None,
+        collate_fn=None,
+        pin_memory: bool = False,
+        fp16: bool = False,
+        img_dtype: torch.dtype = torch.float32,
+        device: torch.device = CUDA,
+        use_prefetcher: bool = True,
+        use_multi_epochs_loader: bool = False,
+        persistent_workers: bool = True,
+        worker_seeding='all',
+        tf_preprocessing: bool = False,
+        input_size_choices=None,
+        batch_size_choices=None,
+        batch_choice_weights=None,
+        batch_choice_seed: int = 0,
+        batch_choice_schedule: str = 'constant',
+        batch_schedule_epochs: int | None = None,
+        batch_schedule_spread: float = 0.65,
+        batch_schedule_random_mix: float = 0.1,
+        num_batches: int | None = None,
+        *,
+        backend: str = "auto",
+        seed: int | None = None,
+) -> TimmLoader:
+    """timm's `create_loader`, on dali-pipes. `dataset`: timm's ImageDataset (`create_dataset`:
+    folder, tar or HF reader), or anything `make_loader` reads (a path, a `datasets.Dataset`, ...).
+
+    `use_prefetcher=True` (train.py's default): normalized batches on `device` in `img_dtype`, as
+    timm's PrefetchLoader yields them; False: normalized float32 batches on the CPU, as timm's
+    DataLoader collates them. Either way normalization and erasing (timm's prefetcher or transform
+    steps) are done. `num_workers`: DALI's threads or the torchvision backend's workers.
+    `distributed=True`: this rank's share (torchrun's RANK / WORLD_SIZE), train and eval (eval pads,
+    as timm's OrderedDistributedSampler); False reads everything, even under torchrun.
+    `pin_memory`, `persistent_workers`, `use_multi_epochs_loader` change nothing here (the loader
+    keeps its pipeline and stages its own batches). `backend` and `seed` are dali-pipes' own
+    (keyword-only: timm has neither).
+    """
+    args = dict(locals())
+    _refuse_unsupported(args)
+    if re_mode not in ("const", "pixel"):
+        _refuse("re_mode", f"{re_mode!r}: 'const' and 'pixel' are provided (timm's 'rand', one random colour per "
+                "box, is not yet)")
+    size = _square(input_size)
+    preprocess = _preprocess(args, size)
+    from .sources import resolve_source
+
+    resolved = resolve_source(dataset)
+    mixer = _mixer(collate_fn, len(resolved.classes)) if is_training else None
+    target = torch.device(device) if use_prefetcher else torch.device("cpu")
+    if target.type == "cuda" and not torch.cuda.is_available():
+        _refuse("device", f"{target}: CUDA is not available here (train.py passes the device it runs on)")
+    loader = make_loader(
+        resolved, train=is_training, batch_size=batch_size, backend=backend, preset=preprocess, seed=seed,
+        drop_last=is_training, num_threads=max(1, num_workers), device=target, mix=mixer,
+        **({} if distributed else {"shard_id": 0, "num_shards": 1}))
+    return TimmLoader(loader, dataset, mixer, use_prefetcher)
