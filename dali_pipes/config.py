@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from . import pretrained
 from .checks import each_field, pair, positive_int, require, triple
-from .constants import DTYPES, INTERPOLATIONS
+from .constants import DTYPES, INTERPOLATIONS, TRAIN_INTERPOLATIONS
 from .errors import ConfigError  # noqa: F401 - its home was here: `from dali_pipes.config import ConfigError` keeps working
 from .ops import CONFIGURED
 
@@ -30,8 +30,8 @@ GEOMETRIES = ("random_resized_crop", "pad_crop")
 CROP_MODES = ("center", "squash", "border")
 
 
-def _check_interpolation(value, where: str) -> None:
-    require(value in INTERPOLATIONS, where, f"must be one of {INTERPOLATIONS}, got {value!r} (resizing is "
+def _check_interpolation(value, where: str, allowed=INTERPOLATIONS) -> None:
+    require(value in allowed, where, f"must be one of {allowed}, got {value!r} (resizing is "
             "antialiased when it downscales, as torchvision's antialias=True and PIL)")
 
 
@@ -113,7 +113,7 @@ class TrainTransform:
     interpolation: str = "bilinear"
 
     def __post_init__(self):
-        _check_interpolation(self.interpolation, "TrainTransform.interpolation")
+        _check_interpolation(self.interpolation, "TrainTransform.interpolation", TRAIN_INTERPOLATIONS)
         for op in CONFIGURED:
             value = getattr(self, op.field)
             require(value is None or isinstance(value, op.config), f"TrainTransform.{op.field}",

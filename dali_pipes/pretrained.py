@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from .constants import INTERPOLATIONS
+from .constants import INTERPOLATIONS, TRAIN_INTERPOLATIONS
 from .errors import ConfigError
 from .ops import CONFIGURED
 
@@ -86,9 +86,9 @@ def _timm_train(size: int, interpolation: str, args: dict) -> dict:
         raise ConfigError(f"from_timm: unsupported training arguments {sorted(refused) + unknown} "
                           f"({why or 'not timm training arguments'}); supported: {', '.join(TRAIN_ARGS)}")
     train_interpolation = args.get("train_interpolation", interpolation)
-    if train_interpolation not in INTERPOLATIONS:
+    if train_interpolation not in TRAIN_INTERPOLATIONS:  # 'random': bilinear or bicubic per sample, as timm
         raise ConfigError(f"from_timm: train_interpolation {train_interpolation!r} is not supported "
-                          "(timm's 'random' picks one per sample; dali-pipes uses one)")
+                          f"({', '.join(TRAIN_INTERPOLATIONS)})")
     settings = {"size": size, "scale": tuple(args.get("scale", (0.08, 1.0))),
                 "ratio": tuple(args.get("ratio", (3 / 4, 4 / 3))), "hflip": args.get("hflip", 0.5),
                 "interpolation": train_interpolation}

@@ -39,8 +39,8 @@ TRAIN = [pytest.param(Preprocess(train=TrainTransform(size=64, geometry=g, color
 TRAIN += [pytest.param(Preprocess(train=TrainTransform(size=64, interpolation=i, color_jitter=JITTERS["hue"]),
                                   normalize=Normalize(dtype=d, channels_last=c)),
                        id=f"{i}-{d}-{'nhwc' if c else 'nchw'}")
-          for i, d, c in itertools.product(("bilinear", "bicubic", "nearest"), ("float32", "float16", "bfloat16"),
-                                           (False, True))]
+          for i, d, c in itertools.product(("bilinear", "bicubic", "nearest", "random"),
+                                           ("float32", "float16", "bfloat16"), (False, True))]
 TRAIN += [pytest.param(Preprocess(train=TrainTransform(size=64, geometry=g, grayscale=gray, blur=blur,
                                                        color_jitter=JITTERS["hue"], auto_augment=POLICIES[a]),
                                   normalize=Normalize(channels_last=c)),

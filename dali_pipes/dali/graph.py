@@ -25,6 +25,7 @@ from nvidia.dali import fn, types
 from nvidia.dali import math as dmath
 
 from ..config import EvalTransform, GpuDecoder, Normalize, Preprocess, TrainTransform
+from ..constants import RANDOM_FILTERS
 from ..kernels.nodes import on_device
 from ..kernels.tv import border_fill
 from ..ops import active_ops
@@ -75,9 +76,14 @@ def to_images(inputs, encoded: bool, device: str, decoder: GpuDecoder | None = N
 _INTERP_TYPES = {"bilinear": types.INTERP_LINEAR, "bicubic": types.INTERP_CUBIC, "nearest": types.INTERP_NN}
 
 
-def _resize(images, size, device: str, interpolation: str = "bilinear", **region):
+def _resize(images, size, device: str, interpolation: str = "bilinear", filters=None, **region):
     """The one resize of the graph, antialiased when it downscales as torchvision's `antialias=True`
-    (nearest never is, as torchvision's). `region` takes fn.resize's roi_* and dtype arguments."""
+    (nearest never is, as torchvision's). `region` takes fn.resize's roi_* and dtype arguments.
+    `interpolation="random"`: each sample's filter from `filters` (the fed RANDOM_FILTERS indices)."""
+    if interpolation == "random":
+        codes = [int(_INTERP_TYPES[name]) for name in RANDOM_FILTERS]  # bilinear, bicubic: a line through two codes
+        interp = fn.cast(filters * (codes[1] - codes[0]) + codes[0], dtype=types.DALIDataType.INTERP_TYPE)
+        return fn.resize(images, device=device, size=size, antialias=True, interp_type=interp, **region)
     return fn.resize(images, device=device, size=size, antialias=interpolation != "nearest",
                      interp_type=_INTERP_TYPES[interpolation], **region)
 
@@ -107,9 +113,10 @@ def crop_window(inputs, p: dict, cfg: TrainTransform, device: str, encoded: bool
     if resampler.kind == "torch":  # renormalizes at the border itself: exact_edges is implied
         return torch_resample.resize(crops, cfg.size, threads=resampler.threads, layout=layout,
                                      interpolation=cfg.interpolation, ops=torch_ops, nodes=p, train_cfg=cfg)
+    filters = p.get("resize_filter")
     if cfg.exact_edges:
-        return _renormalized_resize(crops, p["shape"], cfg.size, device, cfg.interpolation)
-    return _resize(crops, [cfg.size, cfg.size], device, cfg.interpolation)
+        return _renormalized_resize(crops, p["shape"], cfg.size, device, cfg.interpolation, filters)
+    return _resize(crops, [cfg.size, cfg.size], device, cfg.interpolation, filters)
 
 
 def pixel_steps(chained, cfg: TrainTransform, resampler: Resampler) -> list:
@@ -130,7 +137,7 @@ def pixel_steps(chained, cfg: TrainTransform, resampler: Resampler) -> list:
     return steps
 
 
-def _renormalized_resize(crops, shape, size: int, device: str, interpolation: str):
+def _renormalized_resize(crops, shape, size: int, device: str, interpolation: str, filters=None):
     """Resize as torchvision does at the crop's edges: DALI's resampler replicates the edge pixel
     into the filter's support, torchvision renormalizes the weights over the pixels it has. Resizing
     the crop surrounded by zeros gives sum(w * x) over the crop; the same resize of a mask of ones
@@ -143,7 +150,7 @@ def _renormalized_resize(crops, shape, size: int, device: str, interpolation: st
 
     def padded_resize(images, anchor, extent, start, end, out_size):
         return _resize(fn.slice(images, anchor, extent, device=device, **_ZERO_PADDED), out_size, device, interpolation,
-                       roi_start=fn.cast(start, dtype=types.FLOAT), roi_end=fn.cast(end, dtype=types.FLOAT),
+                       filters, roi_start=fn.cast(start, dtype=types.FLOAT), roi_end=fn.cast(end, dtype=types.FLOAT),
                        roi_relative=False, dtype=types.FLOAT)
 
     weighted = padded_resize(crops, -margins, shape + 2 * margins, margins, margins + shape, [size, size])

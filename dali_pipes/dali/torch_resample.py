@@ -24,6 +24,7 @@ import torch
 from nvidia.dali import fn
 
 from ..config import Preprocess
+from ..constants import RANDOM_FILTERS
 from ..kernels import tv as kernels
 
 LAYOUTS = ("HWC", "CHW")
@@ -45,10 +46,14 @@ class _BatchKernel:
         self.threads = threads
         self.layout = layout
         self.ops, self.train_cfg = list(ops), train_cfg
-        self.feed_names = [f.name for op in self.ops for f in op.feeds]
+        self.feed_names = self.own_feeds() + [f.name for op in self.ops for f in op.feeds]
         self._pool: ThreadPoolExecutor | None = None
 
-    def one(self, image: torch.Tensor) -> torch.Tensor:  # (3, H, W) view of HWC memory
+    def own_feeds(self) -> list[str]:
+        """Fed per-sample values the kernel itself reads (before its ops' feeds)."""
+        return []
+
+    def one(self, image: torch.Tensor, values: dict) -> torch.Tensor:  # (3, H, W) view of HWC memory
         raise NotImplementedError
 
     def resamples(self, array: np.ndarray) -> bool:
@@ -56,13 +61,13 @@ class _BatchKernel:
         return True
 
     def _sample(self, item) -> np.ndarray:
-        array, fed = item if self.ops else (item, ())
+        array, fed = item if self.feed_names else (item, ())
+        values = dict(zip(self.feed_names, fed))
         # torch's kernel keeps the HWC (channels-last) memory of its input; the layout change is a
         # numpy copy, which (unlike torch's) never starts an OpenMP team inside this pool's threads
-        image = self.one(torch.from_numpy(array).permute(2, 0, 1)) if self.resamples(array) else None
+        image = self.one(torch.from_numpy(array).permute(2, 0, 1), values) if self.resamples(array) else None
         if self.ops:
             image = torch.from_numpy(array).permute(2, 0, 1) if image is None else image
-            values = dict(zip(self.feed_names, fed))
             for op in self.ops:
                 image = op.torch_node(image, values, self.train_cfg)
         out = image.permute(1, 2, 0).numpy() if image is not None else array
@@ -78,7 +83,7 @@ class _BatchKernel:
             raise RuntimeError(f"{FAILURE}: {type(err).__name__}: {err}") from err
 
     def _run(self, arrays, feeds=()):
-        if self.ops:  # with the per-sample values of the ops run here: (array, values) pairs
+        if self.feed_names:  # with the per-sample values of the ops run here: (array, values) pairs
             arrays = list(zip(arrays, zip(*feeds) if feeds else [()] * len(arrays)))
         if self.threads <= 1 or len(arrays) <= 1:
             return [self._sample(a) for a in arrays]
@@ -98,12 +103,18 @@ class _BatchKernel:
 class _Resize(_BatchKernel):
     def __init__(self, size: int, threads: int, layout: str, interpolation: str = "bilinear", ops=(),
                  train_cfg=None):
+        self.interpolation = interpolation
         super().__init__(threads, layout, ops, train_cfg)
         self.size = [size, size]
-        self.interpolation = interpolation
 
-    def one(self, image):
-        return kernels.resize(image, self.size, self.interpolation)
+    def own_feeds(self):
+        return ["resize_filter"] if self.interpolation == "random" else []
+
+    def one(self, image, values):
+        interpolation = self.interpolation
+        if interpolation == "random":  # the sample's drawn filter
+            interpolation = RANDOM_FILTERS[int(values["resize_filter"])]
+        return kernels.resize(image, self.size, interpolation)
 
     def resamples(self, array):  # CIFAR's pad-crop windows are already the size: skip torch's dispatch
         return array.shape[:2] != tuple(self.size)
@@ -121,7 +132,7 @@ class _EvalGeometry(_BatchKernel):
         super().__init__(threads, layout)
         self.geometry = geometry
 
-    def one(self, image):
+    def one(self, image, values):
         return self.geometry(image)
 
 

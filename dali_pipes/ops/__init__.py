@@ -13,7 +13,7 @@ from .auto_augment import AutoAugmentOp
 from .base import Augmentation, BatchOp, Feed, SampleOp
 from .blur import Blur
 from .color_jitter import ColorJitterOp
-from .crop import Crop
+from .crop import Crop, ResizeFilter
 from .erasing import Erasing
 from .flip import Flip
 from .grayscale import Grayscale
@@ -23,7 +23,7 @@ from .timm_augment import TimmAugmentOp
 # grayscale and blur (timm's order after the jitter and the policy); timm's own policies apply
 # before the jitter, as in timm's transforms
 SAMPLE_OPS: tuple[SampleOp, ...] = (
-    Crop(), Flip(), TimmAugmentOp(), ColorJitterOp(), AutoAugmentOp(), Grayscale(), Blur())
+    Crop(), ResizeFilter(), Flip(), TimmAugmentOp(), ColorJitterOp(), AutoAugmentOp(), Grayscale(), Blur())
 # on the normalized batch, before MixUp/CutMix (make_loader(mix=...))
 BATCH_OPS: tuple[BatchOp, ...] = (Erasing(),)
 # the ops a TrainTransform field switches on, in field order

@@ -13,6 +13,7 @@ import math
 import numpy as np
 from torchvision.transforms.v2 import functional as F
 
+from ..constants import RANDOM_FILTERS
 from ..kernels.tv import INTERPOLATION_MODES, resize_if_needed
 from .base import Feed, SampleOp
 
@@ -77,7 +78,33 @@ class Crop(SampleOp):
 
     def torch(self, image, values, cfg):
         top, left, height, width = (int(v) for v in values["window"])
+        interpolation = sample_filter(cfg, values)
         if cfg.geometry == "pad_crop":  # zero fill outside
-            return resize_if_needed(F.crop(image, top, left, height, width), cfg.size, cfg.interpolation)
+            return resize_if_needed(F.crop(image, top, left, height, width), cfg.size, interpolation)
         return F.resized_crop(image, top, left, height, width, [cfg.size, cfg.size],
-                              interpolation=INTERPOLATION_MODES[cfg.interpolation], antialias=True)
+                              interpolation=INTERPOLATION_MODES[interpolation], antialias=True)
+
+
+def sample_filter(cfg, values) -> str:
+    """The crop's resize filter for one sample: the config's, or its drawn one under "random"."""
+    return RANDOM_FILTERS[int(values["resize_filter"])] if cfg.interpolation == "random" else cfg.interpolation
+
+
+class ResizeFilter(SampleOp):
+    """`resize_filter`: (n,) int32 index into RANDOM_FILTERS, drawn only under
+    `TrainTransform(interpolation="random")`: timm's RandomResizedCropAndInterpolation picks
+    bilinear or bicubic per sample (`random.choice`). The graph's resize reads it (stage "geometry")."""
+
+    stream, offset, draws = 0, 32, 1
+    feeds = (Feed("resize_filter", "int32", ()),)
+    stage = "geometry"
+
+    @property
+    def name(self) -> str:
+        return "resize_filter"
+
+    def active(self, cfg) -> bool:
+        return cfg.interpolation == "random"
+
+    def draw(self, cfg, hw, u):
+        return {"resize_filter": np.minimum((u[:, 0] * len(RANDOM_FILTERS)).astype(np.int64), len(RANDOM_FILTERS) - 1)}

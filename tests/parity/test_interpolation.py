@@ -6,6 +6,7 @@ documented bound (docs/parity.md)."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from dali_pipes import ConfigError, EvalTransform, Preprocess, TrainTransform, make_loader
 
@@ -72,3 +73,40 @@ def test_eval_options_are_validated(kwargs, field):
     with pytest.raises(ConfigError, match=field):
         EvalTransform(224, **{"resize_size": 256, **kwargs})
     assert EvalTransform(224, 100, crop_mode="border").resize_size == 100  # border pads: smaller is fine
+
+
+@pytest.mark.parametrize("exact_edges", [False, True])
+def test_random_interpolation_is_bilinear_or_bicubic_per_sample(photo_folder, exact_edges):
+    """timm's `--train-interpolation random`: each sample is resized with one filter, drawn per
+    sample (the same draw on every engine); so each sample of the batch equals, on its engine, the
+    same sample resized with bilinear or with bicubic, and dali-cpu equals the torchvision backend."""
+    batches = {}
+    for interpolation in ("random", "bilinear", "bicubic"):
+        cfg = Preprocess(train=TrainTransform(size=48, interpolation=interpolation, exact_edges=exact_edges))
+        for backend, resampler in (("torchvision", "auto"), ("dali-cpu", "torch"), ("dali-cpu", "dali")):
+            with make_loader(photo_folder, train=True, batch_size=16, backend=backend, preset=cfg, seed=5,
+                             num_threads=2, resampler=resampler) as loader:
+                batches[interpolation, backend, resampler] = unnormalize(next(iter(loader))[0]).round()
+    choices, n = {}, len(batches["random", "torchvision", "auto"])
+    for engine in (("torchvision", "auto"), ("dali-cpu", "torch"), ("dali-cpu", "dali")):
+        chosen = []
+        for k in range(n):
+            same = [torch.equal(batches[("random",) + engine][k], batches[(name,) + engine][k])
+                    for name in ("bilinear", "bicubic")]
+            assert sum(same) == 1, (engine, k)
+            chosen.append(same.index(True))
+        choices[engine] = chosen
+    assert len({tuple(c) for c in choices.values()}) == 1  # the same filter for a sample everywhere
+    assert 0 < sum(choices["torchvision", "auto"]) < n
+    assert torch.equal(batches["random", "torchvision", "auto"], batches["random", "dali-cpu", "torch"])
+
+
+def test_random_interpolation_draws_each_filter_half_the_time():
+    """P(bicubic) = 1/2 (timm's random.choice of two): 20,000 samples within 4 sigma (sigma = 0.0035)."""
+
+    from dali_pipes.params import draw_train_params
+
+    n = 20000
+    p = draw_train_params(TrainTransform(interpolation="random"), [(300, 400)] * n, list(range(n)))
+    assert abs(p.resize_filter.mean() - 0.5) < 4 * (0.25 / n) ** 0.5
+    assert not hasattr(draw_train_params(TrainTransform(), [(300, 400)], [0]), "resize_filter")
