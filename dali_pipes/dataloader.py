@@ -270,7 +270,7 @@ class Loader:
             "drop_last": plan.drop_last, "shuffle": plan.shuffle, "mix": repr(self.mix),
             "shard": f"{plan.shard_id}/{plan.num_shards}/{plan.padding}",  # rank/world/padding
             "dataset": f"{type(ds).__name__}:{n}:{len(ds.classes)}:{ds.describe(0)}:{ds.describe(n - 1)}",
-        }
+        } | ({"repeats": plan.repeats} if plan.repeats else {})  # (absent when off: older states still load)
 
 
 def _split_shard(signature: dict) -> tuple[dict, int]:

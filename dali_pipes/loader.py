@@ -65,6 +65,7 @@ def make_loader(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     read_threads: int | None = None,
     read_ahead_bytes: int = READ_AHEAD_BYTES,
+    aug_repeats: float = 0,
 ) -> Loader:
     """A drop-in replacement for `torch.utils.data.DataLoader` over an image-classification source.
 
@@ -107,6 +108,10 @@ def make_loader(
     (ImageDecodeError naming the file and its size; skipped under `on_error="skip"`); default PIL's
     limit (178,956,970), None turns it off.
 
+    `aug_repeats` (train): repeated augmentation as timm's RepeatAugSampler (DeiT's `--aug-repeats 3`):
+    each sample this many times per epoch, the copies on different ranks with different augmentations
+    (dali_pipes.sampling says how many each rank takes); 0 is off.
+
     `read_threads`, `read_ahead_bytes` (DALI backends): the coming batches are read by this many
     threads at once (default: 8 per core, 32 to 64) and prepared off the training thread, holding at
     most this many bytes ahead (default 256 MiB). The torchvision backend's workers read ahead by
@@ -134,6 +139,7 @@ def make_loader(
         shard_id=shard,
         num_shards=shards,
         padding=shard_padding,
+        repeats=aug_repeats,
     )
     _check_mix(mix, plan, src)
     if cfg.normalize.is_per_dataset:  # the one expensive pass (cached): after every check

@@ -96,7 +96,8 @@ def _refuse_unsupported(args: dict) -> None:
          "scheduled input sizes (and batch_size_choices, batch_choice_*, batch_schedule_*) are not provided"),
         ("batch_size_choices", args["batch_size_choices"] is not None, "only with input_size_choices, not provided"),
         ("num_batches", args["num_batches"] is not None, "only with scheduled input sizes, not provided"),
-        ("num_aug_repeats", args["num_aug_repeats"], "repeated augmentation (RepeatAugSampler) is not provided yet"),
+        ("num_aug_repeats", args["num_aug_repeats"] and not (args["distributed"] and args["is_training"]),
+         "repeated augmentation needs distributed=True and is_training=True (timm's RepeatAugSampler)"),
         ("worker_seeding", callable(args["worker_seeding"]),
          "a seeding function for DataLoader workers: the loader's numbers come from (seed, epoch, sample) "
          "counters, with no per-worker random state to seed"),
@@ -251,5 +252,5 @@ def create_loader(
     loader = make_loader(
         resolved, train=is_training, batch_size=batch_size, backend=backend, preset=preprocess, seed=seed,
         drop_last=is_training, num_threads=max(1, num_workers), device=target, mix=mixer,
-        **({} if distributed else {"shard_id": 0, "num_shards": 1}))
+        aug_repeats=num_aug_repeats if is_training else 0, **({} if distributed else {"shard_id": 0, "num_shards": 1}))
     return TimmLoader(loader, dataset, mixer, use_prefetcher)

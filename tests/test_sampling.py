@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -56,3 +58,29 @@ def test_shuffle_is_uniform_enough():
 def test_fresh_seeds_are_non_negative_and_differ():
     seeds = {fresh_seed() for _ in range(5)}
     assert len(seeds) == 5 and all(0 <= s < 2**63 for s in seeds)
+
+
+@pytest.mark.parametrize("n, shards, repeats", [(24, 2, 3), (300, 2, 3), (1000, 4, 3), (50, 3, 2.5), (23, 2, 1)])
+def test_repeated_augmentation_deals_out_what_timms_repeat_aug_sampler_does(n, shards, repeats):
+    """Unshuffled, each rank's share is RepeatAugSampler's, index for index (its selection rule, its
+    wrap-around); shuffled, a sample's consecutive copies go to different ranks, every position has
+    its own augmentation seed, and every rank runs the same number of batches."""
+    timm_sampler = pytest.importorskip("timm.data.distributed_sampler", reason="the test extra installs timm")
+    for rank in range(shards):
+        theirs = list(timm_sampler.RepeatAugSampler(list(range(n)), num_replicas=shards, rank=rank, shuffle=False,
+                                                    num_repeats=repeats))
+        plan = EpochPlan(n, 4, False, False, 0, rank, shards, repeats=repeats)
+        assert plan.order(0).tolist() == theirs
+    plans = [EpochPlan(n, 4, True, True, 9, rank, shards, repeats=repeats) for rank in range(shards)]
+    assert len({len(p) for p in plans}) == 1
+    seeds = np.concatenate([p.sample_seeds(1) for p in plans])
+    assert len(set(seeds.tolist())) == len(seeds)
+    if repeats == 3 and n >= shards * 3:
+        first = [p.order(1)[0] for p in plans]  # the head of the sequence: one sample's copies, dealt out
+        assert len(set(first)) <= math.ceil(shards / 3)
+
+
+def test_repeats_are_checked():
+    for bad in (0.5, -1, True, "3"):
+        with pytest.raises(ValueError, match="repeats"):
+            EpochPlan(10, 2, True, False, 0, repeats=bad)

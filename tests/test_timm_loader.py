@@ -43,7 +43,7 @@ def _train_kwargs(collate_fn, prefetcher: bool) -> dict:
     return dict(input_size=(3, SIZE, SIZE), batch_size=8, is_training=True, use_prefetcher=prefetcher, no_aug=False,
                 re_prob=0.25, re_mode="pixel", re_count=1, re_split=False, scale=[0.08, 1.0], ratio=[3. / 4., 4. / 3.],
                 hflip=0.5, vflip=0.0, color_jitter=0.4, auto_augment="rand-m9-mstd0.5-inc1", num_aug_repeats=0,
-                num_aug_splits=0, interpolation="bicubic", mean=MEAN, std=STD, num_workers=2, distributed=False,
+                num_aug_splits=0, interpolation="random", mean=MEAN, std=STD, num_workers=2, distributed=False,
                 collate_fn=collate_fn, pin_memory=False, device=CPU, use_multi_epochs_loader=False,
                 worker_seeding="all")
 
@@ -217,3 +217,11 @@ def test_torchrun_two_ranks_with_distributed_true(identity_folder, tmp_path, bac
                 assert len(set(seen_a) & set(seen_b)) <= 1
         if mode == "train":
             assert a["epochs"][0] != a["epochs"][1]  # set_epoch reshuffles
+    # --aug-repeats 3 (DeiT): 12 positions per rank, the first 8 samples of the permutation 3 times each,
+    # a sample's copies dealt to different ranks in turn (RepeatAugSampler)
+    a, b = ranks[0]["repeats"], ranks[1]["repeats"]
+    assert a["len"] == b["len"] == 4
+    for epoch in (0, 1):
+        together = a["epochs"][epoch] + b["epochs"][epoch]
+        counts = {i: together.count(i) for i in set(together)}
+        assert len(together) == 24 and len(counts) == 8 and set(counts.values()) == {3}, counts

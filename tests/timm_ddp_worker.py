@@ -20,7 +20,8 @@ def main(source: str, backend: str, out: str) -> None:
     dist.init_process_group("gloo")
     rank = dist.get_rank()
     result = {"rank": rank}
-    for train in (True, False):
+    for mode in ("train", "eval", "repeats"):
+        train = mode != "eval"
         dataset = create_dataset("", root=source, split="", is_training=train)
         kwargs = dict(input_size=(3, 32, 32), batch_size=3, is_training=train, use_prefetcher=True,
                       interpolation="bilinear", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
@@ -28,8 +29,8 @@ def main(source: str, backend: str, out: str) -> None:
         if train:  # train.py's train-only keywords, with the augmentations that keep a flat colour flat
             kwargs.update(no_aug=False, re_prob=0.0, re_mode="pixel", re_count=1, re_split=False, scale=[0.08, 1.0],
                           ratio=[3 / 4, 4 / 3], hflip=0.5, vflip=0.0, color_jitter=0.0, auto_augment=None,
-                          num_aug_repeats=0, num_aug_splits=0, collate_fn=None, use_multi_epochs_loader=False,
-                          worker_seeding="all")
+                          num_aug_repeats=3 if mode == "repeats" else 0, num_aug_splits=0, collate_fn=None,
+                          use_multi_epochs_loader=False, worker_seeding="all")
         else:
             kwargs.update(crop_pct=0.875)
         loader = create_loader(dataset, backend=backend, seed=7, **kwargs)
@@ -40,7 +41,7 @@ def main(source: str, backend: str, out: str) -> None:
             for images, _ in loader:
                 seen += read_identities(images)
             epochs.append(seen)
-        result["train" if train else "eval"] = {"epochs": epochs, "len": len(loader)}
+        result[mode] = {"epochs": epochs, "len": len(loader)}
         loader.close()
     Path(out, f"rank{rank}.json").write_text(json.dumps(result))
     dist.barrier()
