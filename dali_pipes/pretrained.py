@@ -19,8 +19,6 @@ from .ops import CONFIGURED
 # timm's training arguments with no dali-pipes equivalent, and why
 UNSUPPORTED_TRAIN = {
     "vflip": "vertical flips are not implemented",
-    "re_count": "one erased box per image only",
-    "re_split": "no split erasing",
     "mixup_alpha": "MixUp/CutMix act on batches: pass dali_pipes.MixUpCutMix(...) (timm's arguments) as mix=",
     "cutmix_alpha": "MixUp/CutMix act on batches: pass dali_pipes.MixUpCutMix(...) (timm's arguments) as mix=",
 }

@@ -237,9 +237,6 @@ def create_loader(
     """
     args = dict(locals())
     _refuse_unsupported(args)
-    if re_mode not in ("const", "pixel"):
-        _refuse("re_mode", f"{re_mode!r}: 'const' and 'pixel' are provided (timm's 'rand', one random colour per "
-                "box, is not yet)")
     size = _square(input_size)
     preprocess = _preprocess(args, size)
     from .sources import resolve_source

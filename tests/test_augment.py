@@ -144,7 +144,7 @@ def test_random_erasing_parameters_follow_torchvision():
     """Boxes within the scale range (up to rounding) and the aspect range, erased with probability p."""
     cfg = RandomErasing(p=0.7, scale=(0.05, 0.3), ratio=(0.5, 2.0))
     params = erasing_params(cfg, 4000, 64, 48, np.random.default_rng(0))
-    top, left, h, w = params.boxes.T
+    top, left, h, w = params.boxes[:, 0].T  # one box per image (count=1)
     erased = h > 0
     assert binomial_ok(erased.sum(), 4000, 0.7)
     area = h[erased] * w[erased] / (64 * 48)
@@ -159,7 +159,7 @@ def test_random_erasing_fills_only_the_box():
     images = torch.randn(16, 3, 20, 30)
     params = erasing_params(cfg, 16, 20, 30, np.random.default_rng(1))
     out = apply_erasing(images, params, cfg)
-    for b, (top, left, h, w) in enumerate(params.boxes):
+    for b, (top, left, h, w) in enumerate(params.boxes[:, 0]):
         box = torch.zeros(20, 30, dtype=torch.bool)
         box[top:top + h, left:left + w] = True
         assert (out[b][:, box] == -3.0).all()
@@ -177,3 +177,38 @@ def test_random_erasing_in_the_loader(tmp_path, backend):
         images, _ = next(iter(loader))
     erased = (images == 0).all(dim=1)  # value 0 in normalized units, all channels
     assert erased.any(dim=(1, 2)).sum() >= 45  # p=1: only draws with no fitting box (rare) escape
+
+
+def test_random_erasing_follows_timms_count_colour_and_split():
+    """timm's re_count (the image's count uniform in 1..count, each box's area divided by it),
+    re_mode 'rand' (one normal colour per box and channel) and re_split (the first half clean),
+    against timm's own RandomErasing run on the same shapes: the count of erased boxes per image and
+    the erased share of the image (two-sample KS, p > 1e-3), and the colours' moments."""
+    random_erasing = pytest.importorskip("timm.data.random_erasing", reason="the test extra installs timm")
+    import random
+
+    from scipy import stats
+
+    n, h, w = 3000, 40, 48
+    cfg = RandomErasing(p=0.8, scale=(0.02, 1 / 3), value="random_color", count=3)
+    params = erasing_params(cfg, n, h, w, np.random.default_rng(2))
+    boxes = (params.boxes[:, :, 2] > 0).sum(axis=1)
+    images = apply_erasing(torch.full((n, 3, h, w), 100.0), params, cfg)
+    ours_share = (images != 100.0).any(dim=1).float().mean(dim=(1, 2)).numpy()
+    random.seed(0)
+    torch.manual_seed(0)
+    timm_re = random_erasing.RandomErasing(0.8, mode="rand", max_count=3, device="cpu")
+    theirs = torch.full((n, 3, h, w), 100.0)
+    counts = []
+    for i in range(n):
+        before = theirs[i].clone()
+        timm_re._erase(theirs[i], 3, h, w, theirs.dtype)
+        counts.append(int((theirs[i] != before).any()))
+    theirs_share = (theirs != 100.0).any(dim=1).float().mean(dim=(1, 2)).numpy()
+    assert stats.ks_2samp(ours_share, theirs_share).pvalue > 1e-3
+    assert binomial_ok((boxes > 0).sum(), n, sum(counts) / n)
+    assert set(np.unique(boxes)) <= {0, 1, 2, 3} and (boxes == 3).any()
+    colours = params.colors[params.boxes[:, :, 2] > 0]
+    assert abs(colours.mean()) < 0.05 and abs(colours.std() - 1) < 0.05  # N(0, 1): sd of the mean ~0.01
+    split = erasing_params(RandomErasing(p=1.0, splits=2), 16, h, w, np.random.default_rng(3))
+    assert (split.boxes[:8, :, 2] == 0).all() and (split.boxes[8:, 0, 2] > 0).all()

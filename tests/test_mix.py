@@ -261,9 +261,9 @@ def test_constant_erasing_fills_only_the_boxes(dtype):
     cfg = RandomErasing(p=0.6, value=1.5)
     images = torch.randn(16, 3, 20, 30).to(dtype)
     params = make_params(cfg, 16, 20, 30, np.random.default_rng(0))
-    assert (params.boxes[:, 2] > 0).sum() >= 4  # some samples erased, some not
+    assert (params.boxes[:, 0, 2] > 0).sum() >= 4  # some samples erased, some not
     inside = torch.zeros(16, 1, 20, 30, dtype=torch.bool)
-    for i, (top, left, height, width) in enumerate(params.boxes.tolist()):
+    for i, (top, left, height, width) in enumerate(params.boxes[:, 0].tolist()):
         inside[i, :, top:top + height, left:left + width] = True
     expected = torch.where(inside, torch.tensor(1.5, dtype=dtype), images)
     kept = images.clone()

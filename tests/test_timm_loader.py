@@ -166,10 +166,21 @@ def test_the_prefetcher_delivers_img_dtype_and_erases(photo_root):
     plain.close()
 
 
+def test_timms_erasing_arguments_are_read(photo_root):
+    """re_mode 'rand' / 'pixel' / 'const', re_count and re_split mean timm's RandomErasing."""
+    dataset = create_dataset("", root=str(photo_root), split="", is_training=True)
+    loader = create_loader(dataset, **{**_train_kwargs(None, True), "re_prob": 0.5, "re_mode": "rand", "re_count": 3,
+                                       "re_split": True})
+    erasing = loader.loader.preprocess.train.random_erasing
+    assert (erasing.p, erasing.value, erasing.count, erasing.splits, erasing.scale) == (0.5, "random_color", 3, 2,
+                                                                                        (0.02, 1 / 3))
+    loader.close()
+
+
 @pytest.mark.parametrize("argument, value, words", [
     ("num_aug_splits", 2, "AugMix"), ("tf_preprocessing", True, "TF"), ("train_crop_mode", "rkrc", "rrc"),
     ("input_size_choices", [(3, 64, 64)], "scheduled"), ("num_aug_repeats", 3, "RepeatAugSampler"),
-    ("no_aug", True, "no-aug"), ("re_mode", "rand", "'rand'"), ("vflip", 0.5, "vflip"), ("re_count", 2, "re_count"),
+    ("no_aug", True, "no-aug"), ("re_mode", "bogus", "re_mode"), ("vflip", 0.5, "vflip"),
     ("collate_fn", lambda batch: batch, "FastCollateMixup"), ("input_size", (3, 64, 48), "square"),
     ("worker_seeding", lambda info: 0, "counters"), ("auto_augment", "augmix-m5", "AugMix"),
 ])
