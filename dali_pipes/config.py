@@ -111,6 +111,7 @@ class TrainTransform:
     hflip: float = 0.5
     exact_edges: bool = False
     interpolation: str = "bilinear"
+    vflip: float = 0.0
 
     def __post_init__(self):
         _check_interpolation(self.interpolation, "TrainTransform.interpolation", TRAIN_INTERPOLATIONS)
@@ -132,6 +133,9 @@ class TrainTransform:
         require(ratio[0] > 0, "TrainTransform.ratio", f"must be > 0, got {ratio}")
         require(0.0 <= float(self.hflip) <= 1.0, "TrainTransform.hflip",
                 f"is a probability in [0, 1], got {self.hflip!r}")
+        require(0.0 <= float(self.vflip) <= 1.0, "TrainTransform.vflip",
+                f"is a probability in [0, 1], got {self.vflip!r}")
+        object.__setattr__(self, "vflip", float(self.vflip))
         object.__setattr__(self, "scale", scale)
         object.__setattr__(self, "ratio", ratio)
         object.__setattr__(self, "hflip", float(self.hflip))

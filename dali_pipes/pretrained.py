@@ -18,11 +18,10 @@ from .ops import CONFIGURED
 
 # timm's training arguments with no dali-pipes equivalent, and why
 UNSUPPORTED_TRAIN = {
-    "vflip": "vertical flips are not implemented",
     "mixup_alpha": "MixUp/CutMix act on batches: pass dali_pipes.MixUpCutMix(...) (timm's arguments) as mix=",
     "cutmix_alpha": "MixUp/CutMix act on batches: pass dali_pipes.MixUpCutMix(...) (timm's arguments) as mix=",
 }
-GEOMETRY_ARGS = ("scale", "ratio", "hflip", "train_interpolation")
+GEOMETRY_ARGS = ("scale", "ratio", "hflip", "vflip", "train_interpolation")
 TRAIN_ARGS = GEOMETRY_ARGS + tuple(arg for op in CONFIGURED for arg in op.timm_args)
 
 
@@ -89,6 +88,7 @@ def _timm_train(size: int, interpolation: str, args: dict) -> dict:
                           f"({', '.join(TRAIN_INTERPOLATIONS)})")
     settings = {"size": size, "scale": tuple(args.get("scale", (0.08, 1.0))),
                 "ratio": tuple(args.get("ratio", (3 / 4, 4 / 3))), "hflip": args.get("hflip", 0.5),
+                "vflip": args.get("vflip", 0.0),
                 "interpolation": train_interpolation}
     settings.update({op.field: op.from_timm(args) for op in CONFIGURED})
     return settings

@@ -36,7 +36,8 @@ TRAIN = [pytest.param(Preprocess(train=TrainTransform(size=64, geometry=g, color
                                                       auto_augment=POLICIES[a], exact_edges=e)),
                       id=f"{g}-{j}-{a}-{'exact' if e else 'plain'}")
          for g, j, a, e in itertools.product(("random_resized_crop", "pad_crop"), JITTERS, POLICIES, (False, True))]
-TRAIN += [pytest.param(Preprocess(train=TrainTransform(size=64, interpolation=i, color_jitter=JITTERS["hue"]),
+TRAIN += [pytest.param(Preprocess(train=TrainTransform(size=64, interpolation=i, color_jitter=JITTERS["hue"],
+                                                       vflip=0.5 if i == "random" else 0.0),
                                   normalize=Normalize(dtype=d, channels_last=c)),
                        id=f"{i}-{d}-{'nhwc' if c else 'nchw'}")
           for i, d, c in itertools.product(("bilinear", "bicubic", "nearest", "random"),

@@ -15,15 +15,16 @@ from .blur import Blur
 from .color_jitter import ColorJitterOp
 from .crop import Crop, ResizeFilter
 from .erasing import Erasing
-from .flip import Flip
+from .flip import Flip, VerticalFlip
 from .grayscale import Grayscale
 from .timm_augment import TimmAugmentOp
 
-# torchvision's order: crop, flip, jitter, policy (this package's order since the start), then
-# grayscale and blur (timm's order after the jitter and the policy); timm's own policies apply
-# before the jitter, as in timm's transforms
+# torchvision's order: crop (its window, its resize filter), flips, jitter, policy (this package's
+# order since the start), then grayscale and blur (timm's order after the jitter and the policy);
+# timm's own policies apply before the jitter, as in timm's transforms
 SAMPLE_OPS: tuple[SampleOp, ...] = (
-    Crop(), ResizeFilter(), Flip(), TimmAugmentOp(), ColorJitterOp(), AutoAugmentOp(), Grayscale(), Blur())
+    Crop(), ResizeFilter(), Flip(), VerticalFlip(),
+    TimmAugmentOp(), ColorJitterOp(), AutoAugmentOp(), Grayscale(), Blur())
 # on the normalized batch, before MixUp/CutMix (make_loader(mix=...))
 BATCH_OPS: tuple[BatchOp, ...] = (Erasing(),)
 # the ops a TrainTransform field switches on, in field order

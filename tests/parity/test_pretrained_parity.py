@@ -102,7 +102,7 @@ def test_from_timm_maps_training_arguments_and_refuses_the_rest():
     assert (t.random_erasing.p, t.random_erasing.value) == (0.25, "random")
     jitter = Preprocess.from_timm("resnet50.a1_in1k").train.color_jitter  # timm's default 0.4
     assert (jitter.brightness, jitter.contrast, jitter.saturation) == (0.4, 0.4, 0.4)
-    for args, message in (({"auto_augment": "augmix-m5"}, "AugMix"), ({"vflip": 0.5}, "vflip"),
+    for args, message in (({"auto_augment": "augmix-m5"}, "AugMix"), ({"vflip": 1.5}, "vflip"),
                           ({"mixup_alpha": 0.8}, "MixUpCutMix"), ({"train_interpolation": "box"}, "box"),
                           ({"re_mode": "bogus", "re_prob": 0.2}, "re_mode"), ({"bogus": 1}, "bogus")):
         with pytest.raises(ConfigError, match=message):

@@ -257,3 +257,25 @@ def test_torch_nodes_hue_is_dalis_hue():
         assert diff.max() <= 1, hue
         differing, total = differing + int((diff > 0).sum()), total + diff.size
     assert differing / total < 1e-4
+
+
+def test_vertical_flip_is_torchvisions_on_every_engine(photo_folder):
+    """TrainTransform(vflip=p), timm's `vflip` (RandomVerticalFlip): each sample flipped upside down
+    with probability p, the same samples on every engine; with vflip=1 every sample of the batch is
+    the unflipped batch's sample upside down (the same crop: the draw moves nothing else)."""
+    batches = {}
+    for vflip in (0.0, 0.5, 1.0):
+        cfg = Preprocess(train=TrainTransform(size=48, vflip=vflip))
+        for backend, resampler in (("torchvision", "auto"), ("dali-cpu", "torch"), ("dali-cpu", "dali")):
+            with make_loader(photo_folder, train=True, batch_size=16, backend=backend, preset=cfg, seed=5,
+                             num_threads=2, resampler=resampler) as loader:
+                batches[vflip, backend, resampler] = unnormalize(next(iter(loader))[0]).round()
+    flipped = []
+    for engine in (("torchvision", "auto"), ("dali-cpu", "torch"), ("dali-cpu", "dali")):
+        plain, half, full = (batches[(v,) + engine] for v in (0.0, 0.5, 1.0))
+        assert torch.equal(full, plain.flip(-2)), engine
+        flipped.append([torch.equal(half[k], full[k]) and not torch.equal(half[k], plain[k]) for k in range(len(half))])
+        assert all(torch.equal(half[k], full[k] if f else plain[k]) for k, f in enumerate(flipped[-1]))
+    assert flipped[0] == flipped[1] == flipped[2] and 0 < sum(flipped[0]) < len(flipped[0])
+    p = draw_train_params(TrainTransform(vflip=0.3), [(300, 400)] * 20000, list(range(20000)))
+    assert abs(p.vflip.mean() - 0.3) < 4 * (0.3 * 0.7 / 20000) ** 0.5
