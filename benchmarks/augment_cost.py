@@ -20,6 +20,7 @@ from dali_pipes import (
     Preprocess,
     RandomErasing,
     RandomGrayscale,
+    TimmAugment,
     make_loader,
 )
 from dali_pipes.bench import epoch_rates, loader_choice
@@ -31,6 +32,9 @@ ADDED = {
     "+ RandAugment(2, 9)": {"auto_augment": AutoAugment("randaugment")},
     "+ AutoAugment (ImageNet)": {"auto_augment": AutoAugment("autoaugment")},
     "+ TrivialAugmentWide": {"auto_augment": AutoAugment("trivialaugment")},
+    "+ timm rand-m9-mstd0.5-inc1": {"timm_augment": TimmAugment("rand-m9-mstd0.5-inc1", interpolation="bilinear")},
+    "+ timm original (AutoAugment)": {"timm_augment": TimmAugment("original", interpolation="bilinear")},
+    "+ random filter (bilinear / bicubic)": {"interpolation": "random"},
     "+ grayscale p=0.2": {"grayscale": RandomGrayscale(0.2)},
     "+ blur k=23 p=0.5": {"blur": GaussianBlur(23, p=0.5)},
     "+ blur k=23 p=1.0": {"blur": GaussianBlur(23, p=1.0)},
