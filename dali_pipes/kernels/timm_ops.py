@@ -10,6 +10,7 @@ warp_affine takes with `inverse_map=True`).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -46,11 +47,37 @@ def affine_data(op: str, arg: float, width: int, height: int) -> tuple[float, ..
     raise ValueError(f"not a geometric op: {op!r}")
 
 
+POINT_OPS = ("Invert", "Posterize", "Solarize", "SolarizeAdd", "Brightness")  # one value -> one value
+_VALUES = Image.fromarray(np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2))  # (1, 256) RGB
+
+
+@functools.lru_cache(maxsize=4096)
+def _table(op: str, arg: float, mean: int = -1) -> np.ndarray:
+    """(256,) uint8: PIL's own op on every value (Contrast: its blend with the grey `mean`)."""
+    if op == "Contrast":
+        out = Image.blend(Image.new("RGB", _VALUES.size, (mean,) * 3), _VALUES, arg)
+    else:
+        out = _pil(_VALUES, op, arg, None, (0, 0, 0))
+    return np.asarray(out)[0, :, 0].copy()
+
+
+def _pil_grey_mean(chw: np.ndarray) -> int:
+    """ImageEnhance.Contrast's grey: the mean of PIL's L = (19595 R + 38470 G + 7471 B + 2**15) >> 16, rounded."""
+    r, g, b = (plane.astype(np.int32) for plane in chw)
+    grey = (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16
+    return int(float(grey.mean(dtype=np.float64)) + 0.5)
+
+
 def apply(image: torch.Tensor, op: str, arg: float, resample: str = "bilinear",
           fill: tuple[int, int, int] = (128, 128, 128)) -> torch.Tensor:
-    """(3, H, W) uint8, any memory layout -> (3, H, W) uint8 (a view of HWC memory)."""
+    """(3, H, W) uint8, any memory layout -> (3, H, W) uint8. The point ops (and contrast, given
+    its grey mean) look up PIL's own table; the rest are PIL's calls on an image of the pixels."""
     if op == "Identity":
         return image
+    if op in POINT_OPS or op == "Contrast":
+        chw = image.numpy()
+        mean = _pil_grey_mean(chw) if op == "Contrast" else -1
+        return torch.from_numpy(np.take(_table(op, float(arg), mean), chw))
     pixels = Image.fromarray(np.ascontiguousarray(image.permute(1, 2, 0).numpy()))
     out = _pil(pixels, op, arg, RESAMPLE[resample], tuple(int(v) for v in fill))
     return torch.from_numpy(np.asarray(out).copy()).permute(2, 0, 1)
