@@ -31,3 +31,24 @@ def assert_crop_resize_close(actual: torch.Tensor, expected: torch.Tensor, *, fr
     assert_images_close(actual, expected, min_psnr=50.0, max_abs=frame_max_abs, what=what)
     inner = (slice(None), slice(frame, -frame), slice(frame, -frame))
     assert_images_close(actual[inner], expected[inner], min_psnr=50.0, max_abs=2.5, what=f"{what} (interior)")
+
+
+def run_dali_layer(images, feeds, layer, device: str = "cpu"):
+    """One batch of HWC uint8 `images` through `layer(images_node, *feed_nodes)` in a DALI graph on
+    `device` (conditionals on), each of `feeds` a per-sample array fed beside the images."""
+    import numpy as np
+    from nvidia.dali import fn, pipeline_def
+
+    def source(values):
+        return fn.external_source(lambda: list(values), batch=True)
+
+    @pipeline_def(batch_size=len(images), num_threads=1, device_id=0 if device == "gpu" else None,
+                  enable_conditionals=True)
+    def pipe():
+        x = fn.external_source(lambda: images, batch=True, layout="HWC")
+        out = layer(x.gpu() if device == "gpu" else x, *map(source, feeds))
+        return out.cpu() if device == "gpu" else out
+
+    p = pipe()
+    p.build()
+    return [np.array(t) for t in p.run()[0]]

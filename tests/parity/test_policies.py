@@ -23,6 +23,7 @@ from dali_pipes.ops.auto_augment import MAX_LAYERS, draw_policy
 from dali_pipes.rng import uniforms
 
 from ..conftest import unnormalize
+from .checkers import run_dali_layer
 
 SIZE = 48
 POLICIES = {"randaugment": AutoAugment("randaugment", num_ops=2, magnitude=9),
@@ -124,26 +125,12 @@ GEOMETRY_TIES = 0.03  # nearest-neighbour rounding ties: a neighbour's value
 
 
 def _dali_layer(images, ops, mags, flips, device="cpu"):
-    from nvidia.dali import fn, pipeline_def
-
     from dali_pipes.ops.policy_geometry import inverse_maps
     from dali_pipes.ops.policy_graph import apply_layer
 
     affine = inverse_maps(ops, mags, SIZE, flips)
-
-    @pipeline_def(batch_size=len(images), num_threads=1, device_id=0 if device == "gpu" else None,
-                  enable_conditionals=True)
-    def pipe():
-        x = fn.external_source(lambda: images, batch=True, layout="HWC")
-        o = fn.external_source(lambda: list(ops), batch=True)
-        m = fn.external_source(lambda: list(mags), batch=True)
-        a = fn.external_source(lambda: list(affine), batch=True)
-        out = apply_layer(x.gpu() if device == "gpu" else x, o[0], m[0], a[0], device, SIZE)
-        return out.cpu() if device == "gpu" else out
-
-    p = pipe()
-    p.build()
-    return [np.array(t) for t in p.run()[0]]
+    return run_dali_layer(images, (ops, mags, affine), lambda x, o, m, a: apply_layer(x, o[0], m[0], a[0], device,
+                                                                                      SIZE), device)
 
 
 def _check_dali_graph(device):

@@ -27,6 +27,7 @@ from dali_pipes.ops.timm_augment import LEVELS, MAX_LAYERS, PER_LAYER, draw_timm
 from dali_pipes.rng import uniforms
 
 from ..conftest import unnormalize
+from .checkers import run_dali_layer
 
 aa = pytest.importorskip("timm.data.auto_augment", reason="timm (the test extra) builds the reference transforms")
 
@@ -188,25 +189,11 @@ BLUR_INTERIOR = 5
 
 
 def _dali_layer(images, ops, args, flips, t, device="cpu"):
-    from nvidia.dali import fn, pipeline_def
-
     from dali_pipes.ops.timm_graph import apply_layer
 
     affine = inverse_maps(ops, args, SIZE, flips)
-
-    @pipeline_def(batch_size=len(images), num_threads=1, device_id=0 if device == "gpu" else None,
-                  enable_conditionals=True)
-    def pipe():
-        x = fn.external_source(lambda: images, batch=True, layout="HWC")
-        o = fn.external_source(lambda: list(ops), batch=True)
-        a = fn.external_source(lambda: list(args), batch=True)
-        m = fn.external_source(lambda: list(affine), batch=True)
-        out = apply_layer(x.gpu() if device == "gpu" else x, o[0, 0], a[0], m[0], device, t, SIZE)
-        return out.cpu() if device == "gpu" else out
-
-    p = pipe()
-    p.build()
-    return [np.array(z) for z in p.run()[0]]
+    return run_dali_layer(images, (ops, args, affine), lambda x, o, a, m: apply_layer(x, o[0, 0], a[0], m[0], device,
+                                                                                      t, SIZE), device)
 
 
 def _check_dali_graph(device):
