@@ -134,6 +134,10 @@ def _timm_loader(root, train: bool, batch_size: int, workers: int, recipe=None):
         dataset, input_size=(3, 224, 224), batch_size=batch_size, is_training=train,
         interpolation="bilinear", crop_pct=0.875, num_workers=workers, use_prefetcher=cuda,
         device=torch.device("cuda" if cuda else "cpu"), pin_memory=cuda, persistent_workers=workers > 0, **options)
+    if dataset.transform is not None:  # timm's posterize at 0 bits raises under Pillow >= 12 (recipes says why)
+        from .recipes import zero_bit_posterize_as_black
+
+        zero_bit_posterize_as_black(dataset.transform)
     mixer = None
     if recipe is not None and train and recipe.mix is not None:
         from timm.data import Mixup

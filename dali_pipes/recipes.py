@@ -51,7 +51,7 @@ class Recipe:
             if ta.interpolation != "random":
                 hparams["interpolation"] = _pil_filter(ta.interpolation)
             build = rand_augment_transform if ta.spec.startswith("rand") else auto_augment_transform
-            pil.append(build(ta.spec, hparams))
+            pil.append(zero_bit_posterize_as_black(build(ta.spec, hparams)))
         if "color_jitter" in t:
             cj = t["color_jitter"]
             jitter = T.ColorJitter(cj.brightness, cj.contrast, cj.saturation, cj.hue)
@@ -79,6 +79,27 @@ class Recipe:
 
         return v2.RandomChoice([v2.MixUp(alpha=self.mix["mixup_alpha"], num_classes=num_classes),
                                 v2.CutMix(alpha=self.mix["cutmix_alpha"], num_classes=num_classes)])
+
+
+def zero_bit_posterize_as_black(transform):
+    """timm's RandAugment / AutoAugment (or a Compose holding one) with its posterize ops giving
+    black at 0 bits, as PIL < 12 did: timm's increasing posterize reaches 0 bits at magnitude 10
+    (`mstd` draws get there), which Pillow >= 12 refuses, so timm's own transform raises mid-epoch.
+    dali-pipes' TimmAugment does the same (kernels.timm_ops); the contenders get it here."""
+    for step in getattr(transform, "transforms", [transform]):
+        ops = getattr(step, "ops", None) or [op for sub in getattr(step, "policy", []) for op in sub]
+        for op in ops:
+            if op.name.startswith("Posterize"):
+                op.aug_fn = _posterize_or_black
+    return transform
+
+
+def _posterize_or_black(img, bits, **_):
+    from PIL import ImageOps
+
+    if bits >= 8:
+        return img
+    return ImageOps.posterize(img, bits) if bits >= 1 else img.point([0] * 256 * len(img.getbands()))
 
 
 def _pil_filter(name: str):

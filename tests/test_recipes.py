@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 import torchvision.transforms as T
@@ -137,3 +138,21 @@ def test_bench_recipe_runs_every_contender_and_writes_the_table(tmp_path, photos
         ("ta-wide", c) for c in ("dali-cpu", "torchvision", "classic-torchvision")}
     assert all(r["mode"] == "train" and r["images_per_s"] > 0 for r in report["results"])
     assert report["meta"]["auto"] == {"crop-flip": "dali-cpu", "ta-wide": "dali-cpu"}
+
+
+def test_timms_contenders_survive_zero_bit_posterize():
+    """timm's increasing posterize reaches 0 bits at magnitude 10, which Pillow >= 12 refuses; the
+    contenders' timm transforms give black there, as dali-pipes' TimmAugment does."""
+    pytest.importorskip("timm", reason="the 'test' extra installs timm")
+    from PIL import Image
+
+    from dali_pipes.kernels import timm_ops
+
+    pil, _ = recipe("deit").classic_transforms()
+    posterize = next(op for op in pil[0].ops if op.name == "PosterizeIncreasing")
+    image = Image.new("RGB", (8, 8), (200, 100, 50))
+    black = posterize.aug_fn(image, 0)
+    assert np.asarray(black).max() == 0
+    ours = timm_ops.apply(torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1), "Posterize", 0.0)
+    assert ours.max() == 0 and np.array_equal(np.asarray(posterize.aug_fn(image, 3)),
+                                              ours.new_tensor(np.asarray(image) & 0xE0).numpy())
