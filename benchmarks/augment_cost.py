@@ -39,6 +39,7 @@ ADDED = {
     "+ blur k=23 p=0.5": {"blur": GaussianBlur(23, p=0.5)},
     "+ blur k=23 p=1.0": {"blur": GaussianBlur(23, p=1.0)},
     "+ random erasing p=0.25": {"random_erasing": RandomErasing(0.25)},
+    "+ random erasing p=0.25 pixel": {"random_erasing": RandomErasing(0.25, value="random")},
     "+ MixUp(0.2) / CutMix(1.0)": {"mix": {"mixup_alpha": 0.2, "cutmix_alpha": 1.0}},
 }
 

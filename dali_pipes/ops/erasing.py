@@ -16,7 +16,6 @@ import torch
 
 from ..checks import pair, probability, require
 from ..errors import ConfigError
-from ..kernels.tv import box_mask
 from .base import BatchOp
 
 ATTEMPTS = 10
@@ -93,25 +92,23 @@ def make_params(cfg: RandomErasing, batch: int, height: int, width: int, rng: np
 
 
 def apply(images: torch.Tensor, params: ErasingParams, cfg: RandomErasing, *, in_place: bool = False) -> torch.Tensor:
-    """`in_place` may write into `images` (the loader's own batch). A constant or a box's colour fills
-    each box's slice, later boxes over earlier ones (nothing else is touched); noise is drawn for the
-    whole batch, so that a pixel's value does not depend on the other boxes."""
-    if cfg.value != "random":
-        out = images if in_place else images.clone()
-        for i, k in zip(*np.nonzero(params.boxes[:, :, 2] > 0)):
-            top, left, height, width = params.boxes[i, k].tolist()
-            if width <= 0:
-                continue
-            fill = (torch.as_tensor(params.colors[i, k], dtype=torch.float32).view(-1, 1, 1)
-                    if params.colors is not None else torch.tensor(float(cfg.value)))
-            out[i, :, top:top + height, left:left + width] = fill.to(images.dtype)  # as the batch's dtype holds it
-        return out
-    mask = torch.zeros((images.shape[0], 1) + tuple(images.shape[-2:]), dtype=torch.bool, device=images.device)
-    for k in range(params.boxes.shape[1]):
-        mask |= box_mask(params.boxes[:, k], images.shape[-2], images.shape[-1], images.device)
-    generator = torch.Generator(device=images.device).manual_seed(params.noise_seed)
-    noise = torch.randn(images.shape, generator=generator, device=images.device, dtype=torch.float32)
-    return torch.where(mask, noise.to(images.dtype), images)
+    """`in_place` may write into `images` (the loader's own batch). Each box's slice is filled, later
+    boxes over earlier ones, nothing else touched: with the constant, the box's colour, or normal
+    noise from the box's own generator (seeded from the batch's noise seed and the box's place, so a
+    box's noise does not depend on the other boxes, and only the erased pixels are drawn)."""
+    out = images if in_place else images.clone()
+    seeds = np.random.default_rng(params.noise_seed).integers(0, 2**62, size=params.boxes.shape[:2])
+    for i, k in zip(*np.nonzero((params.boxes[:, :, 2] > 0) & (params.boxes[:, :, 3] > 0))):
+        top, left, height, width = params.boxes[i, k].tolist()
+        if cfg.value == "random":
+            generator = torch.Generator(device=images.device).manual_seed(int(seeds[i, k]))
+            fill = torch.randn((images.shape[1], height, width), generator=generator, device=images.device)
+        elif params.colors is not None:
+            fill = torch.as_tensor(params.colors[i, k], dtype=torch.float32).view(-1, 1, 1)
+        else:
+            fill = torch.tensor(float(cfg.value))
+        out[i, :, top:top + height, left:left + width] = fill.to(images.device, images.dtype)  # as the dtype holds it
+    return out
 
 
 def random_erasing(images: torch.Tensor, cfg: RandomErasing, rng: np.random.Generator, *,
