@@ -30,11 +30,14 @@ class TimmLoader:
     `len`, `sampler` (`set_epoch`), `dataset`, `mixup_enabled` (settable: train.py turns MixUp
     off at `--mixup-off-epoch`), `state_dict` / `load_state_dict` and `close`."""
 
-    def __init__(self, loader, dataset, mixer: MixUpCutMix | None, prefetcher: bool):
+    def __init__(self, loader, dataset, mixer: MixUpCutMix | None, prefetcher: bool, mixes_itself: bool = False):
         self.loader, self._dataset, self._mixer, self.use_prefetcher = loader, dataset, mixer, prefetcher
+        self._mixes_itself = mixes_itself  # no_aug: an eval-geometry loader, its batches mixed here
 
     def __iter__(self):
-        return iter(self.loader)
+        if not self._mixes_itself or self._mixer is None:
+            return iter(self.loader)
+        return (self._mixer(images, labels) for images, labels in self.loader)
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -83,9 +86,6 @@ def _refuse(argument: str, why: str):
 def _refuse_unsupported(args: dict) -> None:
     """The arguments with no honest equivalent, each with its reason."""
     checks = (
-        ("no_aug", args["no_aug"] and args["is_training"],
-         "timm's no-aug training transform (resize + centre crop, shuffled) is not provided; train with "
-         "scale=(1, 1) or evaluate with is_training=False"),
         ("num_aug_splits", args["num_aug_splits"],
          "AugMix splits (several augmented copies per image) are not provided"),
         ("tf_preprocessing", args["tf_preprocessing"], "TF's inference preprocessing is not provided"),
@@ -140,7 +140,12 @@ def _mixer(collate_fn, num_classes_hint: int | None) -> MixUpCutMix | None:
 
 
 def _preprocess(args: dict, size: int) -> Preprocess:
-    """timm's transform for these arguments, as a Preprocess (Preprocess.from_timm's mapping)."""
+    """timm's transform for these arguments, as a Preprocess (Preprocess.from_timm's mapping).
+    `no_aug` training is timm's transforms_noaug_train: Resize(size) + CenterCrop(size), no erasing,
+    bilinear where 'random' was asked (timm's rule), i.e. an eval geometry."""
+    if args["no_aug"] and args["is_training"]:
+        args = {**args, "is_training": False, "crop_pct": 1.0, "crop_mode": "center",
+                "interpolation": "bilinear" if args["interpolation"] == "random" else args["interpolation"]}
     config = {"input_size": (3, size, size), "interpolation": args["interpolation"],
               "mean": tuple(args["mean"]), "std": tuple(args["std"]),
               "crop_pct": args["crop_pct"] or 0.875, "crop_mode": args["crop_mode"] or "center"}
@@ -243,11 +248,13 @@ def create_loader(
 
     resolved = resolve_source(dataset)
     mixer = _mixer(collate_fn, len(resolved.classes)) if is_training else None
+    no_aug = no_aug and is_training  # timm's no-aug training: the eval geometry, shuffled, batches still mixed
     target = torch.device(device) if use_prefetcher else torch.device("cpu")
     if target.type == "cuda" and not torch.cuda.is_available():
         _refuse("device", f"{target}: CUDA is not available here (train.py passes the device it runs on)")
     loader = make_loader(
-        resolved, train=is_training, batch_size=batch_size, backend=backend, preset=preprocess, seed=seed,
-        drop_last=is_training, num_threads=max(1, num_workers), device=target, mix=mixer,
-        aug_repeats=num_aug_repeats if is_training else 0, **({} if distributed else {"shard_id": 0, "num_shards": 1}))
-    return TimmLoader(loader, dataset, mixer, use_prefetcher)
+        resolved, train=is_training and not no_aug, batch_size=batch_size, backend=backend, preset=preprocess,
+        seed=seed, shuffle=is_training, drop_last=is_training, num_threads=max(1, num_workers), device=target,
+        mix=None if no_aug else mixer, aug_repeats=num_aug_repeats if is_training else 0,
+        **({} if distributed else {"shard_id": 0, "num_shards": 1}))
+    return TimmLoader(loader, dataset, mixer, use_prefetcher, mixes_itself=no_aug)

@@ -166,6 +166,28 @@ def test_the_prefetcher_delivers_img_dtype_and_erases(photo_root):
     plain.close()
 
 
+def test_no_aug_is_timms_resize_and_centre_crop_shuffled_and_still_mixed(photo_root):
+    """timm's no_aug training (transforms_noaug_train): Resize(size) + CenterCrop(size), no other
+    augmentation, shuffled, the last partial batch dropped, MixUp/CutMix still applied by its collate."""
+    train_set = create_dataset("", root=str(photo_root), split="", is_training=True)
+    loader = create_loader(train_set, **{**_train_kwargs(FastCollateMixup(**_mixup_args()), True), "no_aug": True},
+                           seed=4)
+    evaluate = create_loader(create_dataset("", root=str(photo_root), split="", is_training=False),
+                             **{**_eval_kwargs(True), "crop_pct": 1.0, "interpolation": "bilinear"}, seed=4)
+    assert len(loader) == 3
+    images, target = next(iter(loader))
+    assert target.shape == (8, 4) and not torch.equal(target.max(1).values, torch.full((8,), 0.925))  # mixed
+    loader.mixup_enabled = False
+    plain = {round(float(x.sum()), 1) for batch, _ in evaluate for x in batch}
+    epochs = []
+    for _ in range(2):
+        epochs.append([round(float(x.sum()), 1) for batch, _ in loader for x in batch])
+    assert set(epochs[0]) <= plain and set(epochs[1]) <= plain  # each image is its eval-geometry crop
+    assert epochs[0] != epochs[1]  # reshuffled
+    loader.close()
+    evaluate.close()
+
+
 def test_timms_erasing_arguments_are_read(photo_root):
     """re_mode 'rand' / 'pixel' / 'const', re_count and re_split mean timm's RandomErasing."""
     dataset = create_dataset("", root=str(photo_root), split="", is_training=True)
@@ -180,7 +202,7 @@ def test_timms_erasing_arguments_are_read(photo_root):
 @pytest.mark.parametrize("argument, value, words", [
     ("num_aug_splits", 2, "AugMix"), ("tf_preprocessing", True, "TF"), ("train_crop_mode", "rkrc", "rrc"),
     ("input_size_choices", [(3, 64, 64)], "scheduled"), ("num_aug_repeats", 3, "RepeatAugSampler"),
-    ("no_aug", True, "no-aug"), ("re_mode", "bogus", "re_mode"),
+    ("re_mode", "bogus", "re_mode"),
     ("collate_fn", lambda batch: batch, "FastCollateMixup"), ("input_size", (3, 64, 48), "square"),
     ("worker_seeding", lambda info: 0, "counters"), ("auto_augment", "augmix-m5", "AugMix"),
 ])
