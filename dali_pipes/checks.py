@@ -44,3 +44,25 @@ def each_field(obj, names, ok, expected: str) -> None:
     for name in names:
         value = getattr(obj, name)
         require(ok(value), f"{type(obj).__name__}.{name}", f"{expected}, got {value!r}")
+
+
+def writable_folder(path, what: str):
+    """`path` (a folder, made if missing) where this process can write, checked by writing: before
+    the work that ends by writing there (a benchmark, a training run) rather than after it. A
+    ConfigError names the folder, the user and the usual fix for a container's bind mount."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".dali-pipes-write-check-"):
+            pass
+    except OSError as err:
+        uid = os.getuid() if hasattr(os, "getuid") else "?"
+        raise ConfigError(
+            f"{what} {folder}: cannot write there ({err.strerror or err}) as uid {uid}; make it writable by this "
+            "user first (a container's bind mount: create the folder on the host and give it to the image's "
+            "uid, or run the container with --user $(id -u):$(id -g); README \"Docker\")") from None
+    return folder

@@ -12,6 +12,7 @@ import platform
 import sys
 import time
 
+from .checks import writable_folder
 from .ops import CONFIGURED
 from .recipes import RECIPES
 from .resamplers import RESAMPLERS, resolve_resampler
@@ -193,7 +194,6 @@ def _bench_sources(args):
 
 def _cmd_bench(args) -> int:
     import json
-    from pathlib import Path
 
     try:
         from . import bench
@@ -205,8 +205,7 @@ def _cmd_bench(args) -> int:
         return 2
     from .loader import default_num_threads
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_folder(args.out, "bench --out")  # before the benchmark, not after it
     names = args.contenders or bench.contenders()
     if args.data and is_url(args.data):
         local_only = [n for n in names if n in bench.LOCAL_ONLY]

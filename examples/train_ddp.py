@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from dali_pipes import EvalTransform, Preprocess, TrainTransform, make_loader
+from dali_pipes.checks import writable_folder
 from dali_pipes.synthetic import make_synthetic_imagefolder
 
 
@@ -68,6 +69,8 @@ def parse_args():
 
 def main() -> None:
     args = parse_args()
+    if args.checkpoint:  # fail now, not after the first epoch, where the checkpoint cannot be written
+        writable_folder(os.path.dirname(os.path.abspath(args.checkpoint)), "--checkpoint's folder")
     cuda = torch.cuda.is_available()
     dist.init_process_group("nccl" if cuda else "gloo")
     rank, world = dist.get_rank(), dist.get_world_size()

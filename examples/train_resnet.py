@@ -9,6 +9,7 @@ in place of `DataLoader`. Runs on the CPU on a synthetic set, on a GPU with real
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 import torchvision
 
 from dali_pipes import EvalTransform, Preprocess, TrainTransform, make_loader
+from dali_pipes.checks import writable_folder
 from dali_pipes.synthetic import make_synthetic_imagefolder
 
 
@@ -32,6 +34,8 @@ def main() -> None:
     p.add_argument("--backend", default="auto")
     p.add_argument("--checkpoint", default=None, help="save model, optimizer and loader state here each epoch")
     args = p.parse_args()
+    if args.checkpoint:  # fail now, not after the first epoch, where the checkpoint cannot be written
+        writable_folder(os.path.dirname(os.path.abspath(args.checkpoint)), "--checkpoint's folder")
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     data = args.data or make_synthetic_imagefolder(num_images=args.images)

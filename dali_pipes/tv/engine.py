@@ -173,3 +173,32 @@ def _worker_errors_surfaced(loader: DataLoader, _data_errors=(ImageDecodeError, 
         if "in DataLoader worker process" not in str(err):
             raise
         raise kind(message.removeprefix(f"{kind.__module__}.{kind.__name__}: ")) from err
+    except (RuntimeError, OSError) as err:
+        if not is_shared_memory_shortage(err):
+            raise
+        raise RuntimeError(shared_memory_hint(err)) from err
+
+
+SHM = "/dev/shm"  # noqa: S108 - read (its size), never written here
+
+
+def is_shared_memory_shortage(err: BaseException) -> bool:
+    """torch's "unable to allocate shared memory(shm) ... No space left on device" from a worker."""
+    text = str(err)
+    shortage = ("No space left", "unable to allocate", "unable to write", "out of shared memory")
+    return ("shared memory" in text or SHM in text) and any(words in text for words in shortage)
+
+
+def shared_memory_hint(err: BaseException) -> str:
+    """What to do when DataLoader workers run out of /dev/shm (a container's default is 64 MB)."""
+    import shutil
+
+    try:
+        usage = shutil.disk_usage(SHM)
+        free = f"{usage.free / 2**20:.1f} MiB free of {usage.total / 2**20:.1f} MiB"
+    except OSError:
+        free = "its size unknown"
+    return (f"the torchvision backend's DataLoader workers ran out of shared memory (/dev/shm: {free}): in a "
+            "container give it more (docker/podman run --shm-size 8g, or --ipc=host; compose: shm_size), or use "
+            "fewer workers, or the dali-cpu backend (no worker processes). "
+            f"({str(err).strip().splitlines()[-1]})")
