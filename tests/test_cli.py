@@ -116,3 +116,22 @@ def test_graph_shows_grayscale_and_blur(capsys):
 
     ops = {row["op"]: row["device"] for row in json.loads(capsys.readouterr().out)}
     assert ops["GaussianBlur"] == "gpu"
+
+
+def test_the_command_and_the_package_work_without_timm():
+    """timm is optional (the image's install has none): importing the CLI, the recipes and the op
+    registry must not need it; a TimmAugment only needs it when a transform uses it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['timm'] = None\n"
+            "import dali_pipes.cli, dali_pipes.recipes\n"
+            "from dali_pipes import TimmAugment, TrainTransform\n"
+            "TimmAugment('rand-m9')\n"
+            "try:\n"
+            "    TrainTransform(timm_augment=TimmAugment('rand-m9'))\n"
+            "except ImportError as err:\n"
+            "    print('needs timm:', err)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "needs timm: TimmAugment needs timm" in result.stdout

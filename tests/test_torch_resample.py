@@ -62,7 +62,7 @@ def test_a_resampler_failure_is_not_blamed_on_the_images(identity_folder, monkey
     from dali_pipes import ImageDecodeError, make_loader
     from dali_pipes.dali import torch_resample
 
-    def broken(self, image):
+    def broken(self, image, values):
         raise MemoryError("no memory for the resize")
 
     monkeypatch.setattr(torch_resample._Resize, "one", broken)

@@ -60,7 +60,6 @@ class TimmAugment:
         object.__setattr__(self, "fill", fill)
         require(self.translate_const is None or (isinstance(self.translate_const, int) and self.translate_const >= 0),
                 "TimmAugment.translate_const", f"None or an integer >= 0, got {self.translate_const!r}")
-        plan(self.spec, 100)  # timm refuses a string here, not when a loader first draws from it
 
 
 class OpSpec(NamedTuple):
@@ -350,6 +349,7 @@ class TimmAugmentOp(SampleOp):
         if not spec or spec in TORCHVISION_ONLY:
             return None
         try:
+            plan(spec, 100)  # timm's own parse: a string it refuses is refused here, naming the argument
             return TimmAugment(spec)
         except ConfigError as err:
             raise ConfigError(f"auto_augment={spec!r}: {err}") from None

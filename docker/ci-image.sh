@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# CI for the training image (.ci/run calls it): builds docker/Dockerfile for real with podman and
+# runs the image, on a machine without a registry or a GPU:
+#
+#   bash docker/ci-image.sh
+#
+# - podman (with runc) from Debian's packages; rlimits no higher than the host allows (a container
+#   may not raise them: containers.conf's default_ulimits);
+# - the base made without a registry: debootstrap of Debian 12, `podman import`, passed as BASE_IMAGE;
+# - the build trusts this machine's locally installed CA certificates (mounted for the RUN steps);
+# - smoke tests with --network none: `info` (versions, backend), `demo` on both CPU backends, the
+#   non-root user, the healthcheck, the labels against what is installed, and the `bench` and
+#   `train` services of docker/compose.yaml writing to a mounted results folder (and refusing, at
+#   once, one they cannot write).
+# When this machine cannot (not root, no apt, less than NEED_GB of free disk) it says so on a line
+# starting with "IMAGE NOT TESTED" and exits 0: the rest of CI still counts. Images, containers and
+# the base's files are removed afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NEED_GB=${NEED_GB:-40}
+TAG=localhost/dali-pipes:ci
+BASE=localhost/dali-pipes-ci-base:bookworm
+say() { echo "ci-image: $*"; }
+cannot() { echo "IMAGE NOT TESTED: $*"; exit 0; }
+
+[ "$(id -u)" = 0 ] || cannot "needs root (podman's rootful storage, debootstrap)"
+free_gb=$(df -P --block-size=1G /var/lib 2>/dev/null | awk 'NR==2 {print $4}')
+[ "${free_gb:-0}" -ge "$NEED_GB" ] || cannot "the build needs ~${NEED_GB} GB free at its peak; /var/lib has ${free_gb:-?} GB"
+if ! command -v podman >/dev/null || ! command -v runc >/dev/null || ! command -v debootstrap >/dev/null; then
+  say "installing podman, runc, debootstrap"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap; } \
+    || cannot "could not install podman, runc and debootstrap from Debian's packages"
+fi
+
+work=$(mktemp -d)
+cleanup() {
+  podman rm -f dali-pipes-ci-health >/dev/null 2>&1 || true
+  podman rmi -f "$TAG" "$TAG-build-stage" "$BASE" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+# crun fails on this kind of machine's cgroups: runc; rlimits: the host's (nproc capped lower: the
+# container's init may not reach the host's own ceiling here)
+nproc=$(( $(ulimit -Hu) < 32768 ? $(ulimit -Hu) : 32768 ))
+cat >"$work/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=$(ulimit -Sn):$(ulimit -Hn)", "nproc=$nproc:$nproc"]
+[engine]
+runtime = "runc"
+EOF
+export CONTAINERS_CONF="$work/containers.conf"
+
+start=$(date +%s)
+say "base: debootstrap of Debian 12 (bookworm, minbase)"
+debootstrap --variant=minbase bookworm "$work/rootfs" http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1 \
+  || { tail -20 "$work/debootstrap.log"; exit 1; }
+tar -C "$work/rootfs" -c . | podman import - "$BASE" >/dev/null
+rm -rf "$work/rootfs"
+
+ca=()
+[ -d /usr/local/share/ca-certificates ] && ca=(-v /usr/local/share/ca-certificates:/usr/local/share/ca-certificates:ro)
+build_start=$(date +%s)
+ENGINE=podman TAG=$TAG bash docker/build.sh --build-arg "BASE_IMAGE=$BASE" "${ca[@]}"
+build_s=$(( $(date +%s) - build_start ))
+size=$(podman image inspect "$TAG" --format '{{.Size}}')
+say "built in ${build_s} s; image $(( size / 1000000 )) MB"
+run() { podman run --rm --network none "$@"; }
+
+say "info: versions and backend"
+info=$(run "$TAG")
+echo "$info"
+for word in dali-pipes torch torchvision DALI backend; do
+  grep -qi "$word" <<<"$info" || { say "info does not mention $word"; exit 1; }
+done
+
+say "labels against what is installed"
+installed=$(run --entrypoint python "$TAG" -c '
+import platform
+from importlib.metadata import version
+print(platform.python_version(), version("nvidia-dali-cuda120"), version("torch"), version("torchvision"))')
+labelled=$(podman image inspect "$TAG" --format \
+  '{{index .Labels "io.dali-pipes.python.version"}} {{index .Labels "io.dali-pipes.dali.version"}} {{index .Labels "io.dali-pipes.torch.version"}} {{index .Labels "io.dali-pipes.torchvision.version"}}')
+[ "$installed" = "$labelled" ] || { say "labels '$labelled' but installed '$installed'"; exit 1; }
+
+say "the non-root user"
+[ "$(run --entrypoint id "$TAG" -u)" = 1001 ] || { say "the image does not run as uid 1001"; exit 1; }
+
+say "demo on both CPU backends"
+for backend in dali-cpu torchvision; do
+  run --shm-size 1g "$TAG" demo --backend "$backend" --epochs 1 --batch-size 32 | tail -2
+done
+
+say "https trusts the image's own CA store"
+run --entrypoint python "$TAG" -c 'import ssl; assert ssl.create_default_context().cert_store_stats()["x509_ca"] > 0'
+
+say "healthcheck"
+podman run -d --name dali-pipes-ci-health --network none --entrypoint sleep "$TAG" 600 >/dev/null
+podman healthcheck run dali-pipes-ci-health || { say "the healthcheck failed"; exit 1; }
+podman rm -f dali-pipes-ci-health >/dev/null
+
+say "compose services writing to a mounted results folder"
+python_host=${PYTHON:-python3}
+mkdir -p "$work/results" "$work/data"
+chown 1000:1000 "$work/results"  # a user's own folder (uid 1000), the services run as that user
+"$python_host" - "$work/data" <<'EOF'
+import sys
+from pathlib import Path
+
+from dali_pipes.synthetic import make_synthetic_imagefolder
+
+for split, n in (("train", 48), ("val", 16)):
+    make_synthetic_imagefolder(Path(sys.argv[1]) / split, num_images=n, num_classes=4)
+EOF
+chmod -R a+rX "$work/data"
+export RESULTS_DIR=$work/results DATA_DIR=$work/data DALI_PIPES_UID=1000 DALI_PIPES_GID=1000
+export BENCH_IMAGES=64 BATCH_SIZE=16 EPOCHS=1 IMAGE_SIZE=64
+mapfile -t bench_args < <("$python_host" docker/compose_run.py bench "$TAG")
+podman run "${bench_args[@]}" --contenders dali-cpu torchvision --repeats 1 --quiet | tail -3
+[ -s "$work/results/throughput.json" ] || { say "bench wrote no throughput.json"; exit 1; }
+mapfile -t train_args < <("$python_host" docker/compose_run.py train "$TAG")
+podman run "${train_args[@]}" --backend dali-cpu | tail -3
+[ -s "$work/results/checkpoint.pt" ] || { say "train wrote no checkpoint"; exit 1; }
+
+say "a results folder the services cannot write is refused at once"
+mkdir "$work/readonly"  # root's
+RESULTS_DIR=$work/readonly DALI_PIPES_UID=1001 DALI_PIPES_GID=1001 \
+  "$python_host" docker/compose_run.py bench "$TAG" >"$work/args"
+mapfile -t refused_args <"$work/args"
+if podman run "${refused_args[@]}" >"$work/refused.log" 2>&1; then
+  say "bench ran with an unwritable results folder"; exit 1
+fi
+grep -q "cannot write there" "$work/refused.log" || { cat "$work/refused.log"; exit 1; }
+
+say "sizes"
+run --entrypoint sh "$TAG" -c 'du -sm /opt/venv; du -sm /opt/venv/lib/python3*/site-packages/* | sort -rn | head -8'
+say "passed: build ${build_s} s, image $(( size / 1000000 )) MB, all steps $(( $(date +%s) - start )) s"
