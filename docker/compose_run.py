@@ -31,10 +31,10 @@ def run_arguments(service: str, image: str | None = None) -> list[str]:
         args += ["--user", substitute(spec["user"])]
     for key, value in (spec.get("environment") or {}).items():
         args += ["-e", f"{key}={substitute(str(value))}"]
-    if "shm_size" in spec:
-        args += ["--shm-size", substitute(spec["shm_size"]).replace("gb", "g")]
     if spec.get("ipc"):
         args += ["--ipc", spec["ipc"]]
+    if "shm_size" in spec and spec.get("ipc") != "host":  # the host's IPC: its own /dev/shm, no size to set
+        args += ["--shm-size", substitute(spec["shm_size"]).replace("gb", "g")]
     for volume in spec.get("volumes", []):
         source, _, rest = substitute(volume).partition(":")
         if source.startswith("."):
