@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import torch
 
-from .config import Normalize, Preprocess
+from .config import IMAGENET_MEAN, IMAGENET_STD, Normalize, Preprocess
 from .errors import ConfigError
 from .loader import make_loader
 from .mix import MixUpCutMix
 
 _DTYPES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
-DEFAULT_MEAN, DEFAULT_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CUDA = torch.device("cuda")  # timm's default device
 
 
@@ -197,8 +196,8 @@ def create_loader(
         num_aug_repeats: int = 0,
         num_aug_splits: int = 0,
         interpolation: str = 'bilinear',
-        mean=DEFAULT_MEAN,
-        std=DEFAULT_STD,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
         num_workers: int = 1,
         distributed: bool = False,
         crop_pct: float | None = None,
