@@ -139,6 +139,13 @@ class Loader:
             raise ValueError(f"set_epoch: epoch must be a non-negative integer, got {epoch!r}")
         self._state.set_epoch(epoch)
 
+    def start_at(self, epoch: int, batches_done: int) -> None:
+        """The next iteration runs `epoch` from plan batch `batches_done` on (a scheduled loader
+        moves each choice's loader to where the schedule stands); a running epoch is let go."""
+        self._stop_running_epoch()
+        self._generation += 1
+        self._state.restore(epoch, batches_done)
+
     @property
     def sampler(self) -> "PlanSampler":
         """The order of the next epoch; `loader.sampler.set_epoch(epoch)` is `loader.set_epoch(epoch)`."""
@@ -176,7 +183,7 @@ class Loader:
                 except StopIteration:
                     break
                 batch = self._output.finish(images, labels, self.plan, epoch, index)
-                if index + 1 == len(self.plan):
+                if index + 1 == self.plan.num_batches(epoch):
                     # the last batch: let the engine close its epoch first, so that a state taken
                     # after it (a loop that breaks there) already points at the next epoch
                     for _ in batches:

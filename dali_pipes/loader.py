@@ -3,8 +3,10 @@ output stage and the loader's state into a `Loader`."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
+from dataclasses import replace
 
 from .backend import resolve_backend
 from .config import GpuDecoder, Preprocess, resolve_preset
@@ -14,7 +16,8 @@ from .distributed import detect_shard, shared_seed
 from .mix import MixUpCutMix
 from .output import OutputStage
 from .resamplers import check_resampler, resolve_resampler
-from .sampling import EpochPlan, check_sharding
+from .sampling import EpochPlan, ScheduledPlan, check_sharding
+from .scheduled import ScheduledLoader
 from .skips import SkipLog
 from .sources import resolve_source
 from .sources.header import DEFAULT_MAX_PIXELS
@@ -117,52 +120,93 @@ def make_loader(
     most this many bytes ahead (default 256 MiB). The torchvision backend's workers read ahead by
     `prefetch_factor` batches instead.
     """
-    _check_arguments(locals())
+    args = dict(locals())
+    _check_arguments(args)
     cfg = resolve_preset(preset)
-    choice = resolve_backend(backend, device, cfg.train if train else None)
-    resampler = resolve_resampler(resampler, choice.name)
-    shard, shards, shard_source = detect_shard(shard_id, num_shards)
-    check_sharding(shard, shards, shard_padding)
-    options = {k: v for k, v in (("image_column", image_column), ("label_column", label_column),
-                                 ("unlabeled", unlabeled or None), ("storage_options", storage_options))
-               if v is not None}
-    src = resolve_source(source, **options)
+    choice, src, plan, shard_source = _plan(args, cfg)
+    _check_mix(mix, {len(b) for b in plan.batches(0)}, src)
+    if cfg.normalize.is_per_dataset:  # the one expensive pass (cached): after every check
+        cfg = _with_dataset_statistics(cfg, src)
+    loader = _build(args, src, cfg, plan, choice)
+    log.info("dali-pipes backend: %s (%s); %d samples, %d batches of %d; shard %d of %d (%s)", loader.backend,
+             choice.reason, len(src), len(loader), batch_size, plan.shard_id, plan.num_shards, shard_source)
+    return loader
+
+
+def make_scheduled_loader(source, *, presets, batch_sizes, shapes, **options) -> ScheduledLoader:
+    """A training loader whose batches follow a schedule of input sizes and batch sizes (timm's
+    `input_size_choices`, dali_pipes.timm): choice `k` preprocesses with `presets[k]` in batches
+    of `batch_sizes[k]`; `shapes` (sampling.BatchShapes) says which samples form each batch and
+    its choice. Every other argument means what it means to `make_loader`; one loader per choice
+    runs its batches, all reading one order of the samples."""
+    if len(presets) != len(batch_sizes) or not presets:
+        raise ValueError(f"one batch size per preset: {len(presets)} presets, {len(batch_sizes)} batch sizes")
+    for b in batch_sizes:
+        _check_positive("batch_sizes", b)
+    bound = inspect.signature(make_loader).bind(source, batch_size=max(batch_sizes), preset=presets[0], **options)
+    bound.apply_defaults()
+    args = bound.arguments
+    _check_arguments(args)
+    cfgs = [resolve_preset(p) for p in presets]
+    choice, src, base, _ = _plan(args, cfgs[0])
+    plan = ScheduledPlan(replace(base, batch_size=1, drop_last=False), tuple(batch_sizes), shapes)
+    _check_mix(args["mix"], set(batch_sizes), src)
+    if cfgs[0].normalize.is_per_dataset:
+        cfgs = [_with_dataset_statistics(cfg, src) for cfg in cfgs]
+    loaders = [_build(args, src, cfg, plan.choice(k), choice) for k, cfg in enumerate(cfgs)]
+    log.info("dali-pipes backend: %s (%s); %d samples, %d scheduled batches of %s",
+             loaders[0].backend, choice.reason, len(src), len(plan.choices(0)), list(batch_sizes))
+    return ScheduledLoader(loaders)
+
+
+def _plan(args: dict, cfg: Preprocess):
+    """(backend choice, source, epoch plan, where the shard came from) from make_loader's arguments."""
+    choice = resolve_backend(args["backend"], args["device"], cfg.train if args["train"] else None)
+    shard, shards, shard_source = detect_shard(args["shard_id"], args["num_shards"])
+    check_sharding(shard, shards, args["shard_padding"])
+    options = {k: args[k] for k in ("image_column", "label_column", "storage_options") if args[k] is not None}
+    if args["unlabeled"]:
+        options["unlabeled"] = True
+    src = resolve_source(args["source"], **options)
     if len(src) == 0:
         raise ValueError(f"source {src!r} has no samples")
-    shuffle = train if shuffle is None else shuffle
+    train, seed = args["train"], args["seed"]
+    shuffle = train if args["shuffle"] is None else args["shuffle"]
     plan = EpochPlan(
         num_samples=len(src),
-        batch_size=batch_size,
+        batch_size=args["batch_size"],
         shuffle=shuffle,
-        drop_last=drop_last,
+        drop_last=args["drop_last"],
         seed=shared_seed(shards, random=train or shuffle) if seed is None else seed,
         shard_id=shard,
         num_shards=shards,
-        padding=shard_padding,
-        repeats=aug_repeats,
+        padding=args["shard_padding"],
+        repeats=args["aug_repeats"],
     )
-    _check_mix(mix, plan, src)
-    if cfg.normalize.is_per_dataset:  # the one expensive pass (cached): after every check
-        cfg = _with_dataset_statistics(cfg, src)
-    threads = num_threads or default_num_threads()
-    state = LoaderState(plan, seed_was_drawn=seed is None)
+    return choice, src, plan, shard_source
+
+
+def _build(args: dict, src, cfg: Preprocess, plan, choice) -> Loader:
+    """The loader of one plan: its state, engine and output stage."""
+    train, mix, on_error = args["train"], args["mix"], args["on_error"]
+    resampler = resolve_resampler(args["resampler"], choice.name)
+    threads = args["num_threads"] or default_num_threads()
+    state = LoaderState(plan, seed_was_drawn=args["seed"] is None)
     skips, output = SkipLog(), OutputStage(cfg, train, mix)
     if choice.name == "torchvision":
         from .tv.engine import TorchvisionEngine
 
         engine = TorchvisionEngine(src, cfg, state, skips, output, train=train, device=choice.device,
-                                   num_workers=threads, on_error=on_error, max_pixels=max_pixels)
+                                   num_workers=threads, on_error=on_error, max_pixels=args["max_pixels"])
     else:
         from .dali.engine import DaliEngine
 
         engine = DaliEngine(src, cfg, state, skips, train=train, device=choice.device, num_threads=threads,
-                            prefetch=prefetch, on_error=on_error, resampler=resampler, gpu_decoder=gpu_decoder,
-                            max_pixels=max_pixels, read_threads=read_threads, read_ahead_bytes=read_ahead_bytes)
-    loader = Loader(src, cfg, state, engine, output, skips, train=train, device=choice.device, mix=mix,
-                    on_error=on_error, backend_reason=choice.reason)
-    log.info("dali-pipes backend: %s (%s); %d samples, %d batches of %d; shard %d of %d (%s)",
-             loader.backend, choice.reason, len(src), len(loader), batch_size, shard, shards, shard_source)
-    return loader
+                            prefetch=args["prefetch"], on_error=on_error, resampler=resampler,
+                            gpu_decoder=args["gpu_decoder"], max_pixels=args["max_pixels"],
+                            read_threads=args["read_threads"], read_ahead_bytes=args["read_ahead_bytes"])
+    return Loader(src, cfg, state, engine, output, skips, train=train, device=choice.device, mix=mix,
+                  on_error=on_error, backend_reason=choice.reason)
 
 
 def _check_arguments(args: dict) -> None:
@@ -206,14 +250,12 @@ def _check_arguments(args: dict) -> None:
 
 def _with_dataset_statistics(cfg: Preprocess, source) -> Preprocess:
     """Resolve `Normalize.per_dataset()` into the source's exact (cached) mean and std."""
-    from dataclasses import replace
-
     stats = cached_stats(source)
     log.info("dali-pipes: per-dataset normalization mean=%s std=%s", stats.mean, stats.std)
     return cfg.with_normalize(replace(cfg.normalize, mean=stats.mean, std=stats.std))
 
 
-def _check_mix(mix, plan: EpochPlan, source) -> None:
+def _check_mix(mix, batch_sizes: set[int], source) -> None:
     """What the mix needs of this source's labels and batches (checked once, here)."""
     if mix is None:
         return
@@ -228,8 +270,7 @@ def _check_mix(mix, plan: EpochPlan, source) -> None:
             raise ValueError(f"mix: MixUpCutMix(num_classes={mix.num_classes}); the source has labels up to "
                              f"{int(targets.max())} ({len(source.classes)} classes)")
     if mix.mode == "pair":
-        sizes = {len(b) for b in plan.batches(0)}
-        odd = sorted(s for s in sizes if s % 2)
+        odd = sorted(s for s in batch_sizes if s % 2)
         if odd:
             raise ValueError(f"mix mode 'pair' needs even batches; this loader yields batches of {odd} "
                              "(use an even batch_size, and drop_last=True if the last batch is odd)")

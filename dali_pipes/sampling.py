@@ -22,7 +22,8 @@ different augmentations), and each rank takes as many as RepeatAugSampler select
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -80,6 +81,13 @@ class EpochPlan:
             return self.shard_size // self.batch_size
         return math.ceil(self.shard_size / self.batch_size)
 
+    def num_batches(self, epoch: int) -> int:
+        """Batches of `epoch` (the same every epoch here; a ScheduledPlan's choices vary)."""
+        return len(self)
+
+    def with_seed(self, seed: int) -> "EpochPlan":
+        return replace(self, seed=seed)
+
     @property
     def samples_per_epoch(self) -> int:
         return min(self.shard_size, len(self) * self.batch_size)
@@ -132,3 +140,118 @@ class EpochPlan:
 
     def _split(self, values: np.ndarray) -> list[np.ndarray]:
         return [values[i : i + self.batch_size] for i in range(0, len(values), self.batch_size)]
+
+
+# (epoch, positions in this rank's order) -> the epoch's batches as (choice, positions); positions
+# past the order's end cycle through it again (a schedule of a fixed number of batches)
+BatchShapes = Callable[[int, int], Sequence[tuple[int, np.ndarray]]]
+
+
+@dataclass(frozen=True)
+class ScheduledPlan:
+    """Batches of varying size, each tagged with one of several choices (an input size, as timm's
+    `input_size_choices`): `shapes` says which positions of this rank's order form each batch and
+    its choice; `base` gives the order and the per-sample seeds (its own batching is unused).
+
+    Each choice is run by a loader of its own over `choice(k)`; the scheduled loader interleaves
+    them in the schedule's order. Positions cycled past the order's end (a pass `q >= 1`) visit a
+    fresh permutation of the same share with fresh seeds: no sample is augmented twice alike."""
+
+    base: EpochPlan
+    batch_sizes: tuple[int, ...]
+    shapes: BatchShapes
+
+    def epoch_batches(self, epoch: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """(choice, sample indices, augmentation seeds) of every batch of `epoch`, in order."""
+        order, seeds = self.base.order(epoch), self.base.sample_seeds(epoch)
+        n = len(order)
+        out = []
+        for choice, positions in self.shapes(epoch, n):
+            positions = np.asarray(positions, dtype=np.int64)
+            indices, batch_seeds = order[positions % n], seeds[positions % n]
+            for q in np.unique(positions // n):
+                if q == 0:
+                    continue
+                rng = np.random.default_rng([self.base.seed, epoch, 5, int(q)])
+                perm, fresh = rng.permutation(n), rng.integers(0, 2**63 - 1, size=n, dtype=np.int64)
+                cycled = positions // n == q
+                indices[cycled] = order[perm[positions[cycled] % n]]
+                batch_seeds[cycled] = fresh[perm[positions[cycled] % n]]
+            out.append((int(choice), indices, batch_seeds))
+        return out
+
+    def choices(self, epoch: int) -> list[int]:
+        return [int(choice) for choice, _ in self.shapes(epoch, self.base.samples_per_epoch)]
+
+    def choice(self, k: int) -> "ChoicePlan":
+        return ChoicePlan(self, k)
+
+    def with_seed(self, seed: int) -> "ScheduledPlan":
+        return replace(self, base=self.base.with_seed(seed))
+
+
+@dataclass(frozen=True)
+class ChoicePlan:
+    """One choice's share of a ScheduledPlan: the plan a choice's loader runs (the batches of that
+    choice, in schedule order). Its seed, for the loader's batch-level draws (MixUp, erasing), is
+    derived per choice so that two choices' batch `i` do not draw alike."""
+
+    parent: ScheduledPlan
+    k: int
+
+    @property
+    def batch_size(self) -> int:
+        return self.parent.batch_sizes[self.k]
+
+    @property
+    def seed(self) -> int:
+        return int(np.random.SeedSequence([self.parent.base.seed, 7, self.k]).generate_state(2, np.uint64)[0] >> 1)
+
+    @property
+    def shard_id(self):
+        return self.parent.base.shard_id
+
+    @property
+    def num_shards(self):
+        return self.parent.base.num_shards
+
+    @property
+    def padding(self):
+        return self.parent.base.padding
+
+    @property
+    def shuffle(self):
+        return self.parent.base.shuffle
+
+    @property
+    def repeats(self):
+        return self.parent.base.repeats
+
+    drop_last = False  # the schedule decides every batch's size
+    num_padded = 0
+
+    def _mine(self, epoch: int):
+        return [(indices, seeds) for choice, indices, seeds in self.parent.epoch_batches(epoch) if choice == self.k]
+
+    def batches(self, epoch: int) -> list[np.ndarray]:
+        return [indices for indices, _ in self._mine(epoch)]
+
+    def batch_seeds(self, epoch: int) -> list[np.ndarray]:
+        return [seeds for _, seeds in self._mine(epoch)]
+
+    def order(self, epoch: int) -> np.ndarray:
+        batches = self.batches(epoch)
+        return np.concatenate(batches) if batches else np.zeros(0, np.int64)
+
+    def num_batches(self, epoch: int) -> int:
+        return self.parent.choices(epoch).count(self.k)
+
+    def __len__(self) -> int:  # the DataLoader surface of a choice's own loader (epoch 0's count)
+        return self.num_batches(0)
+
+    @property
+    def samples_per_epoch(self) -> int:
+        return len(self.order(0))
+
+    def with_seed(self, seed: int) -> "ChoicePlan":
+        return replace(self, parent=self.parent.with_seed(seed))

@@ -5,8 +5,6 @@ here, and the engine reads the new one when its next epoch starts."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from .sampling import EpochPlan
@@ -45,7 +43,7 @@ class LoaderState:
 
     def delivered(self, epoch: int, batch_index: int) -> None:
         """Plan batch `batch_index` of `epoch` was handed out (skipped batches count too)."""
-        self.position = (epoch, batch_index + 1) if batch_index + 1 < len(self.plan) else (epoch + 1, 0)
+        self.position = (epoch, batch_index + 1) if batch_index + 1 < self.plan.num_batches(epoch) else (epoch + 1, 0)
 
     def ended(self, epoch: int) -> None:
         self.position = (epoch + 1, 0)
@@ -53,10 +51,10 @@ class LoaderState:
     def saved(self) -> tuple[int, int]:
         """(epoch, batches done) that a checkpoint records."""
         epoch, done = self.position if self.started else (self.epoch, self.resume_from)
-        return (epoch + 1, 0) if done >= len(self.plan) else (epoch, done)
+        return (epoch + 1, 0) if done >= self.plan.num_batches(epoch) else (epoch, done)
 
     def restore(self, epoch: int, batches_done: int) -> None:
         self.epoch, self.resume_from, self.started = epoch, batches_done, False
 
     def adopt_seed(self, seed: int) -> None:
-        self.plan = replace(self.plan, seed=seed)
+        self.plan = self.plan.with_seed(seed)

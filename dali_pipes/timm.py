@@ -17,7 +17,7 @@ import torch
 
 from .config import IMAGENET_MEAN, IMAGENET_STD, Normalize, Preprocess
 from .errors import ConfigError
-from .loader import make_loader
+from .loader import make_loader, make_scheduled_loader
 from .mix import MixUpCutMix
 
 _DTYPES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
@@ -30,6 +30,7 @@ class TimmLoader:
     off at `--mixup-off-epoch`), `state_dict` / `load_state_dict` and `close`."""
 
     def __init__(self, loader, dataset, mixer: MixUpCutMix | None, prefetcher: bool, mixes_itself: bool = False):
+        # loader: a Loader, or a ScheduledLoader (input_size_choices)
         self.loader, self._dataset, self._mixer, self.use_prefetcher = loader, dataset, mixer, prefetcher
         self._mixes_itself = mixes_itself  # no_aug: an eval-geometry loader, its batches mixed here
 
@@ -91,10 +92,6 @@ def _refuse_unsupported(args: dict) -> None:
         ("crop_border_pixels", args["crop_border_pixels"], "eval crops by crop_pct / crop_mode only"),
         ("train_crop_mode", args["train_crop_mode"] not in (None, "rrc"),
          "only RandomResizedCrop ('rrc'); timm's resize-keep-ratio crops are not provided"),
-        ("input_size_choices", args["input_size_choices"] is not None,
-         "scheduled input sizes (and batch_size_choices, batch_choice_*, batch_schedule_*) are not provided"),
-        ("batch_size_choices", args["batch_size_choices"] is not None, "only with input_size_choices, not provided"),
-        ("num_batches", args["num_batches"] is not None, "only with scheduled input sizes, not provided"),
         ("num_aug_repeats", args["num_aug_repeats"] and not (args["distributed"] and args["is_training"]),
          "repeated augmentation needs distributed=True and is_training=True (timm's RepeatAugSampler)"),
         ("worker_seeding", callable(args["worker_seeding"]),
@@ -104,6 +101,86 @@ def _refuse_unsupported(args: dict) -> None:
     for argument, refused, why in checks:
         if refused:
             _refuse(argument, why)
+
+
+def _scheduled_sizes(args: dict):
+    """(sizes, batch sizes) of timm's scheduled input sizes, refused where timm refuses them; None
+    without `input_size_choices`."""
+    choices = args["input_size_choices"]
+    if choices is None:
+        for name in ("batch_size_choices", "batch_choice_weights", "num_batches"):
+            if args[name] is not None:
+                _refuse(name, "only with input_size_choices (timm ignores it without them: pass both)")
+        return None
+    if not args["is_training"]:
+        _refuse("input_size_choices", "scheduled input sizes are for training loaders only (as timm)")
+    if args["use_multi_epochs_loader"]:
+        _refuse("use_multi_epochs_loader", "not with scheduled input sizes (as timm)")
+    if not choices:
+        _refuse("input_size_choices", "must contain at least one size")
+    sizes = [_square(size) for size in choices]
+    batch_sizes = args["batch_size_choices"]
+    if batch_sizes is None:
+        batch_sizes = [args["batch_size"]] * len(sizes)
+    elif len(batch_sizes) != len(sizes):
+        _refuse("batch_size_choices", f"{len(batch_sizes)} batch sizes for {len(sizes)} input sizes")
+    weights = args["batch_choice_weights"]
+    if weights is not None and len(weights) != len(sizes):
+        _refuse("batch_choice_weights", f"{len(weights)} weights for {len(sizes)} input sizes")
+    return sizes, [int(b) for b in batch_sizes]
+
+
+class TimmBatchShapes:
+    """The schedule of batch shapes that timm's own ScheduledBatchSampler makes from the same
+    arguments (constant or progressive choice, sample-budget or `num_batches`, its seed, its
+    shuffle): sampling.BatchShapes over positions of this rank's order."""
+
+    def __init__(self, args: dict, batch_sizes):
+        self.options = dict(batch_sizes=batch_sizes, choice_weights=args["batch_choice_weights"],
+                            seed=args["batch_choice_seed"], drop_last=True, num_batches=args["num_batches"],
+                            choice_schedule=args["batch_choice_schedule"],
+                            schedule_epochs=args["batch_schedule_epochs"],
+                            schedule_spread=args["batch_schedule_spread"],
+                            schedule_random_mix=args["batch_schedule_random_mix"])
+        self._samplers: dict[int, object] = {}
+        self._cache: dict[tuple[int, int], tuple] = {}
+
+    def _sampler(self, n: int):
+        if n not in self._samplers:
+            from timm.data.scheduled_sampler import ScheduledBatchSampler
+
+            try:
+                self._samplers[n] = ScheduledBatchSampler(_Positions(n), **self.options)
+            except (ValueError, TypeError) as err:
+                raise ConfigError(f"dali_pipes.timm.create_loader: scheduled batches: {err}") from None
+        return self._samplers[n]
+
+    def __call__(self, epoch: int, n: int):
+        key = (epoch, n)
+        if key not in self._cache:
+            sampler = self._sampler(n)
+            sampler.set_epoch(epoch)
+            if len(self._cache) >= 4:  # the choices' loaders ask for the same few epochs
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = tuple((batch[0][1], [p for p, _ in batch]) for batch in sampler)
+        return self._cache[key]
+
+
+class _Positions:
+    """A sampler of positions 0..n-1 that counts on when timm cycles it (n..2n-1, ...)."""
+
+    def __init__(self, n: int):
+        self.n, self.passes = n, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.passes = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        start, self.passes = self.passes * self.n, self.passes + 1
+        return iter(range(start, start + self.n))
 
 
 def _square(input_size) -> int:
@@ -241,8 +318,8 @@ def create_loader(
     """
     args = dict(locals())
     _refuse_unsupported(args)
+    scheduled = _scheduled_sizes(args)
     size = _square(input_size)
-    preprocess = _preprocess(args, size)
     from .sources import resolve_source
 
     resolved = resolve_source(dataset)
@@ -251,9 +328,15 @@ def create_loader(
     target = torch.device(device) if use_prefetcher else torch.device("cpu")
     if target.type == "cuda" and not torch.cuda.is_available():
         _refuse("device", f"{target}: CUDA is not available here (train.py passes the device it runs on)")
-    loader = make_loader(
-        resolved, train=is_training and not no_aug, batch_size=batch_size, backend=backend, preset=preprocess,
-        seed=seed, shuffle=is_training, drop_last=is_training, num_threads=max(1, num_workers), device=target,
-        mix=None if no_aug else mixer, aug_repeats=num_aug_repeats if is_training else 0,
-        **({} if distributed else {"shard_id": 0, "num_shards": 1}))
+    options = dict(train=is_training and not no_aug, backend=backend, seed=seed, shuffle=is_training,
+                   drop_last=is_training, num_threads=max(1, num_workers), device=target,
+                   mix=None if no_aug else mixer, aug_repeats=num_aug_repeats if is_training else 0,
+                   **({} if distributed else {"shard_id": 0, "num_shards": 1}))
+    if scheduled is None:
+        loader = make_loader(resolved, batch_size=batch_size, preset=_preprocess(args, size), **options)
+    else:
+        sizes, batch_sizes = scheduled
+        loader = make_scheduled_loader(resolved, presets=[_preprocess(args, s) for s in sizes],
+                                       batch_sizes=batch_sizes, shapes=TimmBatchShapes(args, batch_sizes),
+                                       **options)
     return TimmLoader(loader, dataset, mixer, use_prefetcher, mixes_itself=no_aug)
