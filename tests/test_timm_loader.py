@@ -201,7 +201,7 @@ def test_timms_erasing_arguments_are_read(photo_root):
 
 @pytest.mark.parametrize("argument, value, words", [
     ("num_aug_splits", 2, "AugMix"), ("tf_preprocessing", True, "TF"), ("train_crop_mode", "rkrc", "rrc"),
-    ("input_size_choices", [(3, 64, 64)], "scheduled"), ("num_aug_repeats", 3, "RepeatAugSampler"),
+    ("num_aug_repeats", 3, "RepeatAugSampler"),
     ("re_mode", "bogus", "re_mode"),
     ("collate_fn", lambda batch: batch, "FastCollateMixup"), ("input_size", (3, 64, 48), "square"),
     ("worker_seeding", lambda info: 0, "counters"), ("auto_augment", "augmix-m5", "AugMix"),
