@@ -9,7 +9,8 @@
 # - the base made without a registry: debootstrap of Debian 12, `podman import`, passed as BASE_IMAGE;
 # - the build trusts this machine's locally installed CA certificates (mounted for the RUN steps);
 # - smoke tests with --network none: `info` (versions, backend), `demo` on both CPU backends, the
-#   non-root user, the healthcheck, the labels against what is installed, and the `bench` and
+#   non-root user, the healthcheck, the labels against what is installed, docker/cuda_libs.py
+#   --check (every CUDA library torch and DALI load comes with the wheels), and the `bench` and
 #   `train` services of docker/compose.yaml writing to a mounted results folder (and refusing, at
 #   once, one they cannot write).
 # When this machine cannot (not root, no apt, less than NEED_GB of free disk) it says so on a line
@@ -81,6 +82,20 @@ print(platform.python_version(), version("nvidia-dali-cuda120"), version("torch"
 labelled=$(podman image inspect "$TAG" --format \
   '{{index .Labels "io.dali-pipes.python.version"}} {{index .Labels "io.dali-pipes.dali.version"}} {{index .Labels "io.dali-pipes.torch.version"}} {{index .Labels "io.dali-pipes.torchvision.version"}}')
 [ "$installed" = "$labelled" ] || { say "labels '$labelled' but installed '$installed'"; exit 1; }
+
+say "the wheels need nothing of CUDA from the base (docker/cuda_libs.py --check)"
+# a base without any CUDA (this debootstrap) proves it: every library torch and DALI load resolves in
+# the environment; only the driver's libcuda.so.1 (mounted by the NVIDIA container toolkit) is outside
+run -v "$PWD/docker/cuda_libs.py:/tmp/cuda_libs.py:ro" --entrypoint python "$TAG" /tmp/cuda_libs.py --check \
+  > "$work/cuda-libs.json" || { cat "$work/cuda-libs.json"; say "the wheels need CUDA libraries from the base"; exit 1; }
+python3 - "$work/cuda-libs.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"{len(r['cuda_libraries_in_env'])} CUDA libraries, {r['cuda_mib_in_env']} MiB, in the environment; "
+      f"resolved outside it: {sorted(r['resolved_outside_env'])}; driver libraries left to the toolkit: "
+      f"{sorted(n for n in r['plugins_needs_not_found'] if n.startswith('libcuda'))}")
+PY
+say "base image $(( $(podman image inspect "$BASE" --format '{{.Size}}') / 1000000 )) MB; environment $(run --entrypoint du "$TAG" -sm /opt/venv | cut -f1) MiB"
 
 say "the non-root user"
 [ "$(run --entrypoint id "$TAG" -u)" = 1001 ] || { say "the image does not run as uid 1001"; exit 1; }
