@@ -312,6 +312,9 @@ def create_loader(
     steps) are done. `num_workers`: DALI's threads or the torchvision backend's workers.
     `distributed=True`: this rank's share (torchrun's RANK / WORLD_SIZE), train and eval (eval pads,
     as timm's OrderedDistributedSampler); False reads everything, even under torchrun.
+    `input_size_choices` (+ `batch_size_choices`, `batch_choice_*`, `batch_schedule_*`,
+    `num_batches`): scheduled sizes, the batch shapes made by timm's own ScheduledBatchSampler, one
+    pipeline per size (dali_pipes.scheduled).
     `pin_memory`, `persistent_workers`, `use_multi_epochs_loader` change nothing here (the loader
     keeps its pipeline and stages its own batches). `backend` and `seed` are dali-pipes' own
     (keyword-only: timm has neither).
