@@ -147,8 +147,13 @@ class TimmBatchShapes:
 
     def _sampler(self, n: int):
         if n not in self._samplers:
-            from timm.data.scheduled_sampler import ScheduledBatchSampler
+            try:
+                from timm.data.scheduled_sampler import ScheduledBatchSampler
+            except ImportError:
+                import timm
 
+                _refuse("input_size_choices", f"scheduled sizes need timm's ScheduledBatchSampler (timm >= 1.0.29); "
+                        f"timm {timm.__version__} is installed")
             try:
                 self._samplers[n] = ScheduledBatchSampler(_Positions(n), **self.options)
             except (ValueError, TypeError) as err:
