@@ -126,6 +126,25 @@ def test_abandoned_epoch_then_a_full_one(identity_folder, backend):
             next(stale)
 
 
+def test_a_superseded_iterator_dropped_mid_epoch_leaves_the_newer_epoch_whole(identity_folder, backend):
+    """An old iterator let go (garbage-collected) while a newer epoch runs: closing it must not stop
+    the newer epoch's reading (dali-cpu used to end that epoch early, silently, a few batches in)."""
+    import gc
+
+    root, identity_to_class = identity_folder
+    with make_loader(root, train=True, batch_size=4, backend=backend, seed=3, num_threads=1) as loader:
+        stale = iter(loader)
+        next(stale)
+        newer = iter(loader)
+        images, _ = next(newer)
+        identities = read_identities(images)
+        del stale
+        gc.collect()
+        for images, _ in newer:
+            identities += read_identities(images)
+        assert sorted(identities) == sorted(identity_to_class)
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_output_dtype_and_channels_last(identity_folder, backend, dtype):
     root, identity_to_class = identity_folder

@@ -189,6 +189,23 @@ def test_mixup_mixes_every_size_and_switches_off(identity_folder, backend):
     assert torch.allclose(targets.max(1).values, torch.full((len(images),), 1 - 0.1 + 0.1 / 3))
 
 
+
+def test_an_epoch_broken_off_leaves_the_next_one_whole(identity_folder, backend):
+    """A loop that breaks mid-epoch (each size's pipeline then holds batches read ahead) and the
+    next epoch: every batch of it, in timm's shapes, with the listed samples."""
+    root, _ = identity_folder
+    dataset = _dataset(root)
+    identity = _identity_of(dataset)
+    loader = create_loader(dataset, **_kwargs(**SCHEDULES["sample-budget"]), no_aug=True, backend=backend, seed=3)
+    for step, _ in enumerate(loader):
+        if step == 1:
+            break
+    loader.set_epoch(1)
+    listed = list(loader.batch_sampler)
+    got = [read_identities(x, mean=MEAN, std=STD) for x, _ in loader]
+    assert got == [[identity[i] for i, _ in batch] for batch in listed]
+    assert len(got) == len(loader) == len(_timm_shapes(root, 2, **SCHEDULES["sample-budget"])[1])
+
 @pytest.mark.parametrize("extra, argument", [
     (dict(is_training=False, input_size_choices=(16, 32)), "input_size_choices"),
     (dict(input_size_choices=(16, 32), batch_size_choices=(4,)), "batch_size_choices"),

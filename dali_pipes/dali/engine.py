@@ -51,6 +51,7 @@ class DaliEngine(Engine):
         self._checkpoint: bytes | None = None  # from restore(), for the next pipeline built
         self._checkpoint_at_epoch_end = False
         self._epoch_ended = False  # DALI's iterator has signalled the end of the current epoch
+        self._run = 0  # counts run_epoch calls
 
     def _dali_iterator(self) -> DALIGenericIterator:
         if self._iterator is None:
@@ -67,6 +68,8 @@ class DaliEngine(Engine):
         return self._iterator
 
     def run_epoch(self, epoch: int, first_batch: int):
+        self._run += 1
+        run = self._run  # a newer run supersedes this one: closing this generator must not touch it
         restoring = self._iterator is None and self._checkpoint is not None
         iterator = self._dali_iterator()
         self._checkpoint = None
@@ -113,7 +116,8 @@ class DaliEngine(Engine):
             try:
                 yield index, images, labels.reshape(len(labels), *label_shape)
             except GeneratorExit:  # the loop broke off (its iterator was closed): no more reading ahead
-                self._feeder.stop()
+                if run == self._run:  # (a superseded run's iterator, dropped late, leaves the newer epoch be)
+                    self._feeder.stop()
                 raise
 
     def _decode_error(self, indices, message: str) -> tuple[list[int], ImageDecodeError]:
