@@ -22,7 +22,8 @@ different augmentations), and each rank takes as many as RepeatAugSampler select
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -160,13 +161,31 @@ class ScheduledPlan:
     base: EpochPlan
     batch_sizes: tuple[int, ...]
     shapes: BatchShapes
+    # epoch -> what is derived from its schedule, computed once: every choice's loader asks for it
+    # when its epoch starts and after every batch (a copy by `replace` starts empty)
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _epoch(self, epoch: int) -> dict:
+        if epoch not in self._memo:
+            if len(self._memo) >= 4:  # the current epoch and the few a sampler may look at
+                self._memo.pop(next(iter(self._memo)))
+            shapes = self.shapes(epoch, self.base.samples_per_epoch)
+            choices = [int(choice) for choice, _ in shapes]
+            self._memo[epoch] = {"shapes": shapes, "choices": choices, "counts": Counter(choices)}
+        return self._memo[epoch]
 
     def epoch_batches(self, epoch: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """(choice, sample indices, augmentation seeds) of every batch of `epoch`, in order."""
+        memo = self._epoch(epoch)
+        if "batches" not in memo:
+            memo["batches"] = self._batches(epoch, memo["shapes"])
+        return memo["batches"]
+
+    def _batches(self, epoch: int, shapes) -> list[tuple[int, np.ndarray, np.ndarray]]:
         order, seeds = self.base.order(epoch), self.base.sample_seeds(epoch)
         n = len(order)
         out = []
-        for choice, positions in self.shapes(epoch, n):
+        for choice, positions in shapes:
             positions = np.asarray(positions, dtype=np.int64)
             indices, batch_seeds = order[positions % n], seeds[positions % n]
             for q in np.unique(positions // n):
@@ -181,7 +200,11 @@ class ScheduledPlan:
         return out
 
     def choices(self, epoch: int) -> list[int]:
-        return [int(choice) for choice, _ in self.shapes(epoch, self.base.samples_per_epoch)]
+        return self._epoch(epoch)["choices"]
+
+    def count(self, epoch: int, k: int) -> int:
+        """Batches of choice `k` in `epoch`."""
+        return self._epoch(epoch)["counts"][k]
 
     def choice(self, k: int) -> "ChoicePlan":
         return ChoicePlan(self, k)
@@ -244,7 +267,7 @@ class ChoicePlan:
         return np.concatenate(batches) if batches else np.zeros(0, np.int64)
 
     def num_batches(self, epoch: int) -> int:
-        return self.parent.choices(epoch).count(self.k)
+        return self.parent.count(epoch, self.k)
 
     def __len__(self) -> int:  # the DataLoader surface of a choice's own loader (epoch 0's count)
         return self.num_batches(0)

@@ -143,7 +143,6 @@ class TimmBatchShapes:
                             schedule_spread=args["batch_schedule_spread"],
                             schedule_random_mix=args["batch_schedule_random_mix"])
         self._samplers: dict[int, object] = {}
-        self._cache: dict[tuple[int, int], tuple] = {}
 
     def _sampler(self, n: int):
         if n not in self._samplers:
@@ -161,14 +160,9 @@ class TimmBatchShapes:
         return self._samplers[n]
 
     def __call__(self, epoch: int, n: int):
-        key = (epoch, n)
-        if key not in self._cache:
-            sampler = self._sampler(n)
-            sampler.set_epoch(epoch)
-            if len(self._cache) >= 4:  # the choices' loaders ask for the same few epochs
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = tuple((batch[0][1], [p for p, _ in batch]) for batch in sampler)
-        return self._cache[key]
+        sampler = self._sampler(n)  # (ScheduledPlan keeps what it returns, epoch by epoch)
+        sampler.set_epoch(epoch)
+        return tuple((batch[0][1], [p for p, _ in batch]) for batch in sampler)
 
 
 class _Positions:
