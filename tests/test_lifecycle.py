@@ -57,3 +57,27 @@ def test_close_is_idempotent_and_the_context_manager_closes(identity_folder):
         loader.close()
         with pytest.raises(RuntimeError, match="closed"):
             next(iter(loader))
+
+
+def test_a_torchvision_loader_freed_in_a_reference_cycle_stops_its_workers_at_once(identity_folder):
+    """A loader kept in a cycle (a framework's object graph) is freed by the garbage collector, which
+    runs its queues' weakref callbacks first: torch's own stop message then never reached the worker
+    and the collection waited out torch's join timeout (5 s per worker) before killing it."""
+    import gc
+    import time
+
+    from torch.utils.data._utils import MP_STATUS_CHECK_INTERVAL
+
+    from dali_pipes import make_loader
+
+    root, _ = identity_folder
+    loader = make_loader(root, train=True, batch_size=4, backend="torchvision", num_threads=1)
+    next(iter(loader))
+    (worker,) = loader.engine._loader._iterator._workers
+    loader.cycle = loader
+    del loader
+    start = time.perf_counter()
+    gc.collect()
+    took = time.perf_counter() - start
+    assert not worker.is_alive()
+    assert took < MP_STATUS_CHECK_INTERVAL, f"the collection waited {took:.1f} s for the worker"

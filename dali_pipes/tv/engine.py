@@ -21,6 +21,7 @@ from ..sources.base import read_batch
 from ..sources.decode import to_image_tensor
 from ..sources.header import DEFAULT_MAX_PIXELS
 from ..state import LoaderState
+from . import workers
 from .transforms import TrainKernel, build_eval_transform
 
 
@@ -139,7 +140,7 @@ class TorchvisionEngine(Engine):
     def release(self) -> None:
         iterator = getattr(self._loader, "_iterator", None)
         if iterator is not None and hasattr(iterator, "_shutdown_workers"):
-            iterator._shutdown_workers()
+            workers.release(iterator)
         self._loader._iterator = None
 
 
@@ -156,9 +157,11 @@ def fork_safe_iter(loader: DataLoader):
     gc.collect()
     gc.freeze()
     try:
-        return iter(loader)
+        iterator = iter(loader)
     finally:
         gc.unfreeze()
+    workers.hold(iterator)
+    return iterator
 
 
 def _worker_errors_surfaced(loader: DataLoader, _data_errors=(ImageDecodeError, SourceError)):
