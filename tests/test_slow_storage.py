@@ -10,6 +10,7 @@ installs) and fusepy (the test extra); without them the tests skip and say which
 from __future__ import annotations
 
 import gc
+import os
 import threading
 
 import pytest
@@ -54,7 +55,20 @@ def batches(location, train: bool, mount: LatencyMount | None = None, **options)
         during = (mount.stats()["requesters"].get(me, 0) if mount else 0) - before
     del loader  # a saved HF dataset is memory-mapped: let it go before the mount does
     gc.collect()
+    if mount is not None:  # nothing of the closed loader keeps a file open (the mount would stay busy)
+        assert descriptors_under(mount.point) == [], descriptors_under(mount.point)
     return out, during
+
+
+def descriptors_under(point) -> list[str]:
+    """The files under `point` this process holds open."""
+    paths = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            paths.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:  # closed meanwhile (the listing's own descriptor)
+            pass
+    return [p for p in paths if p.startswith(f"{point}/")]
 
 
 @pytest.mark.parametrize("layout", ["folder", "shards"])

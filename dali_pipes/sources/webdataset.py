@@ -111,8 +111,7 @@ class WebDatasetSource:
         names_file = self.shards[0].parent / "classes.txt"
         names = (names_file.read_text(), str(names_file)) if classes is None and names_file.exists() else None
         self._assemble([load_index(shard)["samples"] for shard in self.shards], classes, names, unlabeled)
-        self._fds: dict[int, int] = {}
-        self._pid = None
+        self._fds: dict[tuple[int, int], int] = {}  # (process id, shard) -> descriptor
         self.data_dir = self.shards[0].parent
         stamps = [f"{s.resolve()}:{s.stat().st_size}:{s.stat().st_mtime_ns}" for s in self.shards]
         self.fingerprint = "wds:" + hashlib.sha1("\n".join(stamps).encode(), usedforsecurity=False).hexdigest()
@@ -147,11 +146,16 @@ class WebDatasetSource:
         return len(self.targets)
 
     def _fd(self, shard: int) -> int:
-        if self._pid != os.getpid():  # descriptors are per process (DataLoader workers fork)
-            self._fds, self._pid = {}, os.getpid()
-        if shard not in self._fds:
-            self._fds[shard] = os.open(self.shards[shard], os.O_RDONLY)
-        return self._fds[shard]
+        """This process's descriptor of the shard (DataLoader workers fork). Read-ahead threads may
+        open one at once: the first kept wins, the others are closed (`setdefault` is atomic)."""
+        key = (os.getpid(), shard)
+        fd = self._fds.get(key)
+        if fd is None:
+            opened = os.open(self.shards[shard], os.O_RDONLY)
+            fd = self._fds.setdefault(key, opened)
+            if fd != opened:
+                os.close(opened)
+        return fd
 
     def read(self, index: int) -> bytes:
         shard = int(self._shard[index])
@@ -164,13 +168,12 @@ class WebDatasetSource:
         return f"{self.shards[int(self._shard[index])]}:{self.keys[index]}"
 
     def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_fds"], state["_pid"] = {}, None
-        return state
+        return {**self.__dict__, "_fds": {}}
 
     def __del__(self, _getpid=os.getpid, _close=os.close):  # bound now: at exit `os` may be gone
-        if getattr(self, "_pid", None) == _getpid():
-            for fd in self._fds.values():
+        pid = _getpid()
+        for (owner, _), fd in list(getattr(self, "_fds", {}).items()):
+            if owner == pid:  # a forked child's copies of its parent's descriptors are not its own to close
                 try:
                     _close(fd)
                 except OSError:
