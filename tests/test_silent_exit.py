@@ -3,6 +3,7 @@ ignored" or traceback at interpreter shutdown, on both backends and every kind o
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -14,35 +15,41 @@ from . import factories
 from .conftest import CPU_BACKENDS, make_identity_folder
 
 SCRIPT = textwrap.dedent("""
-    import sys
+    import json, sys
     sys.path.insert(0, {repo!r})
     from dali_pipes import CocoSource, EvalTransform, Preprocess, TrainTransform, make_loader
-    kind, data, backend, style = sys.argv[1:5]
-    if kind == "arrays":
-        import numpy as np
-        source = (np.zeros((10, 12, 12, 3), np.uint8), np.arange(10) % 3)
-    elif kind == "hf-object":
-        from datasets import load_from_disk
-        source = load_from_disk(data)
-    elif kind == "coco":
-        source = CocoSource(data + "/instances.json", data + "/images")
-    else:
-        source = data
+    backend, scenarios = sys.argv[1], json.loads(sys.argv[2])
     small = Preprocess(train=TrainTransform(size=16), eval=EvalTransform(16, 16))
-    loader = make_loader(source, train=True, batch_size=2, backend=backend, num_threads=2, seed=0, preset=small)
-    if style == "break":
-        for images, labels in loader:
-            break
-    else:  # the iterator stays referenced until the interpreter tears the modules down
-        it = iter(loader)
-        batch = next(it)
-        if style == "cycle":  # as in a framework's object graph: only the last collection frees them
-            loader.pending = it
+    left = []  # every loader stays referenced until the interpreter tears the modules down
+    for kind, data, style in scenarios:
+        if kind == "arrays":
+            import numpy as np
+            source = (np.zeros((10, 12, 12, 3), np.uint8), np.arange(10) % 3)
+        elif kind == "hf-object":
+            from datasets import load_from_disk
+            source = load_from_disk(data)
+        elif kind == "coco":
+            source = CocoSource(data + "/instances.json", data + "/images")
+        else:
+            source = data
+        loader = make_loader(source, train=True, batch_size=2, backend=backend, num_threads=2, seed=0, preset=small)
+        if style == "break":
+            for images, labels in loader:
+                break
+            left.append(loader)
+        else:  # the iterator stays referenced too
+            it = iter(loader)
+            batch = next(it)
+            if style == "cycle":  # as in a framework's object graph: only the last collection frees them
+                loader.pending = it
+            left.append((loader, it, batch))
+        print("left", kind, style, flush=True)
     print("leaving")
 """)
 
 
 KINDS = ["folder", "webdataset", "hf-path", "hf-object", "arrays", "coco"]
+SCENARIOS = [(kind, "break") for kind in KINDS] + [("folder", "cycle"), ("webdataset", "cycle")]
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +68,16 @@ def sources(tmp_path_factory):
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
-@pytest.mark.parametrize("kind, style", [(kind, "break") for kind in KINDS]
-                         + [("folder", "cycle"), ("webdataset", "cycle")])
-def test_exit_is_silent(sources, backend, kind, style):
+def test_exit_is_silent(sources, backend):
+    """One interpreter per backend holds a loader of every kind of source, each broken out of its
+    loop, plus two whose iterator sits in a reference cycle; it exits without a word."""
     repo = str(Path(__file__).resolve().parents[1])
-    result = subprocess.run([sys.executable, "-c", SCRIPT.format(repo=repo), kind, str(sources[kind]), backend, style],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "leaving" in result.stdout
+    scenarios = [(kind, str(sources[kind]), style) for kind, style in SCENARIOS]
+    result = subprocess.run([sys.executable, "-c", SCRIPT.format(repo=repo), backend, json.dumps(scenarios)],
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert [line.split()[1:] for line in result.stdout.splitlines()[:-1]] == [list(s) for s in SCENARIOS]
+    assert result.stdout.splitlines()[-1] == "leaving"
     noise = [line for line in result.stderr.splitlines() if "Exception ignored" in line or "Traceback" in line
              or "Error" in line]
     assert not noise, result.stderr[-3000:]
@@ -78,13 +87,14 @@ TEARDOWN = textwrap.dedent("""
     import gc, sys
     sys.path.insert(0, {repo!r})
     from dali_pipes import EvalTransform, Preprocess, TrainTransform, make_loader
-    data, backend = sys.argv[1:3]
+    backend, datas = sys.argv[1], sys.argv[2:]
     small = Preprocess(train=TrainTransform(size=16), eval=EvalTransform(16, 16))
-    loader = make_loader(data, train=True, batch_size=2, backend=backend, num_threads=2, seed=0, preset=small)
-    it = iter(loader)
-    next(it)
-    loader.pending = it  # a cycle: only a collection frees them
-    del it, loader
+    for data in datas:
+        loader = make_loader(data, train=True, batch_size=2, backend=backend, num_threads=2, seed=0, preset=small)
+        it = iter(loader)
+        next(it)
+        loader.pending = it  # a cycle: only a collection frees them
+        del it, loader
     # what interpreter shutdown does to a module before the objects it defined are freed
     for name, module in list(sys.modules.items()):
         if name.startswith("dali_pipes"):
@@ -98,13 +108,13 @@ TEARDOWN = textwrap.dedent("""
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
-@pytest.mark.parametrize("kind", ["folder", "webdataset"])
-def test_finalizers_survive_module_teardown(sources, backend, kind):
+def test_finalizers_survive_module_teardown(sources, backend):
     """Python may free a loader, its iterator or a source after their modules' globals are gone
     (whatever order a given interpreter version tears modules down in): nothing they run then may
-    need those globals."""
+    need those globals. One interpreter per backend, a folder's loader and a shards' loader."""
     repo = str(Path(__file__).resolve().parents[1])
-    result = subprocess.run([sys.executable, "-c", TEARDOWN.format(repo=repo), str(sources[kind]), backend],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", TEARDOWN.format(repo=repo), backend,
+                             str(sources["folder"]), str(sources["webdataset"])],
+                            capture_output=True, text=True, timeout=240)
     assert result.returncode == 0 and "leaving" in result.stdout, result.stderr[-3000:]
     assert "Exception ignored" not in result.stderr, result.stderr[-3000:]

@@ -137,10 +137,10 @@ class TorchvisionEngine(Engine):
     def abandon(self) -> None:
         """The DataLoader's iterator of the abandoned epoch is dropped when the next one starts."""
 
-    def release(self) -> None:
+    def release(self, _release_workers=workers.release) -> None:  # bound now: may run after module teardown
         iterator = getattr(self._loader, "_iterator", None)
         if iterator is not None and hasattr(iterator, "_shutdown_workers"):
-            workers.release(iterator)
+            _release_workers(iterator)
         self._loader._iterator = None
 
 

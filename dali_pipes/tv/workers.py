@@ -18,20 +18,21 @@ import torch.utils.data  # noqa: F401 - imported first: its exit hooks must run 
 _LIVE: set = set()  # torch's multiprocessing DataLoader iterators whose workers may still run
 
 
-def hold(iterator) -> None:
+def hold(iterator, _live=_LIVE) -> None:
     """Keep a DataLoader iterator with worker processes reachable until `release`."""
     if getattr(iterator, "_workers", None):
-        _LIVE.add(iterator)
+        _live.add(iterator)
 
 
-def release(iterator) -> None:
+# the defaults are bound now: a loader may be freed after interpreter shutdown cleared this module
+def release(iterator, _live=_LIVE) -> None:
     """Stop the iterator's workers (a no-op for one already stopped) and let go of it."""
-    _LIVE.discard(iterator)
+    _live.discard(iterator)
     iterator._shutdown_workers()
 
 
 @atexit.register
-def _release_all() -> None:
+def _release_all(_live=_LIVE, _release=release) -> None:
     # registered after multiprocessing's and torch's own exit hooks, so it runs before them
-    for iterator in list(_LIVE):
-        release(iterator)
+    for iterator in list(_live):
+        _release(iterator)
