@@ -24,19 +24,21 @@ def fuzz_folder(tmp_path_factory):
     return root, {str(p) for p in mutated}, {str(p) for p in valid}
 
 
-def run(root, backend, train, on_error) -> dict:
-    result = subprocess.run([sys.executable, str(JOB), str(root), backend, train, on_error],
-                            capture_output=True, text=True, timeout=420)
+@pytest.fixture(scope="module", params=CPU_BACKENDS)
+def fuzzed(request, fuzz_folder) -> dict:
+    """The job's results on one backend: {"train-skip": ..., "eval-raise": ...} (one interpreter)."""
+    root = fuzz_folder[0]
+    result = subprocess.run([sys.executable, str(JOB), str(root), request.param],
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"the process died (exit {result.returncode}): {result.stderr[-3000:]}"
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("train", ["train", "eval"])
-def test_skip_delivers_or_skips_every_sample_and_blames_only_damaged_files(fuzz_folder, backend, train):
-    root, mutated, valid = fuzz_folder
-    out = run(root, backend, train, "skip")
+def test_skip_delivers_or_skips_every_sample_and_blames_only_damaged_files(fuzz_folder, fuzzed, train):
+    _, mutated, valid = fuzz_folder
+    out = fuzzed[f"{train}-skip"]
     assert out["total"] == len(mutated) + len(valid) == out["samples_per_epoch"]
     for epoch in out["epochs"]:
         assert epoch["error"] is None
@@ -47,11 +49,10 @@ def test_skip_delivers_or_skips_every_sample_and_blames_only_damaged_files(fuzz_
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("train", ["train", "eval"])
-def test_raise_stops_with_an_error_naming_a_damaged_file(fuzz_folder, backend, train):
-    root, mutated, _ = fuzz_folder
-    out = run(root, backend, train, "raise")
+def test_raise_stops_with_an_error_naming_a_damaged_file(fuzz_folder, fuzzed, train):
+    _, mutated, _ = fuzz_folder
+    out = fuzzed[f"{train}-raise"]
     for epoch in out["epochs"]:
         error = epoch["error"]
         assert error is not None and error["type"] in ("ImageDecodeError", "SourceError"), error
