@@ -56,11 +56,12 @@ def test_bad_data_is_one_line_and_a_non_zero_exit(tmp_path, capsys):
     assert err.count("\n") == 0 and "missing" in err and "Traceback" not in err
 
 
-def test_the_console_script_is_installed():
+def test_the_console_script_runs_and_debug_shows_the_traceback(tmp_path):
     exe = shutil.which("dali-pipes")
     assert exe is not None
-    result = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0 and "demo" in result.stdout and "info" in result.stdout
+    result = subprocess.run([exe, "--debug", "demo", "--data", str(tmp_path / "missing")], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1 and "Traceback" in result.stderr and "missing" in result.stderr
 
 
 def test_preview_writes_one_row_per_backend(tmp_path, identity_folder, capsys):
@@ -100,16 +101,6 @@ def test_graph_prints_what_runs_where(capsys):
     assert "runs in DALI's CPU graph only" in capsys.readouterr().err
 
 
-def test_bench_without_psutil_names_the_extra(tmp_path):
-    """psutil is the bench extra's: without it, `bench` says what to install instead of a traceback."""
-    code = ("import sys; sys.modules['psutil'] = None\n"
-            "from dali_pipes.cli import main\n"
-            "sys.exit(main(['bench', '--images', '8', '--out', sys.argv[1]]))")
-    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2, result.stderr
-    assert "pip install 'dali-pipes[bench]'" in result.stderr
-
-
 def test_graph_shows_grayscale_and_blur(capsys):
     assert main(["graph", "--device", "gpu", "--grayscale", "0.2", "--blur", "0.5", "--json"]) == 0
     import json
@@ -118,20 +109,20 @@ def test_graph_shows_grayscale_and_blur(capsys):
     assert ops["GaussianBlur"] == "gpu"
 
 
-def test_the_command_and_the_package_work_without_timm():
+def test_the_command_and_the_package_work_without_their_optional_dependencies(tmp_path):
     """timm is optional (the image's install has none): importing the CLI, the recipes and the op
-    registry must not need it; a TimmAugment only needs it when a transform uses it."""
-    import subprocess
-    import sys
-
-    code = ("import sys; sys.modules['timm'] = None\n"
+    registry must not need it; a TimmAugment only needs it when a transform uses it. psutil is the
+    bench extra's: without it, `bench` says what to install instead of a traceback."""
+    code = ("import sys; sys.modules['timm'] = None; sys.modules['psutil'] = None\n"
             "import dali_pipes.cli, dali_pipes.recipes\n"
             "from dali_pipes import TimmAugment, TrainTransform\n"
             "TimmAugment('rand-m9')\n"
             "try:\n"
             "    TrainTransform(timm_augment=TimmAugment('rand-m9'))\n"
             "except ImportError as err:\n"
-            "    print('needs timm:', err)\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "needs timm: TimmAugment needs timm" in result.stdout
+            "    print('needs timm:', err, flush=True)\n"
+            "sys.exit(dali_pipes.cli.main(['bench', '--images', '8', '--out', sys.argv[1]]))")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert "needs timm: TimmAugment needs timm" in result.stdout, result.stderr[-2000:]
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "pip install 'dali-pipes[bench]'" in result.stderr

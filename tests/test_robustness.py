@@ -205,21 +205,30 @@ def test_soak_30_epochs_memory_is_flat(tmp_path, backend):
     assert max(rss[3:]) <= rss[2] * 1.05, [round(r) for r in rss]
 
 
-def test_cli_help_on_every_subcommand_and_one_line_errors():
-    exe = [sys.executable, "-m", "dali_pipes.cli"]
+@pytest.mark.filterwarnings("ignore:'dali_pipes.cli' found in sys.modules:RuntimeWarning")  # runpy's, on purpose
+def test_cli_help_on_every_subcommand_and_one_line_errors(capsys, monkeypatch):
+    """In-process through `main` and `python -m dali_pipes.cli`'s own entry (the console script
+    itself runs in tests/test_cli.py::test_the_console_script_runs_and_debug_shows_the_traceback)."""
+    import runpy
+
+    from dali_pipes.cli import main
+
     for command in ("demo", "bench", "preview", "stats", "convert", "info"):
-        result = subprocess.run(exe + [command, "--help"], capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0 and "usage:" in result.stdout, command
-    bad = subprocess.run(exe + ["demo", "--batch-size", "many"], capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "invalid int value" in bad.stderr
-    unknown = subprocess.run(exe + ["train"], capture_output=True, text=True, timeout=60)
-    assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1
-
-
-def test_cli_debug_shows_the_traceback(tmp_path):
-    exe = [sys.executable, "-m", "dali_pipes.cli", "--debug", "demo", "--data", str(tmp_path / "missing")]
-    result = subprocess.run(exe, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1 and "Traceback" in result.stderr and "missing" in result.stderr
+        with pytest.raises(SystemExit) as exited:
+            main([command, "--help"])
+        assert exited.value.code == 0 and "usage:" in capsys.readouterr().out, command
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--batch-size", "many"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.count("\n") == 1 and "invalid int value" in err
+    with pytest.raises(SystemExit) as exited:
+        main(["train"])
+    assert exited.value.code == 2 and capsys.readouterr().err.count("\n") == 1
+    monkeypatch.setattr(sys, "argv", ["dali-pipes", "--help"])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_module("dali_pipes.cli", run_name="__main__")
+    out = capsys.readouterr().out
+    assert exited.value.code == 0 and "demo" in out and "info" in out
 
 
 def test_convert_writes_only_inside_its_destination(tmp_path, identity_folder):
