@@ -69,27 +69,33 @@ def test_torchrun_environment_is_detected(identity_folder, monkeypatch):
         assert len(loader.plan.order(0)) == 8  # ceil(23 / 3)
 
 
-def _torchrun(source, backend, out: Path):
+KINDS = ["folder", "hf"]
+
+
+@pytest.fixture(scope="module")
+def torchrun_ranks(identity_folder, tmp_path_factory) -> list[dict]:
+    """One `torchrun --nproc_per_node 2` launch; each rank runs every case ("KIND-BACKEND") in turn."""
+    out = tmp_path_factory.mktemp("torchrun")
+    sources = {"folder": str(identity_folder[0]), "hf": str(out / "hf")}
+    factories.cifar10(23).save_to_disk(sources["hf"])
+    cases = {f"{kind}-{backend}": [sources[kind], backend] for kind in KINDS for backend in CPU_BACKENDS}
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     env.pop("RANK", None)
     env.pop("WORLD_SIZE", None)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
-               "--nproc_per_node", "2", str(WORKER), str(source), backend, str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=150, env=env)
+               "--nproc_per_node", "2", str(WORKER), str(out), json.dumps(cases)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=280, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     return [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
 
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
-@pytest.mark.parametrize("kind", ["folder", "hf"])
-def test_torchrun_two_ranks(identity_folder, tmp_path, backend, kind):
-    if kind == "folder":
-        source, n = identity_folder[0], len(identity_folder[1])
-    else:
-        source, n = tmp_path / "hf", 23
-        factories.cifar10(n).save_to_disk(str(source))
-    ranks = _torchrun(source, backend, tmp_path)
+@pytest.mark.parametrize("kind", KINDS)
+def test_torchrun_two_ranks(torchrun_ranks, identity_folder, backend, kind):
+    n = len(identity_folder[1]) if kind == "folder" else 23
+    assert [r["world"] for r in torchrun_ranks] == [2, 2]
+    ranks = [r[f"{kind}-{backend}"] for r in torchrun_ranks]
     for mode in ("train", "eval"):
         a, b = ranks[0][mode], ranks[1][mode]
         assert a["shard"] == [0, 2] and b["shard"] == [1, 2]

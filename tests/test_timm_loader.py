@@ -226,17 +226,24 @@ def test_the_signature_is_timms():
         assert ours[name].default == parameter.default, name
 
 
-@pytest.mark.timeout(300)
-@pytest.mark.parametrize("backend", ["dali-cpu", "torchvision"])
-def test_torchrun_two_ranks_with_distributed_true(identity_folder, tmp_path, backend):
+@pytest.fixture(scope="module")
+def torchrun_ranks(identity_folder, tmp_path_factory) -> list[dict]:
+    """One `torchrun --nproc_per_node 2` launch; each rank runs train.py's block on each backend in turn."""
+    out = tmp_path_factory.mktemp("timm-torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     env.pop("RANK", None)
     env.pop("WORLD_SIZE", None)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node",
-               "2", str(WORKER), str(identity_folder[0]), backend, str(tmp_path)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+               "2", str(WORKER), str(identity_folder[0]), str(out), "dali-cpu", "torchvision"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=280, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
-    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    return [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("backend", ["dali-cpu", "torchvision"])
+def test_torchrun_two_ranks_with_distributed_true(identity_folder, torchrun_ranks, backend):
+    ranks = [r[backend] for r in torchrun_ranks]
     n = len(identity_folder[1])
     for mode in ("train", "eval"):
         a, b = ranks[0][mode], ranks[1][mode]

@@ -1,6 +1,9 @@
 """Run by tests/test_timm_loader.py under `torchrun --nproc_per_node 2`: train.py's distributed
 loader block (timm's dataset, `create_loader(..., distributed=True)`, `loader.sampler.set_epoch`)
-with dali_pipes.timm.create_loader; each rank records the samples it saw (read from the pixels)."""
+with dali_pipes.timm.create_loader, on each backend in turn; each rank records the samples it saw (read
+from the pixels).
+
+usage: timm_ddp_worker.py SOURCE OUT BACKEND [BACKEND ...]   (writes OUT/rankR.json)"""
 
 import json
 import sys
@@ -16,10 +19,8 @@ from dali_pipes.timm import create_loader  # noqa: E402
 from tests.conftest import read_identities  # noqa: E402
 
 
-def main(source: str, backend: str, out: str) -> None:
-    dist.init_process_group("gloo")
-    rank = dist.get_rank()
-    result = {"rank": rank}
+def run_backend(source: str, backend: str) -> dict:
+    result = {}
     for mode in ("train", "eval", "repeats"):
         train = mode != "eval"
         dataset = create_dataset("", root=source, split="", is_training=train)
@@ -43,10 +44,17 @@ def main(source: str, backend: str, out: str) -> None:
             epochs.append(seen)
         result[mode] = {"epochs": epochs, "len": len(loader)}
         loader.close()
+    return result
+
+
+def main(source: str, out: str, *backends: str) -> None:
+    dist.init_process_group("gloo")
+    rank = dist.get_rank()
+    result = {"rank": rank, **{backend: run_backend(source, backend) for backend in backends}}
     Path(out, f"rank{rank}.json").write_text(json.dumps(result))
     dist.barrier()
     dist.destroy_process_group()
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:])
