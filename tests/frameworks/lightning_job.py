@@ -1,9 +1,13 @@
-"""A small Lightning job over dali-pipes loaders, run in a subprocess by tests/test_lightning.py.
+"""Small Lightning jobs over dali-pipes loaders, run in a subprocess by tests/test_lightning.py.
 
-usage: lightning_job.py ROOT BACKEND OUT TAG [--ddp] [--limit N] [--every N] [--resume CKPT] [--augment]
+usage: lightning_job.py ROOT OUT RUN [RUN ...] [--ddp]
+The runs go one after the other in one process; with --ddp each is a strategy="ddp" run on 2
+processes (Lightning launches the second rank once, which runs the same runs in turn).
+RUN is a JSON object: {"tag", "backend", "limit": N, "every": N, "resume": CKPT, "augment": true}
+(all but tag and backend optional).
 
-Each process writes OUT/TAG.rankR.json: per train step the identities and a pixel fingerprint of
-its batch, the identities met in validation (sanity check apart), and the test/validate metrics.
+Each run writes OUT/TAG.rankR.json: per train step the identities and a pixel fingerprint of its
+batch, the identities met in validation (sanity check apart), and the test/validate metrics.
 """
 
 from __future__ import annotations
@@ -87,30 +91,34 @@ class Data(L.LightningDataModule):
         return self._loader(False)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    for name in ("root", "backend", "out", "tag"):
-        parser.add_argument(name)
-    parser.add_argument("--ddp", action="store_true")
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--every", type=int, default=None)
-    parser.add_argument("--resume", default=None)
-    parser.add_argument("--augment", action="store_true")
-    args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    model, data = Classifier(), Data(args.root, args.backend, AUGMENTED if args.augment else PLAIN)
-    callbacks = [ModelCheckpoint(dirpath=Path(args.out) / f"{args.tag}-ckpt", filename="{step}", save_top_k=-1,
-                                 every_n_train_steps=args.every)] if args.every else []
-    trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=2 if args.ddp else 1,
-                        strategy="ddp" if args.ddp else "auto", logger=False, enable_progress_bar=False,
-                        enable_model_summary=False, enable_checkpointing=bool(args.every), callbacks=callbacks,
-                        num_sanity_val_steps=2, limit_train_batches=args.limit)
-    trainer.fit(model, datamodule=data, ckpt_path=args.resume)
+def run(root: str, out: str, spec: dict, ddp: bool) -> None:
+    model = Classifier()
+    data = Data(root, spec["backend"], AUGMENTED if spec.get("augment") else PLAIN)
+    every = spec.get("every")
+    callbacks = [ModelCheckpoint(dirpath=Path(out) / f"{spec['tag']}-ckpt", filename="{step}", save_top_k=-1,
+                                 every_n_train_steps=every)] if every else []
+    trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=2 if ddp else 1,
+                        strategy="ddp" if ddp else "auto", logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, enable_checkpointing=bool(every), callbacks=callbacks,
+                        num_sanity_val_steps=2, limit_train_batches=spec.get("limit"))
+    trainer.fit(model, datamodule=data, ckpt_path=spec.get("resume"))
     validated = trainer.validate(model, datamodule=data, verbose=False)
     tested = trainer.test(model, datamodule=data, verbose=False)
     result = {"train": model.train_steps, "val": model.val_seen, "sanity_batches": model.sanity_batches,
               "validate": validated, "test": tested, "world": trainer.world_size}
-    Path(args.out, f"{args.tag}.rank{trainer.global_rank}.json").write_text(json.dumps(result))
+    Path(out, f"{spec['tag']}.rank{trainer.global_rank}.json").write_text(json.dumps(result))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("root")
+    parser.add_argument("out")
+    parser.add_argument("runs", nargs="+", type=json.loads)
+    parser.add_argument("--ddp", action="store_true")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    for spec in args.runs:
+        run(args.root, args.out, spec, args.ddp)
 
 
 if __name__ == "__main__":
