@@ -1,11 +1,14 @@
 """A small Accelerate job over a dali-pipes loader, run by tests/test_accelerate.py, alone or under
 `torchrun --nproc_per_node 2`.
 
-usage: accelerate_job.py ROOT BACKEND OUT TAG [--save-at N] [--resume DIR]
+usage: accelerate_job.py ROOT OUT TAG BACKEND [BACKEND ...] [--save-at N] [--resume DIR]
+
+The backends run one after the other; each run's tag is TAG-BACKEND, --save-at writes the state to
+OUT/TAG-BACKEND-state, and --resume PREFIX reads PREFIX-BACKEND-state.
 
 `prepare(model, optimizer, loader)` must hand the loader back as it is (no second sharding). The
 loader is registered for checkpointing, so `save_state` / `load_state` carry its position. Each
-process writes OUT/TAG.rankR.json: per step the identities of its batch and a pixel fingerprint.
+process writes OUT/TAG-BACKEND.rankR.json: per step the identities of its batch and a pixel fingerprint.
 """
 
 from __future__ import annotations
@@ -27,23 +30,16 @@ from tests.conftest import read_identities  # noqa: E402
 PLAIN = Preprocess(train=TrainTransform(size=16), eval=EvalTransform(16, 16))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    for name in ("root", "backend", "out", "tag"):
-        parser.add_argument(name)
-    parser.add_argument("--save-at", type=int, default=None)
-    parser.add_argument("--resume", default=None)
-    args = parser.parse_args()
-    warnings.filterwarnings("ignore")
+def run(root: str, backend: str, out: str, tag: str, save_at: int | None, resume: str | None) -> None:
     accelerator = Accelerator(cpu=True)
     # seed=None: the ranks agree on rank 0's drawn seed; a resumed loader adopts the saved one
-    loader = make_loader(args.root, train=True, batch_size=4, backend=args.backend, num_threads=1, preset=PLAIN)
+    loader = make_loader(root, train=True, batch_size=4, backend=backend, num_threads=1, preset=PLAIN)
     model = torch.nn.Linear(3 * 16 * 16, 3)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     model, optimizer, prepared = accelerator.prepare(model, optimizer, loader)
     accelerator.register_for_checkpointing(loader)
-    if args.resume:
-        accelerator.load_state(args.resume)
+    if resume:
+        accelerator.load_state(resume)
     steps = []
     for epoch in range(loader.epoch, 2):
         loader.set_epoch(epoch)
@@ -53,13 +49,28 @@ def main() -> None:
             optimizer.step()
             optimizer.zero_grad()
             steps.append({"epoch": epoch, "ids": read_identities(images), "sum": float(images.double().sum())})
-            if args.save_at is not None and len(steps) == args.save_at:
-                accelerator.save_state(str(Path(args.out) / f"{args.tag}-state"))
+            if save_at is not None and len(steps) == save_at:
+                accelerator.save_state(str(Path(out) / f"{tag}-state"))
     result = {"same_object": prepared is loader, "world": accelerator.num_processes,
               "rank": accelerator.process_index, "shard": [loader.shard_id, loader.num_shards], "steps": steps}
-    Path(args.out, f"{args.tag}.rank{accelerator.process_index}.json").write_text(json.dumps(result))
+    Path(out, f"{tag}.rank{accelerator.process_index}.json").write_text(json.dumps(result))
     accelerator.wait_for_everyone()
-    accelerator.end_training()
+    loader.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    for name in ("root", "out", "tag"):
+        parser.add_argument(name)
+    parser.add_argument("backends", nargs="+")
+    parser.add_argument("--save-at", type=int, default=None)
+    parser.add_argument("--resume", default=None)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    for backend in args.backends:
+        run(args.root, backend, args.out, f"{args.tag}-{backend}", args.save_at,
+            f"{args.resume}-{backend}-state" if args.resume else None)
+    Accelerator(cpu=True).end_training()
 
 
 if __name__ == "__main__":
