@@ -82,3 +82,52 @@ def test_a_torchvision_loader_freed_in_a_reference_cycle_stops_its_workers_at_on
     took = time.perf_counter() - start
     assert not worker.is_alive()
     assert took < MP_STATUS_CHECK_INTERVAL, f"the collection waited {took:.1f} s for the worker"
+
+
+class _CollectingSource:
+    """A folder's source whose every read runs a full garbage collection, in whichever process reads."""
+
+    def __init__(self, folder):
+        from dali_pipes.sources import resolve_source
+
+        self.inner = resolve_source(folder)
+        self.classes, self.class_to_idx = self.inner.classes, self.inner.class_to_idx
+        self.targets, self.encoded = self.inner.targets, self.inner.encoded
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def read(self, index: int):
+        import gc
+
+        gc.collect()
+        return self.inner.read(index)
+
+    def describe(self, index: int) -> str:
+        return self.inner.describe(index)
+
+
+@pytest.mark.timeout(120)
+def test_workers_never_finalize_the_dali_pipelines_they_inherit(identity_folder):
+    """A dali-cpu loader left as uncollected garbage (a cycle) when the torchvision backend forks its
+    workers: a worker that collected it would wait forever on DALI threads that do not exist after
+    fork. Here every read in the worker runs the collector; the epoch still ends."""
+    import gc
+
+    from dali_pipes import make_loader
+
+    root, mapping = identity_folder
+    enabled = gc.isenabled()
+    gc.disable()  # the garbage must still be there at the fork
+    try:
+        dali = make_loader(root, train=True, batch_size=4, backend="dali-cpu", num_threads=2)
+        next(iter(dali))
+        dali.cycle = dali
+        del dali
+        with make_loader(_CollectingSource(root), train=True, batch_size=4, backend="torchvision",
+                         num_threads=1) as loader:
+            assert sum(len(labels) for _, labels in loader) == len(mapping)
+    finally:
+        if enabled:
+            gc.enable()
+        gc.collect()
