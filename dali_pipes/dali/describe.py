@@ -14,7 +14,7 @@ import numpy as np
 from ..config import GpuDecoder, Preprocess
 from ..sampling import EpochPlan
 from ..state import LoaderState
-from .pipeline import BatchFeeder, define_pipeline
+from .pipeline import BatchFeeder, define_pipeline, untraced
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ def graph_ops(cfg: Preprocess, *, train: bool, device: str, encoded: bool = True
     pipe = define_pipeline(feeder, cfg, train=train, device=device, num_threads=1,
                            device_id=0 if device == "gpu" else None, seed=0, prefetch=2, resampler=resampler,
                            decoder=decoder)
-    pipe._build_graph()  # the Python graph only: no backend, no device needed (DALI's own step of build())
+    with untraced():
+        pipe._build_graph()  # the Python graph only: no backend, no device needed (DALI's own step of build())
     ops = []
     for instance in pipe._ops:
         op = instance._op

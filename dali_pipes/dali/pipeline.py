@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import numpy as np
@@ -219,12 +220,37 @@ def define_pipeline(feeder: BatchFeeder, cfg: Preprocess, *, train: bool, device
                                   resampler=graph.Resampler(resampler, num_threads), decoder=decoder)
         return images, on_device(labels, device)
 
-    # the graph function runs when the graph is built (build(), or _build_graph() alone)
-    return classification_pipeline(checkpoint=checkpoint) if checkpoint else classification_pipeline()
+    # the graph function runs when the graph is built (build(), or _build_graph() alone), or here
+    with untraced():
+        return classification_pipeline(checkpoint=checkpoint) if checkpoint else classification_pipeline()
 
 
 def build_pipeline(feeder: BatchFeeder, cfg: Preprocess, **options):
     """`define_pipeline(...)`, built: ready to run."""
     pipe = define_pipeline(feeder, cfg, **options)
-    pipe.build()
+    with untraced():
+        pipe.build()
     return pipe
+
+
+@contextmanager
+def untraced():
+    """DALI's origin tracing off while our graph is generated.
+
+    DALI records the Python stack of every operator it defines, to name the defining line in its
+    errors: here that line is always inside this package, never the user's code, and recording it
+    is 60% of generating a graph (a train graph with RandAugment: 0.21 s -> 0.08 s). The switch is
+    DALI's private `set_tracing`; a DALI without it keeps tracing.
+    """
+    try:
+        from nvidia.dali._utils import dali_trace
+
+        was, set_tracing = dali_trace.is_tracing_enabled(), dali_trace.set_tracing
+    except (ImportError, AttributeError):
+        yield
+        return
+    set_tracing(enabled=False)
+    try:
+        yield
+    finally:
+        set_tracing(enabled=was)
