@@ -7,6 +7,9 @@
 # - podman (with runc) from Debian's packages; rlimits no higher than the host allows (a container
 #   may not raise them: containers.conf's default_ulimits);
 # - the base made without a registry: debootstrap of Debian 12, `podman import`, passed as BASE_IMAGE;
+# - the packages come from a wheelhouse filled on this machine (`pip download` with docker/constraints.txt,
+#   served mostly from this machine's own package stores; when its Python and glibc fit the base's)
+#   and mounted for the install step (docker/install.sh, --no-index): the build downloads no wheel;
 # - the build trusts this machine's locally installed CA certificates (mounted for the RUN steps);
 # - smoke tests with --network none: `info` (versions, backend), `demo` on both CPU backends, the
 #   non-root user, the healthcheck, the labels against what is installed, docker/cuda_libs.py
@@ -14,15 +17,25 @@
 #   `train` services of docker/compose.yaml writing to a mounted results folder (and refusing, at
 #   once, one they cannot write).
 # When this machine cannot (not root, no apt, less than NEED_GB of free disk) it says so on a line
-# starting with "IMAGE NOT TESTED" and exits 0: the rest of CI still counts. Images, containers and
-# the base's files are removed afterwards.
+# starting with "IMAGE NOT TESTED", tests the image's install recipe (docker/install.sh) in a scratch
+# environment instead, and exits 0: the rest of CI still counts. Images, containers, the base's
+# files and the wheelhouse are removed afterwards. Each step's seconds are printed as it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NEED_GB=${NEED_GB:-40}
 TAG=localhost/dali-pipes:ci
 BASE=localhost/dali-pipes-ci-base:bookworm
+IMAGE_PYTHON=3.11 IMAGE_GLIBC=2.36  # the base's (Debian 12): a wheelhouse made here must fit them
 say() { echo "ci-image: $*"; }
-cannot() { echo "IMAGE NOT TESTED: $*"; exit 0; }
+cannot() {
+  echo "IMAGE NOT TESTED: $*"
+  echo "ci-image: testing the image's install recipe (docker/install.sh) in a scratch environment instead"
+  local scratch; scratch=$(mktemp -d)
+  bash docker/install.sh "$scratch/venv"
+  "$scratch/venv/bin/dali-pipes" info
+  rm -rf "$scratch"
+  exit 0
+}
 
 [ "$(id -u)" = 0 ] || cannot "needs root (podman's rootful storage, debootstrap)"
 free_gb=$(df -P --block-size=1G /var/lib 2>/dev/null | awk 'NR==2 {print $4}')
@@ -51,20 +64,44 @@ runtime = "runc"
 EOF
 export CONTAINERS_CONF="$work/containers.conf"
 
-start=$(date +%s)
+start=$(date +%s) lap=$(date +%s)
+took() { local now; now=$(date +%s); say "  ($1: $(( now - lap )) s)"; lap=$now; }
+python_host=${PYTHON:-python3}
+wheelhouse=()
+# pip picks wheels for the Python and C library that run it: they must be the base's, or older
+misfit=$("$python_host" -c "
+import platform, sys
+glibc = tuple(map(int, (platform.libc_ver()[1] or '0').split('.')))
+if '%d.%d' % sys.version_info[:2] != '$IMAGE_PYTHON':
+    print('this machine has Python %d.%d, the base $IMAGE_PYTHON' % sys.version_info[:2])
+elif not (0,) < glibc <= tuple(map(int, '$IMAGE_GLIBC'.split('.'))):
+    print('this machine has glibc %s, the base $IMAGE_GLIBC' % platform.libc_ver()[1])")
+if [ -n "$misfit" ]; then
+  say "no wheelhouse ($misfit): the build downloads the packages itself"
+elif "$python_host" -m pip download -q --disable-pip-version-check -d "$work/wheels" -c docker/constraints.txt \
+       ".[bench,s3]" "setuptools>=68" wheel; then
+  wheelhouse=(-v "$work/wheels:/wheels:ro" --build-arg WHEELHOUSE=/wheels)
+  say "wheelhouse: $(find "$work/wheels" -type f | wc -l) files, $(du -sm "$work/wheels" | cut -f1) MiB"
+else
+  say "no wheelhouse (pip download failed above): the build downloads the packages itself"
+fi
+took "wheelhouse"
 say "base: debootstrap of Debian 12 (bookworm, minbase)"
 debootstrap --variant=minbase bookworm "$work/rootfs" http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1 \
   || { tail -20 "$work/debootstrap.log"; exit 1; }
 tar -C "$work/rootfs" -c . | podman import - "$BASE" >/dev/null
 rm -rf "$work/rootfs"
+took "base"
 
 ca=()
 [ -d /usr/local/share/ca-certificates ] && ca=(-v /usr/local/share/ca-certificates:/usr/local/share/ca-certificates:ro)
 build_start=$(date +%s)
-ENGINE=podman TAG=$TAG bash docker/build.sh --build-arg "BASE_IMAGE=$BASE" "${ca[@]}"
+ENGINE=podman TAG=$TAG bash docker/build.sh --build-arg "BASE_IMAGE=$BASE" "${ca[@]}" "${wheelhouse[@]}"
 build_s=$(( $(date +%s) - build_start ))
+rm -rf "$work/wheels"
 size=$(podman image inspect "$TAG" --format '{{.Size}}')
 say "built in ${build_s} s; image $(( size / 1000000 )) MB"
+took "build"
 run() { podman run --rm --network none "$@"; }
 
 say "info: versions and backend"
@@ -114,7 +151,6 @@ podman healthcheck run dali-pipes-ci-health || { say "the healthcheck failed"; e
 podman rm -f dali-pipes-ci-health >/dev/null
 
 say "compose services writing to a mounted results folder"
-python_host=${PYTHON:-python3}
 mkdir -p "$work/results" "$work/data"
 chown 1000:1000 "$work/results"  # a user's own folder (uid 1000), the services run as that user
 "$python_host" - "$work/data" <<'EOF'
@@ -146,6 +182,7 @@ if podman run "${refused_args[@]}" >"$work/refused.log" 2>&1; then
 fi
 grep -q "cannot write there" "$work/refused.log" || { cat "$work/refused.log"; exit 1; }
 
+took "smoke tests"
 say "sizes"
 run --entrypoint sh "$TAG" -c 'du -sm /opt/venv; du -sm /opt/venv/lib/python3*/site-packages/* | sort -rn | head -8'
 say "passed: build ${build_s} s, image $(( size / 1000000 )) MB, all steps $(( $(date +%s) - start )) s"

@@ -114,8 +114,12 @@ def test_install_script_pins_what_ci_tests():
                 if "==" in line and not line.startswith("#"))
     for package in ("nvidia-dali-cuda120", "torch", "torchvision", "datasets"):
         assert package in pins
-    ci = (ROOT / ".ci" / "run").read_text()
-    assert "docker/install.sh" in ci and "dali-pipes info" in ci and "docker/ci-image.sh" in ci
+    # CI builds the image (whose build runs install.sh, test_dockerfile_*) and, where it cannot,
+    # runs install.sh in a scratch environment and the installed command
+    assert "docker/ci-image.sh" in (ROOT / ".ci" / "run").read_text()
+    image = (ROOT / "docker" / "ci-image.sh").read_text()
+    fallback = image[image.index("cannot() {"):image.index("\n}\n", image.index("cannot() {"))]
+    assert "bash docker/install.sh" in fallback and '/venv/bin/dali-pipes" info' in fallback
 
 
 def test_compose_services_run_as_the_results_owner_with_a_writable_home(monkeypatch, tmp_path):
