@@ -12,7 +12,7 @@
 #   and mounted for the install step (docker/install.sh, --no-index): the build downloads no wheel;
 # - the build trusts this machine's locally installed CA certificates (mounted for the RUN steps);
 # - smoke tests with --network none: `info` (versions, backend), `demo` on both CPU backends, the
-#   non-root user, the healthcheck, the labels against what is installed, docker/cuda_libs.py
+#   non-root user, no build tools, the healthcheck, the labels against what is installed, docker/cuda_libs.py
 #   --check (every CUDA library torch and DALI load comes with the wheels), and the `bench` and
 #   `train` services of docker/compose.yaml writing to a mounted results folder (and refusing, at
 #   once, one they cannot write).
@@ -134,12 +134,17 @@ print(f"{len(r['cuda_libraries_in_env'])} CUDA libraries, {r['cuda_mib_in_env']}
 PY
 say "base image $(( $(podman image inspect "$BASE" --format '{{.Size}}') / 1000000 )) MB; environment $(run --entrypoint du "$TAG" -sm /opt/venv | cut -f1) MiB"
 
+say "no build tools in the image (the final stage purged them) and no sources"
+if run --entrypoint sh "$TAG" -c 'dpkg -s python3-pip || dpkg -s python3-venv || [ -e /src ]' >/dev/null 2>&1; then
+  say "the image still has python3-pip, python3-venv or /src"; exit 1
+fi
+
 say "the non-root user"
 [ "$(run --entrypoint id "$TAG" -u)" = 1001 ] || { say "the image does not run as uid 1001"; exit 1; }
 
 say "demo on both CPU backends"
 for backend in dali-cpu torchvision; do
-  run --shm-size 1g "$TAG" demo --backend "$backend" --epochs 1 --batch-size 32 | tail -2
+  run --shm-size 1g "$TAG" demo --backend "$backend" --images 64 --epochs 1 --batch-size 32 | tail -2
 done
 
 say "https trusts the image's own CA store"
