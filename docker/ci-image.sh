@@ -135,9 +135,9 @@ PY
 say "base image $(( $(podman image inspect "$BASE" --format '{{.Size}}') / 1000000 )) MB; environment $(run --entrypoint du "$TAG" -sm /opt/venv | cut -f1) MiB"
 
 say "no build tools in the image (the final stage purged them) and no sources"
-if run --entrypoint sh "$TAG" -c 'dpkg -s python3-pip || dpkg -s python3-venv || [ -e /src ]' >/dev/null 2>&1; then
-  say "the image still has python3-pip, python3-venv or /src"; exit 1
-fi
+leftovers=$(run --entrypoint sh "$TAG" -c \
+  "dpkg -l | awk '/^ii/ && \$2 ~ /^python3(\\.[0-9]+)?-(pip|venv|setuptools|wheel)/ {print \$2}'; for d in /src /wheels; do [ ! -e \$d ] || echo \$d; done")
+[ -z "$leftovers" ] || { say "the image still has: $leftovers"; exit 1; }
 
 say "the non-root user"
 [ "$(run --entrypoint id "$TAG" -u)" = 1001 ] || { say "the image does not run as uid 1001"; exit 1; }
