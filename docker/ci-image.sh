@@ -80,7 +80,8 @@ if [ -n "$misfit" ]; then
   say "no wheelhouse ($misfit): the build downloads the packages itself"
 elif "$python_host" -m pip download -q --disable-pip-version-check -d "$work/wheels" -c docker/constraints.txt \
        ".[bench,s3]" "setuptools>=68" wheel; then
-  wheelhouse=(-v "$work/wheels:/wheels:ro" --build-arg WHEELHOUSE=/wheels)
+  # on /mnt, which the base has: a mount point of its own would stay behind in the image
+  wheelhouse=(-v "$work/wheels:/mnt:ro" --build-arg WHEELHOUSE=/mnt)
   say "wheelhouse: $(find "$work/wheels" -type f | wc -l) files, $(du -sm "$work/wheels" | cut -f1) MiB"
 else
   say "no wheelhouse (pip download failed above): the build downloads the packages itself"
@@ -134,9 +135,9 @@ print(f"{len(r['cuda_libraries_in_env'])} CUDA libraries, {r['cuda_mib_in_env']}
 PY
 say "base image $(( $(podman image inspect "$BASE" --format '{{.Size}}') / 1000000 )) MB; environment $(run --entrypoint du "$TAG" -sm /opt/venv | cut -f1) MiB"
 
-say "no build tools in the image (the final stage purged them) and no sources"
+say "no build tools in the image (the final stage purged them), no sources, nothing on /mnt"
 leftovers=$(run --entrypoint sh "$TAG" -c \
-  "dpkg -l | awk '/^ii/ && \$2 ~ /^python3(\\.[0-9]+)?-(pip|venv|setuptools|wheel)/ {print \$2}'; for d in /src /wheels; do [ ! -e \$d ] || echo \$d; done")
+  "dpkg -l | awk '/^ii/ && \$2 ~ /^python3(\\.[0-9]+)?-(pip|venv|setuptools|wheel)/ {print \$2}'; [ ! -e /src ] || echo /src; ls -A /mnt")
 [ -z "$leftovers" ] || { say "the image still has: $leftovers"; exit 1; }
 
 say "the non-root user"
