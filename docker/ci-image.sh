@@ -48,7 +48,7 @@ fi
 
 work=$(mktemp -d)
 cleanup() {
-  podman rm -f dali-pipes-ci-health >/dev/null 2>&1 || true
+  podman rm -f -t 0 dali-pipes-ci-health >/dev/null 2>&1 || true
   podman rmi -f "$TAG" "$TAG-build-stage" "$BASE" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -154,7 +154,7 @@ run --entrypoint python "$TAG" -c 'import ssl; assert ssl.create_default_context
 say "healthcheck"
 podman run -d --name dali-pipes-ci-health --network none --entrypoint sleep "$TAG" 600 >/dev/null
 podman healthcheck run dali-pipes-ci-health || { say "the healthcheck failed"; exit 1; }
-podman rm -f dali-pipes-ci-health >/dev/null
+podman rm -f -t 0 dali-pipes-ci-health >/dev/null  # sleep as PID 1 ignores SIGTERM: no 10 s wait
 
 say "compose services writing to a mounted results folder"
 mkdir -p "$work/results" "$work/data"
