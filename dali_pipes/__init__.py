@@ -13,23 +13,30 @@ from .config import (
 from .errors import ConfigError, ImageDecodeError, SourceError
 from .loader import make_loader
 from .mix import MixUpCutMix
-from .ops import CONFIGURED as _CONFIGURED
+from .ops.auto_augment import AutoAugment
+from .ops.blur import GaussianBlur
+from .ops.color_jitter import ColorJitter
+from .ops.erasing import RandomErasing
+from .ops.grayscale import RandomGrayscale
+from .ops.timm_augment import TimmAugment
 from .sources import ArraySource, HFDatasetSource, ImageFolderSource
 from .sources.coco import CocoSource
 from .sources.webdataset import WebDatasetSource
 from .stats import DatasetStats, cached_stats, compute_stats
-
-# every augmentation's config dataclass (ColorJitter, AutoAugment, RandomGrayscale, GaussianBlur,
-# RandomErasing, ...), from the registry: a new op is exported without a line here
-_AUGMENTATION_CONFIGS = {op.config.__name__: op.config for op in _CONFIGURED}
-globals().update(_AUGMENTATION_CONFIGS)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "make_loader",
     "MixUpCutMix",
-    *_AUGMENTATION_CONFIGS,
+    # every augmentation's config, one per TrainTransform field (tests/test_config.py holds them
+    # equal to the registry, dali_pipes.ops.CONFIGURED)
+    "TimmAugment",
+    "ColorJitter",
+    "AutoAugment",
+    "RandomGrayscale",
+    "GaussianBlur",
+    "RandomErasing",
     "Preprocess",
     "TrainTransform",
     "EvalTransform",

@@ -3,20 +3,26 @@
 This is the single source of truth. The DALI graph (`dali_pipes.dali.graph`) and the torchvision
 pipeline (`dali_pipes.tv.transforms`) each translate a `Preprocess`; neither adds a knob of its own.
 Every check lives in `__post_init__` so a bad value fails where it is written, naming the field.
-The augmentations' own dataclasses live with their ops (dali_pipes.ops); `TrainTransform` gets one
-optional field per op of the registry.
+The augmentations' own dataclasses live with their ops (dali_pipes.ops); `TrainTransform` has one
+optional, typed field per op of the registry, written out so that type checkers and IDEs see it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 from . import pretrained
 from .checks import each_field, pair, positive_int, require, triple
 from .constants import DTYPES, INTERPOLATIONS, TRAIN_INTERPOLATIONS
 from .errors import ConfigError  # noqa: F401 - its home was here: `from dali_pipes.config import ConfigError` keeps working
 from .ops import CONFIGURED
+from .ops.auto_augment import AutoAugment
+from .ops.blur import GaussianBlur
+from .ops.color_jitter import ColorJitter
+from .ops.erasing import RandomErasing
+from .ops.grayscale import RandomGrayscale
+from .ops.timm_augment import TimmAugment
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -70,22 +76,7 @@ class Normalize:
         return self.mean is None
 
 
-def _augmentation_fields(cls):
-    """Insert one optional field per configured op of the registry (`dali_pipes.ops.CONFIGURED`, in
-    its order) after `hflip`, defaulting to None (off)."""
-    fields = {}
-    for name, kind in cls.__dict__["__annotations__"].items():
-        fields[name] = kind
-        if name == "hflip":
-            for op in CONFIGURED:
-                fields[op.field] = op.config | None
-                setattr(cls, op.field, None)
-    cls.__annotations__ = fields
-    return cls
-
-
 @dataclass(frozen=True)
-@_augmentation_fields
 class TrainTransform:
     """A random crop to `size` x `size`, then a horizontal flip with probability `hflip`.
 
@@ -95,8 +86,9 @@ class TrainTransform:
     `size` x `size` (so CIFAR stays 32 x 32 unless a larger `size` is asked for).
 
     Then one optional field per augmentation of `dali_pipes.ops`, each None (off) or its config:
-    `color_jitter`, `auto_augment`, `grayscale`, `blur` on the uint8 image, in that order (timm's
-    order for grayscale and blur), and `random_erasing` on the normalized batch.
+    `timm_augment` (timm's policies), `color_jitter`, `auto_augment` (torchvision's policies),
+    `grayscale`, `blur` on the uint8 image, in that order (timm's order for grayscale and blur), and
+    `random_erasing` on the normalized batch.
 
     `exact_edges=True` makes DALI resample the crop window's border exactly as torchvision does
     (filter weights renormalized over the window instead of replicating its edge pixel): the outer
@@ -109,6 +101,14 @@ class TrainTransform:
     ratio: tuple[float, float] = (3 / 4, 4 / 3)
     padding: int = 4
     hflip: float = 0.5
+    # one optional field per configured op of the registry (dali_pipes.ops.CONFIGURED), in its order;
+    # None is off (tests/test_config.py holds these fields equal to the registry)
+    timm_augment: TimmAugment | None = None
+    color_jitter: ColorJitter | None = None
+    auto_augment: AutoAugment | None = None
+    grayscale: RandomGrayscale | None = None
+    blur: GaussianBlur | None = None
+    random_erasing: RandomErasing | None = None
     exact_edges: bool = False
     interpolation: str = "bilinear"
     vflip: float = 0.0
@@ -142,6 +142,25 @@ class TrainTransform:
         for op in CONFIGURED:
             if op.active(self):
                 op.check(self)
+
+
+def _check_fields_match_registry() -> None:
+    """TrainTransform's augmentation fields are the registry's, in its order, each typed with its op's
+    config: a new op without its field fails here, at import, saying what to add."""
+    names = [f.name for f in fields(TrainTransform)]
+    ours = names[names.index("hflip") + 1:names.index("exact_edges")]
+    wanted = [op.field for op in CONFIGURED]
+    if ours != wanted:
+        missing = [f"{op.field}: {op.config.__name__} | None = None" for op in CONFIGURED if op.field not in ours]
+        raise TypeError(f"TrainTransform's augmentation fields {ours} differ from the registry's {wanted}"
+                        + (f"; add {', '.join(missing)}" if missing else ""))
+    for op in CONFIGURED:
+        kind = TrainTransform.__dataclass_fields__[op.field].type
+        if kind != f"{op.config.__name__} | None":
+            raise TypeError(f"TrainTransform.{op.field} is typed {kind!r}; the registry says {op.config.__name__} | None")
+
+
+_check_fields_match_registry()
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@
 #   and mounted for the install step (docker/install.sh, --no-index): the build downloads no wheel;
 # - the build trusts this machine's locally installed CA certificates (mounted for the RUN steps);
 # - smoke tests with --network none: `info` (versions, backend), `demo` on both CPU backends, the
-#   non-root user, no build tools, the healthcheck, the labels against what is installed, docker/cuda_libs.py
+#   non-root user, no build tools, the healthcheck, the labels against what is installed (and py.typed
+#   in the installed package), docker/cuda_libs.py
 #   --check (every CUDA library torch and DALI load comes with the wheels), and the `bench` and
 #   `train` services of docker/compose.yaml writing to a mounted results folder (and refusing, at
 #   once, one they cannot write).
@@ -112,10 +113,12 @@ for word in dali-pipes torch torchvision DALI backend; do
   grep -qi "$word" <<<"$info" || { say "info does not mention $word"; exit 1; }
 done
 
-say "labels against what is installed"
+say "labels against what is installed; the installed package ships py.typed"
 installed=$(run --entrypoint python "$TAG" -c '
 import platform
 from importlib.metadata import version
+from importlib.resources import files
+assert files("dali_pipes").joinpath("py.typed").is_file(), "the installed package has no py.typed"
 print(platform.python_version(), version("nvidia-dali-cuda120"), version("torch"), version("torchvision"))')
 labelled=$(podman image inspect "$TAG" --format \
   '{{index .Labels "io.dali-pipes.python.version"}} {{index .Labels "io.dali-pipes.dali.version"}} {{index .Labels "io.dali-pipes.torch.version"}} {{index .Labels "io.dali-pipes.torchvision.version"}}')

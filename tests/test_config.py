@@ -113,3 +113,35 @@ def test_blur_arguments_take_torchvisions_forms():
     assert GaussianBlur(5).kernel_size == (5, 5) and GaussianBlur((3, 7)).kernel_size == (3, 7)
     assert GaussianBlur(5, sigma=1.5).sigma == (1.5, 1.5) and GaussianBlur(5, sigma=[0.1, 2]).sigma == (0.1, 2.0)
     assert TrainTransform(size=32, blur=GaussianBlur(63)).blur.kernel_size == (63, 63)  # half 31 < 32: reflectable
+
+
+def test_the_augmentation_fields_and_exports_are_the_registrys():
+    """Written out for type checkers, held equal to the registry: each op's field, in its order, typed
+    with its config, and the config exported from the package (the same class)."""
+    import typing
+
+    import dali_pipes
+    from dali_pipes.ops import CONFIGURED
+
+    names = [f.name for f in dataclasses.fields(TrainTransform)]
+    assert names[names.index("hflip") + 1:names.index("exact_edges")] == [op.field for op in CONFIGURED]
+    hints = typing.get_type_hints(TrainTransform)
+    for op in CONFIGURED:
+        assert hints[op.field] == typing.Optional[op.config], op.field
+        assert TrainTransform.__dataclass_fields__[op.field].default is None
+        assert op.config.__name__ in dali_pipes.__all__
+        assert getattr(dali_pipes, op.config.__name__) is op.config
+    assert set(dali_pipes.__all__) <= set(dir(dali_pipes))
+
+
+def test_a_registry_op_without_its_field_is_named_at_import(monkeypatch):
+    from dali_pipes import config
+    from dali_pipes.ops import CONFIGURED
+    from dali_pipes.ops.base import Augmentation
+
+    class Invert(Augmentation):
+        field, config = "invert", type("RandomInvert", (), {})
+
+    monkeypatch.setattr(config, "CONFIGURED", CONFIGURED + (Invert(),))
+    with pytest.raises(TypeError, match=r"add invert: RandomInvert \| None = None"):
+        config._check_fields_match_registry()

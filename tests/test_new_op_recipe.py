@@ -1,7 +1,8 @@
 """The recipe of README "Adding an augmentation", followed for real on a copy of the package: one new
-module in dali_pipes/ops/ and its line in the registry give the TrainTransform field and its type
-check, the export, the CLI flag, the DALI graph (CPU run, GPU defined) and the torchvision kernel,
-with the other ops' random numbers unmoved."""
+module in dali_pipes/ops/, its line in the registry, its typed TrainTransform field and its export
+give the field's type check, the CLI flag, the DALI graph (CPU run, GPU defined) and the torchvision
+kernel, with the other ops' random numbers unmoved (a field left out is named at import:
+tests/test_config.py)."""
 
 from __future__ import annotations
 
@@ -100,10 +101,26 @@ def test_a_new_augmentation_is_one_module_and_its_registry_line(tmp_path):
     text = text.replace("Grayscale(), Blur())", "Grayscale(), Blur(), Invert())")
     assert "Invert()" in text  # the registry line went in
     registry.write_text(text)
+    env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin", "DALI_PIPES_CACHE": str(tmp_path / "cache"),
+           "HOME": str(tmp_path)}
+    _edit(package / "config.py", "    blur: GaussianBlur | None = None\n",
+          "    blur: GaussianBlur | None = None\n    invert: RandomInvert | None = None\n",
+          "from .ops.grayscale import RandomGrayscale\n",
+          "from .ops.grayscale import RandomGrayscale\nfrom .ops.invert import RandomInvert\n")
+    _edit(package / "__init__.py", "from .ops.grayscale import RandomGrayscale\n",
+          "from .ops.grayscale import RandomGrayscale\nfrom .ops.invert import RandomInvert\n",
+          '    "RandomErasing",\n', '    "RandomErasing",\n    "RandomInvert",\n')
     result = subprocess.run([sys.executable, "-c", CHECK, str(tmp_path / "data")], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=240,
-                            env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin",
-                                 "DALI_PIPES_CACHE": str(tmp_path / "cache"), "HOME": str(tmp_path)})
+                            capture_output=True, text=True, timeout=240, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "dali-cpu inverted exactly" in result.stdout and "torchvision inverted exactly" in result.stdout
     assert '"op": "CropMirrorNormalize"' in result.stdout  # the GPU graph with the new op defined
+
+
+def _edit(path, *pairs: str) -> None:
+    """Each (old, new) pair replaced once; each old text must be there."""
+    text = path.read_text()
+    for old, new in zip(pairs[::2], pairs[1::2]):
+        assert text.count(old) == 1, (path.name, old)
+        text = text.replace(old, new)
+    path.write_text(text)
