@@ -157,7 +157,8 @@ def _check_fields_match_registry() -> None:
     for op in CONFIGURED:
         kind = TrainTransform.__dataclass_fields__[op.field].type
         if kind != f"{op.config.__name__} | None":
-            raise TypeError(f"TrainTransform.{op.field} is typed {kind!r}; the registry says {op.config.__name__} | None")
+            raise TypeError(f"TrainTransform.{op.field} is typed {kind!r}; the registry says "
+                            f"{op.config.__name__} | None")
 
 
 _check_fields_match_registry()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -52,5 +51,5 @@ def test_mistakes_are_seen_by_the_type_checker(mypy_out):
 
 def test_the_package_ships_py_typed():
     assert (ROOT / "dali_pipes" / "py.typed").is_file()
-    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert "py.typed" in setuptools["package-data"]["dali_pipes"]
+    # the wheel carries it (docker/ci-image.sh checks it in the image's installed package)
+    assert '[tool.setuptools.package-data]\ndali_pipes = ["py.typed"]' in (ROOT / "pyproject.toml").read_text()
