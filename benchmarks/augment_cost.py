@@ -23,7 +23,7 @@ from dali_pipes import (
     TimmAugment,
     make_loader,
 )
-from dali_pipes.bench import epoch_rates, loader_choice
+from dali_pipes.bench.runner import epoch_rates, loader_choice
 from dali_pipes.synthetic import make_synthetic_imagefolder
 
 ADDED = {

@@ -2,7 +2,7 @@
 
 Storage: the page cache (warm), the page cache dropped before every epoch (root only: the kernel's
 `vm.drop_caches`), and a FUSE filesystem that adds 0, 2 and 10 ms to every open and read
-(dali_pipes.latencyfs, mounted here: root, libfuse2, fusepy). Rows: the concurrent-read ceiling
+(tests/harness/latencyfs.py, mounted here: root, libfuse2, fusepy). Rows: the concurrent-read ceiling
 (threads reading the epoch's files, nothing else), the DALI feeder alone (read-ahead, header checks,
 parameter draws; no decoding), dali-cpu, dali-cpu with DALI's resampler (the GPU's graph), the
 torchvision backend, the classic DataLoader (PIL ImageFolder). Figures: images/s (median of the
@@ -26,10 +26,9 @@ from types import SimpleNamespace
 import psutil
 
 from dali_pipes import PRESETS, make_loader
-from dali_pipes.bench import _classic_loader, loader_choice
+from dali_pipes.bench.runner import _classic_loader, loader_choice
 from dali_pipes.dali.pipeline import BatchFeeder
 from dali_pipes.dali.prefetch import default_read_threads
-from dali_pipes.latencyfs import LatencyMount, fuse_missing
 from dali_pipes.sampling import EpochPlan
 from dali_pipes.sources import resolve_source
 from dali_pipes.state import LoaderState
@@ -116,6 +115,10 @@ def loader_rate(root: Path, contender: str, batch_size: int, threads: int, repea
 
 
 def main() -> int:
+    # the slow filesystem is a test harness (tests/harness/latencyfs.py, nothing of the project imported)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "harness"))
+    from latencyfs import LatencyMount, fuse_missing
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2048)
     parser.add_argument("--batch-size", type=int, default=256)

@@ -14,8 +14,8 @@ import tempfile
 
 import torch
 
-from dali_pipes.bench import epoch_rates
-from dali_pipes.recipes import zero_bit_posterize_as_black
+from dali_pipes.bench.recipes import zero_bit_posterize_as_black
+from dali_pipes.bench.runner import epoch_rates
 from dali_pipes.synthetic import make_synthetic_imagefolder
 
 SCHEDULE = dict(input_size_choices=(128, 160, 192), batch_size_choices=(96, 64, 48), batch_choice_seed=1)

@@ -24,17 +24,19 @@ from pathlib import Path
 import psutil
 
 from dali_pipes import make_loader
-from dali_pipes.bench import loader_choice
+from dali_pipes.bench.runner import loader_choice
 from dali_pipes.convert import convert_to_shards
 from dali_pipes.sources import resolve_source
 from dali_pipes.synthetic import make_synthetic_imagefolder
 
+HARNESS = Path(__file__).resolve().parents[1] / "tests" / "harness"  # the loopback servers: a test harness
+
 
 class Served:
-    """`python -m dali_pipes.testing KIND ROOT --latency-ms N` in a child process."""
+    """`python tests/harness/servers.py KIND ROOT --latency-ms N` in a child process."""
 
     def __init__(self, kind: str, root: Path, latency_ms: float):
-        self.process = subprocess.Popen([sys.executable, "-m", "dali_pipes.testing", kind, str(root),
+        self.process = subprocess.Popen([sys.executable, str(HARNESS / "servers.py"), kind, str(root),
                                          "--latency-ms", str(latency_ms)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.info = json.loads(self.process.stdout.readline())

@@ -12,9 +12,9 @@ import platform
 import sys
 import time
 
+from .bench.recipes import RECIPES
 from .checks import writable_folder
 from .ops import CONFIGURED
-from .recipes import RECIPES
 from .resamplers import RESAMPLERS, resolve_resampler
 from .storage import is_url
 
@@ -196,7 +196,7 @@ def _cmd_bench(args) -> int:
     import json
 
     try:
-        from . import bench
+        from .bench import runner as bench
     except ModuleNotFoundError as err:
         if err.name != "psutil":
             raise
@@ -374,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sizes", type=int, nargs="+", default=[256, 500, 1000], help="long sides for --sweep size")
     bench.add_argument("--recipe", nargs="+", default=None, metavar="NAME",
                        choices=[*RECIPES, "all"],
-                       help=f"train recipes to compare every contender on (dali_pipes.recipes: "
+                       help=f"train recipes to compare every contender on (dali_pipes.bench.recipes: "
                             f"{', '.join(RECIPES)}, or all)")
     bench.add_argument("--soak", type=int, default=0, metavar="EPOCHS",
                        help="instead: memory over EPOCHS epochs of the first contender")

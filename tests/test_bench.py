@@ -44,7 +44,7 @@ def test_bench_soak_reports_memory_per_epoch(tmp_path, monkeypatch, capsys):
 
 
 def test_cpu_utilisation_is_measured_over_a_long_enough_window(tmp_path, monkeypatch):
-    from dali_pipes import bench
+    from dali_pipes.bench import runner as bench
     from dali_pipes.synthetic import make_synthetic_imagefolder
 
     monkeypatch.setattr(bench, "MIN_CPU_WINDOW_S", 0.2)
@@ -55,7 +55,7 @@ def test_cpu_utilisation_is_measured_over_a_long_enough_window(tmp_path, monkeyp
 
 
 def test_contender_names_vary_the_resampler_and_exact_edges():
-    from dali_pipes.bench import loader_choice
+    from dali_pipes.bench.runner import loader_choice
 
     assert loader_choice("dali-cpu") == {"backend": "dali-cpu", "resampler": "auto"}
     assert loader_choice("dali-cpu:dali") == {"backend": "dali-cpu", "resampler": "dali"}
@@ -68,7 +68,7 @@ def test_contender_names_vary_the_resampler_and_exact_edges():
 def test_timm_contender_runs_timms_own_loader(tmp_path):
     """timm's create_loader on the same files, both modes; listed when timm is installed."""
     pytest.importorskip("timm", reason="the 'test' extra installs timm")
-    from dali_pipes import bench
+    from dali_pipes.bench import runner as bench
     from dali_pipes.synthetic import make_synthetic_imagefolder
 
     assert "timm" in bench.contenders()
@@ -81,12 +81,13 @@ def test_timm_contender_runs_timms_own_loader(tmp_path):
 def test_ffcv_contender_reads_its_own_conversion_of_the_files(tmp_path):
     """FFCV's Loader on its .beton of the folder: every sample once per epoch with its label,
     ImageNet-normalized 224 px batches; eval in order; recipes beyond crop-flip refused."""
-    from dali_pipes import bench, ffcv_contender
+    from dali_pipes.bench import ffcv as ffcv_contender
+    from dali_pipes.bench import runner as bench
 
     if not ffcv_contender.available():
         pytest.skip("ffcv is not installed (the 'ffcv' extra: its source package needs Debian's libopencv-dev "
                     "and libturbojpeg0-dev)")
-    from dali_pipes.recipes import RECIPES
+    from dali_pipes.bench.recipes import RECIPES
     from dali_pipes.sources import resolve_source
     from dali_pipes.synthetic import make_synthetic_imagefolder
 

@@ -114,7 +114,7 @@ def test_the_command_and_the_package_work_without_their_optional_dependencies(tm
     registry must not need it; a TimmAugment only needs it when a transform uses it. psutil is the
     bench extra's: without it, `bench` says what to install instead of a traceback."""
     code = ("import sys; sys.modules['timm'] = None; sys.modules['psutil'] = None\n"
-            "import dali_pipes.cli, dali_pipes.recipes\n"
+            "import dali_pipes.cli, dali_pipes.bench.recipes\n"
             "from dali_pipes import TimmAugment, TrainTransform\n"
             "TimmAugment('rand-m9')\n"
             "try:\n"

@@ -23,7 +23,7 @@ from dali_pipes.sources import resolve_source
 from dali_pipes.sources.remote import INDEX_SUFFIX, RemoteImageFolderSource, RemoteWebDatasetSource, object_stamp
 from dali_pipes.storage import Store, is_transient
 from dali_pipes.synthetic import make_synthetic_imagefolder
-from dali_pipes.testing import FaultyProxy, HTTPServer, S3Server
+from tests.harness.servers import FaultyProxy, HTTPServer, S3Server
 
 from .conftest import CPU_BACKENDS
 
@@ -185,7 +185,7 @@ def test_a_missing_http_url_fails_fast(http):
 
 def test_denied_credentials_fail_fast(tmp_path, local):
     """moto with authentication on (a server of its own): unknown keys get a 403 at the listing."""
-    from dali_pipes.testing import free_port
+    from tests.harness.servers import free_port
 
     port = free_port()
     env = {"INITIAL_NO_AUTH_ACTION_COUNT": "2", "PATH": "/usr/bin:/bin"}

@@ -11,9 +11,9 @@ import pytest
 import torch
 import torchvision.transforms as T
 
-from dali_pipes import bench
+from dali_pipes.bench import runner as bench
+from dali_pipes.bench.recipes import RECIPES, recipe
 from dali_pipes.cli import main
-from dali_pipes.recipes import RECIPES, recipe
 
 
 @pytest.fixture(scope="module")

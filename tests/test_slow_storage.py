@@ -1,6 +1,6 @@
 """Slow storage for real: each layout (an ImageFolder tree, WebDataset shards, a saved Hugging Face
 dataset) read through a FUSE filesystem that adds latency to every open and read
-(dali_pipes.latencyfs). The DALI feeder keeps several requests in flight at once, the training
+(tests/harness/latencyfs.py). The DALI feeder keeps several requests in flight at once, the training
 thread waits on none of them, and the batches are the ones the same files give from local disk.
 
 Needs root, /dev/fuse, libfuse2 and fusermount (Debian's libfuse2 and fuse3, which `.ci/run`
@@ -18,8 +18,8 @@ import torch
 
 from dali_pipes import EvalTransform, Preprocess, TrainTransform, make_loader
 from dali_pipes.convert import convert_to_shards
-from dali_pipes.latencyfs import LatencyMount, fuse_missing
 from dali_pipes.sources import resolve_source
+from tests.harness.latencyfs import LatencyMount, fuse_missing
 
 SMALL = Preprocess(train=TrainTransform(size=32), eval=EvalTransform(size=32, resize_size=36))
 DELAY_MS = 10

@@ -20,8 +20,8 @@ from pathlib import Path
 import psutil
 import torch
 
-from . import ffcv_contender
-from .loader import default_num_threads, make_loader
+from ..loader import default_num_threads, make_loader
+from . import ffcv as ffcv_contender
 
 CLASSIC, CEILING, TIMM, FFCV = "classic-torchvision", "decode-only", "timm", ffcv_contender.NAME
 LOCAL_ONLY = (CLASSIC, TIMM)  # PIL ImageFolder readers: a local tree only
@@ -171,7 +171,7 @@ class _ForkSafe:
         self.loader = loader
 
     def __iter__(self):
-        from .tv.engine import fork_safe_iter
+        from ..tv.engine import fork_safe_iter
 
         return fork_safe_iter(self.loader)
 
@@ -182,8 +182,8 @@ class _DecodeOnly:
     def __init__(self, root, batch_size: int, threads: int):
         from nvidia.dali import fn, pipeline_def, types
 
-        from .sampling import EpochPlan
-        from .sources import resolve_source
+        from ..sampling import EpochPlan
+        from ..sources import resolve_source
 
         source = resolve_source(root)
         self.plan = EpochPlan(len(source), batch_size, False, False, seed=0)
@@ -242,7 +242,7 @@ def _build(contender: str, root, train: bool, batch_size: int, threads: int, rec
         return _ffcv_loader(root, train, batch_size, threads, recipe)
     choice = loader_choice(contender)
     if recipe is not None and train:
-        from .sources import resolve_source
+        from ..sources import resolve_source
 
         source = resolve_source(root)
         choice.update(preset=recipe.preset(choice.get("preset")), mix=recipe.mixer(len(source.classes)))
@@ -251,13 +251,13 @@ def _build(contender: str, root, train: bool, batch_size: int, threads: int, rec
 
 
 def _ffcv_loader(root, train: bool, batch_size: int, workers: int, recipe=None):
-    """FFCV's Loader on its own conversion of the source (dali_pipes.ffcv_contender), cached in the
+    """FFCV's Loader on its own conversion of the source (dali_pipes.bench.ffcv), cached in the
     temp folder by the source's fingerprint."""
     import hashlib
     import tempfile
 
-    from .sources import resolve_source
-    from .sources.base import source_fingerprint
+    from ..sources import resolve_source
+    from ..sources.base import source_fingerprint
 
     if recipe is not None and recipe.name not in ffcv_contender.RECIPES:
         raise ValueError(f"FFCV cannot express recipe {recipe.name!r} (it runs {ffcv_contender.RECIPES})")
@@ -277,7 +277,7 @@ def loader_choice(contender: str) -> dict:
     backend, _, resampler = name.partition(":")
     choice = dict(backend=backend, resampler=resampler or "auto")
     if option:
-        from .config import Preprocess, TrainTransform
+        from ..config import Preprocess, TrainTransform
 
         choice["preset"] = Preprocess(train=TrainTransform(exact_edges=True))
     return choice
@@ -286,7 +286,7 @@ def loader_choice(contender: str) -> dict:
 def measure(contender: str, root, *, train: bool, batch_size: int = 64, threads: int | None = None,
             repeats: int = 3, recipe=None) -> Result:
     """One contender's images/s (median of `repeats` epochs after a warm-up), CPU and memory; with a
-    `recipe` (dali_pipes.recipes), its train augmentations."""
+    `recipe` (dali_pipes.bench.recipes), its train augmentations."""
     threads = threads or default_num_threads()
     loader = _build(contender, root, train, batch_size, threads, recipe)
     try:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from .config import Preprocess
-from .mix import MixUpCutMix
-from .ops.auto_augment import AutoAugment
-from .ops.blur import GaussianBlur
-from .ops.color_jitter import ColorJitter
-from .ops.erasing import RandomErasing
-from .ops.grayscale import RandomGrayscale
-from .ops.timm_augment import TimmAugment
+from ..config import Preprocess
+from ..mix import MixUpCutMix
+from ..ops.auto_augment import AutoAugment
+from ..ops.blur import GaussianBlur
+from ..ops.color_jitter import ColorJitter
+from ..ops.erasing import RandomErasing
+from ..ops.grayscale import RandomGrayscale
+from ..ops.timm_augment import TimmAugment
 
 
 @dataclass(frozen=True)

@@ -245,14 +245,14 @@ class FaultyProxy(_LoopThread):
 
 
 def serve(argv=None) -> int:
-    """`python -m dali_pipes.testing {s3,http} ROOT [--latency-ms N]`: serve ROOT (uploaded to
+    """`python tests/harness/servers.py {s3,http} ROOT [--latency-ms N]`: serve ROOT (uploaded to
     s3://data/ for s3, behind a proxy) with N ms added to every request, print {"url", "storage_options"} as one
     JSON line, and run until stdin closes. Benchmarks run the servers in a process of their own."""
     import argparse
     import json
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m dali_pipes.testing")
+    parser = argparse.ArgumentParser(prog="python tests/harness/servers.py")
     parser.add_argument("kind", choices=("s3", "http"))
     parser.add_argument("root", help="a local folder to serve")
     parser.add_argument("--latency-ms", type=float, default=0.0)

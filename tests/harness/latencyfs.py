@@ -2,8 +2,8 @@
 stand-in for NFS / Lustre / EFS, where each request pays a network round trip. For tests and
 benchmarks of slow storage (a real filesystem, not a mock).
 
-    python -m dali_pipes.latencyfs SOURCE_DIR MOUNTPOINT --delay-ms 2 [--stats FILE]
-    (or `python path/to/latencyfs.py ...`: it imports nothing else of the package)
+    python tests/harness/latencyfs.py SOURCE_DIR MOUNTPOINT --delay-ms 2 [--stats FILE]
+    (it imports nothing of the project: a file of its own, run as a script)
     (foreground; `fusermount -u MOUNTPOINT` stops it)
 
 or `with LatencyMount(source, delay_ms) as mount: ... mount.point ...`.
