@@ -53,7 +53,7 @@ class Loader:
         self.mix = mix
         self.on_error = on_error
         self.engine = engine
-        self._state = state
+        self.loader_state = state
         self._output = output
         self._skips = skips
         self._generation = 0
@@ -70,7 +70,7 @@ class Loader:
 
     @property
     def plan(self):
-        return self._state.plan
+        return self.loader_state.plan
 
     @property
     def backend(self) -> str:
@@ -86,7 +86,7 @@ class Loader:
 
     @property
     def seed(self) -> int:
-        return self._state.seed
+        return self.loader_state.seed
 
     @property
     def num_workers(self) -> int:
@@ -126,25 +126,25 @@ class Loader:
     @property
     def engine_seed(self) -> int:
         """The seed of the engine's own random ops, distinct per shard so ranks do not correlate."""
-        return self._state.engine_seed
+        return self.loader_state.engine_seed
 
     @property
     def epoch(self) -> int:
         """The epoch that the next `iter(loader)` runs."""
-        return self._state.epoch
+        return self.loader_state.epoch
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch the next iteration runs; its order depends only on (seed, epoch)."""
         if not isinstance(epoch, int) or epoch < 0:
             raise ValueError(f"set_epoch: epoch must be a non-negative integer, got {epoch!r}")
-        self._state.set_epoch(epoch)
+        self.loader_state.set_epoch(epoch)
 
     def start_at(self, epoch: int, batches_done: int) -> None:
         """The next iteration runs `epoch` from plan batch `batches_done` on (a scheduled loader
         moves each choice's loader to where the schedule stands); a running epoch is let go."""
         self._stop_running_epoch()
         self._generation += 1
-        self._state.restore(epoch, batches_done)
+        self.loader_state.restore(epoch, batches_done)
 
     @property
     def sampler(self) -> "PlanSampler":
@@ -170,7 +170,7 @@ class Loader:
         if generation != self._generation:
             raise RuntimeError("this iterator was replaced by a newer iter(loader)")
         self._stop_running_epoch()
-        epoch, first = self._state.begin_epoch()
+        epoch, first = self.loader_state.begin_epoch()
         self._running = True
         self._skips.begin_epoch()
         batches = self.engine.run_epoch(epoch, first)
@@ -189,11 +189,11 @@ class Loader:
                     for _ in batches:
                         raise RuntimeError("the engine produced more batches than the epoch plan holds")
                     self._running = False
-                self._state.delivered(epoch, index)
+                self.loader_state.delivered(epoch, index)
                 yield batch
             if generation == self._generation:
                 self._running = False
-                self._state.ended(epoch)
+                self.loader_state.ended(epoch)
                 self._skips.end_epoch(epoch, len(self.dataset))
         finally:
             batches.close()  # now, not in a garbage collection at interpreter exit
@@ -236,10 +236,10 @@ class Loader:
         A fresh loader built with the same arguments and given this state by `load_state_dict`
         continues with exactly the batches the uninterrupted run would have produced next.
         """
-        epoch, done = self._state.saved()
+        epoch, done = self.loader_state.saved()
         state = {"format": STATE_FORMAT, "backend": self.backend, "seed": self.seed, "epoch": epoch,
                  "batches_done": done, "signature": self._signature()}
-        state.update(self.engine.state())
+        state.update(self.engine.checkpoint())
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -260,13 +260,13 @@ class Loader:
             details = "; ".join(f"{k}: state has {theirs.get(k)!r}, loader has {ours[k]!r}" for k in mismatched)
             raise ValueError(f"this state comes from another configuration or dataset ({details})")
         if state["seed"] != self.seed:
-            if not self._state.seed_was_drawn:
+            if not self.loader_state.seed_was_drawn:
                 raise ValueError(f"this state was saved with seed {state['seed']}; this loader was built with "
                                  f"seed {self.seed} (build it with the same seed, or seed=None to adopt the state's)")
-            self._state.adopt_seed(state["seed"])
+            self.loader_state.adopt_seed(state["seed"])
         self._stop_running_epoch()
         self._generation += 1  # an iterator taken before this point must not continue
-        self._state.restore(state["epoch"], state["batches_done"])
+        self.loader_state.restore(state["epoch"], state["batches_done"])
         self.engine.restore(state if shard_id == self.plan.shard_id else {})
 
     def _signature(self) -> dict:

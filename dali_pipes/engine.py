@@ -30,7 +30,7 @@ class Engine(ABC):
     def release(self) -> None:
         """Free engine resources (pipelines, worker processes); called once, at close."""
 
-    def state(self) -> dict:
+    def checkpoint(self) -> dict:
         """The engine's own part of a checkpoint (e.g. DALI's random streams)."""
         return {}
 

@@ -3,10 +3,11 @@ output stage and the loader's state into a `Loader`."""
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 from dataclasses import replace
+
+import torch
 
 from .backend import resolve_backend
 from .config import GpuDecoder, Preprocess, resolve_preset
@@ -14,8 +15,9 @@ from .dali.prefetch import READ_AHEAD_BYTES  # no DALI import: the read-ahead is
 from .dataloader import Loader
 from .distributed import detect_shard, shared_seed
 from .mix import MixUpCutMix
+from .options import LoaderOptions, _check_positive
 from .output import OutputStage
-from .resamplers import check_resampler, resolve_resampler
+from .resamplers import resolve_resampler
 from .sampling import EpochPlan, ScheduledPlan, check_sharding
 from .scheduled import ScheduledLoader
 from .skips import SkipLog
@@ -26,19 +28,11 @@ from .stats import cached_stats
 
 log = logging.getLogger("dali_pipes")
 
-ON_ERROR = ("raise", "skip")
-
-
 def default_num_threads() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:
         return max(1, os.cpu_count() or 1)
-
-
-def _check_positive(name: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def make_loader(
@@ -52,18 +46,18 @@ def make_loader(
     shuffle: bool | None = None,
     drop_last: bool = False,
     num_threads: int | None = None,
-    device=None,
+    device: torch.device | str | None = None,
     prefetch: int = 2,
     image_column: str | None = None,
     label_column: str | None = None,
     unlabeled: bool = False,
-    mix=None,
+    mix: MixUpCutMix | None = None,
     shard_id: int | None = None,
     num_shards: int | None = None,
     shard_padding: str = "pad",
     on_error: str = "raise",
     resampler: str = "auto",
-    gpu_decoder=None,
+    gpu_decoder: GpuDecoder | None = None,
     storage_options: dict | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     read_threads: int | None = None,
@@ -120,14 +114,19 @@ def make_loader(
     most this many bytes ahead (default 256 MiB). The torchvision backend's workers read ahead by
     `prefetch_factor` batches instead.
     """
-    args = dict(locals())
-    _check_arguments(args)
-    cfg = resolve_preset(preset)
-    choice, src, plan, shard_source = _plan(args, cfg)
-    _check_mix(mix, {len(b) for b in plan.batches(0)}, src)
+    options = LoaderOptions(
+        train=train, batch_size=batch_size, backend=backend, preset=preset, seed=seed, shuffle=shuffle,
+        drop_last=drop_last, num_threads=num_threads, device=device, prefetch=prefetch, image_column=image_column,
+        label_column=label_column, unlabeled=unlabeled, mix=mix, shard_id=shard_id, num_shards=num_shards,
+        shard_padding=shard_padding, on_error=on_error, resampler=resampler, gpu_decoder=gpu_decoder,
+        storage_options=storage_options, max_pixels=max_pixels, read_threads=read_threads,
+        read_ahead_bytes=read_ahead_bytes, aug_repeats=aug_repeats)
+    cfg = resolve_preset(options.preset)
+    choice, src, plan, shard_source = _plan(source, options, cfg)
+    _check_mix(options.mix, {len(b) for b in plan.batches(0)}, src)
     if cfg.normalize.is_per_dataset:  # the one expensive pass (cached): after every check
         cfg = _with_dataset_statistics(cfg, src)
-    loader = _build(args, src, cfg, plan, choice)
+    loader = _build(options, src, cfg, plan, choice)
     log.info("dali-pipes backend: %s (%s); %d samples, %d batches of %d; shard %d of %d (%s)", loader.backend,
              choice.reason, len(src), len(loader), batch_size, plan.shard_id, plan.num_shards, shard_source)
     return loader
@@ -143,109 +142,62 @@ def make_scheduled_loader(source, *, presets, batch_sizes, shapes, **options) ->
         raise ValueError(f"one batch size per preset: {len(presets)} presets, {len(batch_sizes)} batch sizes")
     for b in batch_sizes:
         _check_positive("batch_sizes", b)
-    bound = inspect.signature(make_loader).bind(source, batch_size=max(batch_sizes), preset=presets[0], **options)
-    bound.apply_defaults()
-    args = bound.arguments
-    _check_arguments(args)
+    opts = LoaderOptions(batch_size=max(batch_sizes), preset=presets[0], **options)
     cfgs = [resolve_preset(p) for p in presets]
-    choice, src, base, _ = _plan(args, cfgs[0])
+    choice, src, base, _ = _plan(source, opts, cfgs[0])
     plan = ScheduledPlan(replace(base, batch_size=1, drop_last=False), tuple(batch_sizes), shapes)
-    _check_mix(args["mix"], set(batch_sizes), src)
+    _check_mix(opts.mix, set(batch_sizes), src)
     if cfgs[0].normalize.is_per_dataset:
         cfgs = [_with_dataset_statistics(cfg, src) for cfg in cfgs]
-    loaders = [_build(args, src, cfg, plan.choice(k), choice) for k, cfg in enumerate(cfgs)]
+    loaders = [_build(opts, src, cfg, plan.choice(k), choice) for k, cfg in enumerate(cfgs)]
     log.info("dali-pipes backend: %s (%s); %d samples, %d scheduled batches of %s",
              loaders[0].backend, choice.reason, len(src), len(plan.choices(0)), list(batch_sizes))
     return ScheduledLoader(loaders)
 
 
-def _plan(args: dict, cfg: Preprocess):
-    """(backend choice, source, epoch plan, where the shard came from) from make_loader's arguments."""
-    choice = resolve_backend(args["backend"], args["device"], cfg.train if args["train"] else None)
-    shard, shards, shard_source = detect_shard(args["shard_id"], args["num_shards"])
-    check_sharding(shard, shards, args["shard_padding"])
-    options = {k: args[k] for k in ("image_column", "label_column", "storage_options") if args[k] is not None}
-    if args["unlabeled"]:
-        options["unlabeled"] = True
-    src = resolve_source(args["source"], **options)
+def _plan(source, options: LoaderOptions, cfg: Preprocess):
+    """(backend choice, source, epoch plan, where the shard came from) from make_loader's options."""
+    choice = resolve_backend(options.backend, options.device, cfg.train if options.train else None)
+    shard, shards, shard_source = detect_shard(options.shard_id, options.num_shards)
+    check_sharding(shard, shards, options.shard_padding)
+    src = resolve_source(source, **options.source_options())
     if len(src) == 0:
         raise ValueError(f"source {src!r} has no samples")
-    train, seed = args["train"], args["seed"]
-    shuffle = train if args["shuffle"] is None else args["shuffle"]
     plan = EpochPlan(
         num_samples=len(src),
-        batch_size=args["batch_size"],
-        shuffle=shuffle,
-        drop_last=args["drop_last"],
-        seed=shared_seed(shards, random=train or shuffle) if seed is None else seed,
+        batch_size=options.batch_size,
+        shuffle=options.shuffled,
+        drop_last=options.drop_last,
+        seed=shared_seed(shards, random=options.train or options.shuffled) if options.seed is None else options.seed,
         shard_id=shard,
         num_shards=shards,
-        padding=args["shard_padding"],
-        repeats=args["aug_repeats"],
+        padding=options.shard_padding,
+        repeats=options.aug_repeats,
     )
     return choice, src, plan, shard_source
 
 
-def _build(args: dict, src, cfg: Preprocess, plan, choice) -> Loader:
+def _build(options: LoaderOptions, src, cfg: Preprocess, plan, choice) -> Loader:
     """The loader of one plan: its state, engine and output stage."""
-    train, mix, on_error = args["train"], args["mix"], args["on_error"]
-    resampler = resolve_resampler(args["resampler"], choice.name)
-    threads = args["num_threads"] or default_num_threads()
-    state = LoaderState(plan, seed_was_drawn=args["seed"] is None)
+    train, mix, on_error = options.train, options.mix, options.on_error
+    resampler = resolve_resampler(options.resampler, choice.name)
+    threads = options.num_threads or default_num_threads()
+    state = LoaderState(plan, seed_was_drawn=options.seed is None)
     skips, output = SkipLog(), OutputStage(cfg, train, mix)
     if choice.name == "torchvision":
         from .tv.engine import TorchvisionEngine
 
         engine = TorchvisionEngine(src, cfg, state, skips, output, train=train, device=choice.device,
-                                   num_workers=threads, on_error=on_error, max_pixels=args["max_pixels"])
+                                   num_workers=threads, on_error=on_error, max_pixels=options.max_pixels)
     else:
         from .dali.engine import DaliEngine
 
         engine = DaliEngine(src, cfg, state, skips, train=train, device=choice.device, num_threads=threads,
-                            prefetch=args["prefetch"], on_error=on_error, resampler=resampler,
-                            gpu_decoder=args["gpu_decoder"], max_pixels=args["max_pixels"],
-                            read_threads=args["read_threads"], read_ahead_bytes=args["read_ahead_bytes"])
+                            prefetch=options.prefetch, on_error=on_error, resampler=resampler,
+                            gpu_decoder=options.gpu_decoder, max_pixels=options.max_pixels,
+                            read_threads=options.read_threads, read_ahead_bytes=options.read_ahead_bytes)
     return Loader(src, cfg, state, engine, output, skips, train=train, device=choice.device, mix=mix,
                   on_error=on_error, backend_reason=choice.reason)
-
-
-def _check_arguments(args: dict) -> None:
-    """Every argument that can be checked alone, before a source is scanned or statistics computed."""
-    for name in ("train", "drop_last", "unlabeled"):
-        if not isinstance(args[name], bool):
-            raise ValueError(f"{name} must be True or False, got {args[name]!r}")
-    if args["shuffle"] is not None and not isinstance(args["shuffle"], bool):
-        raise ValueError(f"shuffle must be True, False or None (= train), got {args['shuffle']!r}")
-    _check_positive("batch_size", args["batch_size"])
-    _check_positive("prefetch", args["prefetch"])
-    if args["storage_options"] is not None and not isinstance(args["storage_options"], dict):
-        raise ValueError("storage_options must be a dict of fsspec options, got "
-                         f"{type(args['storage_options']).__name__}")
-    if args["num_threads"] is not None:
-        _check_positive("num_threads", args["num_threads"])
-    for name in ("max_pixels", "read_threads"):
-        if args[name] is not None:
-            _check_positive(name, args[name])
-    _check_positive("read_ahead_bytes", args["read_ahead_bytes"])
-    seed = args["seed"]
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
-        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-    for name in ("image_column", "label_column"):
-        if args[name] is not None and not isinstance(args[name], str):
-            raise ValueError(f"{name} must be a column name (str) or None, got {args[name]!r}")
-    if args["on_error"] not in ON_ERROR:
-        raise ValueError(f"on_error must be one of {ON_ERROR}, got {args['on_error']!r}")
-    if args["gpu_decoder"] is not None:
-        if not isinstance(args["gpu_decoder"], GpuDecoder):
-            raise ValueError("gpu_decoder must be a dali_pipes.GpuDecoder or None, got "
-                             f"{type(args['gpu_decoder']).__name__}")
-    check_resampler(args["resampler"])
-    mix = args["mix"]
-    if mix is not None:
-        if not isinstance(mix, MixUpCutMix):
-            raise ValueError(f"mix must be a dali_pipes.MixUpCutMix or None, got {type(mix).__name__}")
-        if not args["train"]:
-            raise ValueError("mix: MixUp/CutMix is a training augmentation; pass it to the train loader only")
 
 
 def _with_dataset_statistics(cfg: Preprocess, source) -> Preprocess:

@@ -145,3 +145,20 @@ def test_a_registry_op_without_its_field_is_named_at_import(monkeypatch):
     monkeypatch.setattr(config, "CONFIGURED", CONFIGURED + (Invert(),))
     with pytest.raises(TypeError, match=r"add invert: RandomInvert \| None = None"):
         config._check_fields_match_registry()
+
+
+def test_make_loaders_signature_is_its_options():
+    """make_loader's keyword arguments and defaults are LoaderOptions' fields, in order: the options
+    travel as one object read by name, and the two cannot drift apart."""
+    import inspect
+
+    from dali_pipes import make_loader
+    from dali_pipes.options import LoaderOptions
+
+    params = list(inspect.signature(make_loader).parameters.values())[1:]
+    option_fields = dataclasses.fields(LoaderOptions)
+    assert [p.name for p in params] == [f.name for f in option_fields]
+    for p, f in zip(params, option_fields):
+        assert p.kind is inspect.Parameter.KEYWORD_ONLY
+        assert p.default == (inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default), p.name
+        assert p.annotation == f.type, p.name

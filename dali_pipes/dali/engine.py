@@ -34,7 +34,7 @@ class DaliEngine(Engine):
         self.name = "dali-gpu" if device.type == "cuda" else "dali-cpu"
         self.source = source
         self.preprocess = preprocess
-        self.progress = state  # the loader's LoaderState
+        self.loader_state = state
         self.train = train
         self.device = device
         self.on_error = on_error
@@ -60,7 +60,7 @@ class DaliEngine(Engine):
                 device="gpu" if self.device.type == "cuda" else "cpu",
                 num_threads=self.num_threads,
                 device_id=self.device.index if self.device.type == "cuda" else None,
-                seed=self.progress.engine_seed, prefetch=self.prefetch, checkpoint=self._checkpoint,
+                seed=self.loader_state.engine_seed, prefetch=self.prefetch, checkpoint=self._checkpoint,
                 resampler=self.resampler, decoder=self.gpu_decoder,
             )
             self._iterator = DALIGenericIterator([pipe], ["images", "labels"], prepare_first_batch=False)
@@ -134,7 +134,7 @@ class DaliEngine(Engine):
                           message.splitlines()[-1] if message else "")
         return suspects, ImageDecodeError(names, f"DALI could not decode it ({first_line.strip()})")
 
-    def state(self) -> dict:
+    def checkpoint(self) -> dict:
         """DALI's checkpoint: the random streams of the graph's own random ops and the source's
         batch counter; restoring one taken at an epoch's end needs the reset that epoch was due."""
         if self._iterator is not None:

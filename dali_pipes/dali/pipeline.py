@@ -57,7 +57,7 @@ class BatchFeeder:
                  read_ahead_bytes: int = READ_AHEAD_BYTES):
         self.source = source
         self.max_pixels = max_pixels  # refused before DALI decodes (sources.header.check_pixels)
-        self.state = state  # the loader's: the plan is read from it when an epoch starts
+        self.loader_state = state  # the plan is read from it when an epoch starts
         self.train_cfg = train_cfg
         self.ops = [] if train_cfg is None else active_ops(train_cfg)  # what each batch feeds, in order
         self.skip = skip
@@ -78,7 +78,7 @@ class BatchFeeder:
 
     @property
     def plan(self) -> EpochPlan:
-        return self.state.plan
+        return self.loader_state.plan
 
     @property
     def feeds(self):

@@ -29,15 +29,15 @@ class PlannedBatchSampler(Sampler):
     """Yields the plan's batches as lists of (sample index, augmentation seed)."""
 
     def __init__(self, state: LoaderState):
-        self.state = state  # the loader's: the plan is read from it when an epoch starts
+        self.loader_state = state  # the plan is read from it when an epoch starts
         self.epoch = 0
         self.first = 0  # the batch to start from (a resumed epoch)
 
     def __len__(self) -> int:
-        return len(self.state.plan)
+        return len(self.loader_state.plan)
 
     def __iter__(self):
-        plan = self.state.plan
+        plan = self.loader_state.plan
         batches, seeds = plan.batches(self.epoch), plan.batch_seeds(self.epoch)
         for batch, batch_seeds in zip(batches[self.first:], seeds[self.first:]):
             yield [(int(i), int(seed)) for i, seed in zip(batch, batch_seeds)]
