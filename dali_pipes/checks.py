@@ -64,5 +64,5 @@ def writable_folder(path, what: str):
         raise ConfigError(
             f"{what} {folder}: cannot write there ({err.strerror or err}) as uid {uid}; make it writable by this "
             "user first (a container's bind mount: create the folder on the host and give it to the image's "
-            "uid, or run the container with --user $(id -u):$(id -g); README \"Docker\")") from None
+            "uid, or run the container with --user $(id -u):$(id -g); docs/docker.md)") from None
     return folder

@@ -99,7 +99,7 @@ def make_loader(
     `source` may be a URL (`s3://bucket/prefix/`, `gs://...`, `https://...`, any fsspec protocol)
     holding shards, an ImageFolder tree or a saved HF dataset; `storage_options` are fsspec's
     (credentials, `{"client_kwargs": {"endpoint_url": ...}}` for S3-compatible stores), default:
-    the environment's credentials. See README "Object storage".
+    the environment's credentials. See docs/usage.md, "Object storage".
 
     `max_pixels`: an encoded image whose header claims more pixels is refused before it is decoded
     (ImageDecodeError naming the file and its size; skipped under `on_error="skip"`); default PIL's

@@ -1,4 +1,4 @@
-"""The layering contract (pyproject.toml [tool.importlinter], README "Architecture") holds, and the
+"""The layering contract (pyproject.toml [tool.importlinter], docs/architecture.md) holds, and the
 check it runs catches what it names: a lazy upward import and an import cycle planted in a copy."""
 
 from __future__ import annotations

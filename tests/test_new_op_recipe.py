@@ -1,4 +1,4 @@
-"""The recipe of README "Adding an augmentation", followed for real on a copy of the package: one new
+"""The recipe of docs/architecture.md, "Adding an augmentation", followed for real on a copy of the package: one new
 module in dali_pipes/ops/, its line in the registry, its typed TrainTransform field and its export
 give the field's type check, the CLI flag, the DALI graph (CPU run, GPU defined) and the torchvision
 kernel, with the other ops' random numbers unmoved (a field left out is named at import:

@@ -2,7 +2,7 @@
 
 The factors are the same numbers on both backends. Brightness, contrast and saturation use
 torchvision's arithmetic exactly (blends with the floored grayscale, truncated to uint8). By design
-(see README "Augmentation"), DALI applies the four in a fixed order (torchvision draws a random order
+(see docs/augmentation.md), DALI applies the four in a fixed order (torchvision draws a random order
 per sample, drawn here and used by the torchvision kernel), and DALI's hue rotates the chroma plane
 in YIQ space where torchvision shifts the HSV hue.
 """

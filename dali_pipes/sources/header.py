@@ -2,7 +2,8 @@
 the decoder runs (the crop window is decoded directly).
 
 JPEG, PNG, GIF and BMP are parsed here (microseconds); other formats ask PIL, which also reads only
-the header. EXIF orientation is not applied, matching both decoders as configured (see README).
+the header. EXIF orientation is not applied, matching both decoders as configured (see docs/usage.md,
+"Errors and bad data").
 """
 
 from __future__ import annotations
