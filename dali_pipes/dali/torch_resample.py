@@ -46,7 +46,8 @@ class _BatchKernel:
         self.threads = threads
         self.layout = layout
         self.ops, self.train_cfg = list(ops), train_cfg
-        self.feed_names = self.own_feeds() + [f.name for op in self.ops for f in op.feeds]
+        names = self.own_feeds() + [f.name for op in self.ops for f in op.feeds]
+        self.feed_names = names + sorted({r for op in self.ops for r in op.reads} - set(names))
         self._pool: ThreadPoolExecutor | None = None
 
     def own_feeds(self) -> list[str]:

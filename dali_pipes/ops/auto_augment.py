@@ -22,7 +22,7 @@ from ..checks import positive_int, require
 from ..kernels import policy as policy_kernels
 from ..kernels.policy import OP_ID
 from .base import Feed, SampleOp
-from .policy_geometry import inverse_maps, is_mirrored
+from .policy_geometry import inverse_maps
 
 POLICIES = ("autoaugment", "randaugment", "trivialaugment")
 
@@ -119,13 +119,13 @@ class AutoAugmentOp(SampleOp):
     """`policy_ops` / `policy_mags`: (n, layers) op ids and signed magnitudes (`draw_policy`). The
     graph flips last (fused into its final op) where torchvision flips before the policy, so the
     geometric ops of flipped samples are fed mirrored: `policy_affine`, (n, layers, 2, 3) the inverse
-    maps of DALI's warp_affine (the torch node reads from them which samples are mirrored, so both
-    graphs consume every feed)."""
+    maps of DALI's warp_affine; the torch node reads the fed `flip` instead."""
 
     field, config = "auto_augment", AutoAugment
     stream, draws = 3, 1 + 3 * MAX_LAYERS
     feeds = (Feed("policy_ops", "int32", (-1,)), Feed("policy_mags", "float32", (-1,)),
              Feed("policy_affine", "float32", (-1, 2, 3)))
+    reads = ("flip",)
     needs_conditionals = True
     CPU_MS = {"autoaugment": (0.59, 0.70), "randaugment": (1.08, 0.86), "trivialaugment": (0.53, 0.60)}
 
@@ -157,10 +157,10 @@ class AutoAugmentOp(SampleOp):
         return True
 
     def torch_node(self, image, feeds, cfg):
-        for op, mag, affine in zip(feeds["policy_ops"], feeds["policy_mags"], feeds["policy_affine"]):
+        flipped = bool(feeds["flip"])  # the graph flips last: the geometric ops run mirrored
+        for op, mag in zip(feeds["policy_ops"], feeds["policy_mags"]):
             name = policy_kernels.OPS[op]
-            mirrored = name in policy_kernels.GEOMETRIC and is_mirrored(affine, name, mag, image.shape[-1])
-            image = policy_kernels.fast(image, name, float(mag), mirrored)
+            image = policy_kernels.fast(image, name, float(mag), flipped and name in policy_kernels.GEOMETRIC)
         return image
 
     def torch(self, image, values, cfg):

@@ -70,6 +70,7 @@ class SampleOp(Augmentation):
     feeds: tuple[Feed, ...] = ()
     stage: str = "pixels"  # "geometry" (the crop window), "mirror" (the flip), or "pixels" (chained)
     needs_conditionals: bool = False  # its DALI graph uses `if` on data (DALI's conditionals)
+    reads: tuple[str, ...] = ()  # other ops' fed values its `torch_node` reads too (e.g. the flip)
     # what it adds per image on each CPU backend, in ms (dali-cpu, torchvision), measured over the
     # bare recipe by benchmarks/augment_cost.py (RESULTS.md): `auto` without CUDA sums them
     cpu_ms: tuple[float, float] = (0.0, 0.0)

@@ -1,5 +1,6 @@
-"""The policies' geometric ops as inverse affine maps for DALI's `warp_affine` (the GPU graph), from the
-matrices torchvision's own `affine` / `rotate` build for the same arguments.
+"""The policies' geometric ops as inverse affine maps for DALI's `warp_affine` (the GPU graph): one
+`layer_maps` for both families (torchvision's and timm's), each giving its ops' maps; torchvision's
+from the matrices its own `affine` / `rotate` build for the same arguments.
 
 torchvision samples the output pixel centred at (x + 0.5, y + 0.5) (image-edge coordinates) from
 theta applied around the image centre C = (W / 2, H / 2): src = A (dst - C) + t + C, with theta =
@@ -9,13 +10,12 @@ the same edge coordinates.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 from torchvision.transforms.functional import _get_inverse_affine_matrix
 
-from ..kernels.policy import GEOMETRIC, OP_ID, OPS
+from ..kernels.policy import GEOMETRIC, OPS
 
 
 def torchvision_theta(op: str, magnitude: float, size: int) -> np.ndarray:
@@ -45,24 +45,23 @@ def mirrored(edge: np.ndarray, size: int) -> np.ndarray:
     return (flip @ np.vstack([edge, [0.0, 0.0, 1.0]]) @ flip)[:2]
 
 
-def is_mirrored(fed: np.ndarray, op: str, magnitude: float, size: int) -> bool:
-    """Whether `fed` is the mirrored map of the geometric op (where mirroring changes the map)."""
-    return not np.allclose(fed, _unmirrored(op, float(magnitude), size), rtol=0, atol=1e-4)
-
-
-@functools.lru_cache(maxsize=1024)
-def _unmirrored(op: str, magnitude: float, size: int) -> np.ndarray:
-    return edge_map(torchvision_theta(op, magnitude, size), size).astype(np.float32)
+def layer_maps(ops: np.ndarray, args: np.ndarray, flips: np.ndarray, size: int, names: tuple[str, ...],
+               geometric: tuple[str, ...], edge_of) -> np.ndarray:
+    """(n, layers, 2, 3) float32, for both policy families: each layer's inverse map for DALI's
+    warp_affine, `edge_of(op name, arg, size)` (the family's map in image-edge coordinates) for the
+    geometric ops, mirrored for the samples `flips` marks (a graph that flips last applies
+    flip . op . flip, which is the op after the flip), the identity elsewhere. `ops` (n, layers)
+    indexes `names`."""
+    maps = np.zeros(ops.shape + (2, 3), dtype=np.float32)
+    maps[..., 0, 0] = maps[..., 1, 1] = 1.0
+    ids = [names.index(name) for name in geometric]
+    for index in zip(*np.nonzero(np.isin(ops, ids))):
+        edge = edge_of(names[ops[index]], float(args[index]), size)
+        maps[index] = mirrored(edge, size) if flips[index[0]] else edge
+    return maps
 
 
 def inverse_maps(ops: np.ndarray, mags: np.ndarray, size: int, flips: np.ndarray) -> np.ndarray:
-    """(n, layers, 2, 3) float32: each layer's map, mirrored for the samples `flips` marks (a graph
-    that flips last applies flip . op . flip, which is torchvision's op after its flip); the
-    identity for the non-geometric ops."""
-    maps = np.zeros(ops.shape + (2, 3), dtype=np.float32)
-    maps[..., 0, 0] = maps[..., 1, 1] = 1.0
-    geometric = [OP_ID[name] for name in GEOMETRIC]
-    for index in zip(*np.nonzero(np.isin(ops, geometric))):
-        edge = edge_map(torchvision_theta(OPS[ops[index]], float(mags[index]), size), size)
-        maps[index] = mirrored(edge, size) if flips[index[0]] else edge
-    return maps
+    """torchvision's policies' maps (`layer_maps`), from the matrices its own kernels build."""
+    return layer_maps(ops, mags, flips, size, OPS, GEOMETRIC,
+                      lambda op, mag, size: edge_map(torchvision_theta(op, mag, size), size))

@@ -26,7 +26,7 @@ from ..errors import ConfigError
 from ..kernels import timm_ops
 from ..kernels.timm_ops import GEOMETRIC, OP_ID, OPS, RESAMPLE_IDS
 from .base import Feed, SampleOp
-from .policy_geometry import mirrored
+from .policy_geometry import layer_maps
 
 INTERPOLATIONS = ("random",) + RESAMPLE_IDS  # timm's 'random': bilinear or bicubic, per op application
 MAX_LAYERS = 16
@@ -257,35 +257,25 @@ def _filters(interpolation: str, u: np.ndarray) -> np.ndarray:
     return np.full(len(u), RESAMPLE_IDS.index(interpolation))
 
 
-def _unmirrored(op: str, arg: float, size: int) -> np.ndarray:
+def _edge(op: str, arg: float, size: int) -> np.ndarray:
     return np.array(timm_ops.affine_data(op, arg, size, size), dtype=np.float64).reshape(2, 3)
 
 
 def inverse_maps(ops: np.ndarray, args: np.ndarray, size: int, flips: np.ndarray) -> np.ndarray:
-    """(n, layers, 2, 3) float32: each geometric layer's PIL map (mirrored for flipped samples: the
-    graph flips last, timm before the op); the identity elsewhere."""
-    maps = np.zeros(ops.shape[:2] + (2, 3), dtype=np.float32)
-    maps[..., 0, 0] = maps[..., 1, 1] = 1.0
-    geometric = [OP_ID[name] for name in GEOMETRIC]
-    for index in zip(*np.nonzero(np.isin(ops[..., 0], geometric))):
-        edge = _unmirrored(OPS[ops[index][0]], float(args[index]), size)
-        maps[index] = mirrored(edge, size) if flips[index[0]] else edge
-    return maps
-
-
-def is_mirrored(fed: np.ndarray, op: str, arg: float, size: int) -> bool:
-    return not np.allclose(fed, _unmirrored(op, arg, size).astype(np.float32), rtol=0, atol=1e-3)
+    """timm's geometric ops' PIL maps (`policy_geometry.layer_maps`; `ops` (n, layers, 2): op, filter)."""
+    return layer_maps(ops[..., 0], args, flips, size, OPS, GEOMETRIC, _edge)
 
 
 class TimmAugmentOp(SampleOp):
     """`timm_ops` (n, layers, 2) op and filter ids, `timm_args` (n, layers) parameters (`draw_timm`),
     `timm_affine` (n, layers, 2, 3) the geometric ops' maps for DALI's warp_affine, mirrored for the
-    flipped samples (the torch node reads from them which samples are mirrored)."""
+    flipped samples (the torch node reads the fed `flip` instead)."""
 
     field, config = "timm_augment", TimmAugment
     stream, draws = 5, 1 + PER_LAYER * MAX_LAYERS
     feeds = (Feed("timm_ops", "int32", (-1, 2)), Feed("timm_args", "float64", (-1,)),
              Feed("timm_affine", "float32", (-1, 2, 3)))
+    reads = ("flip",)
     needs_conditionals = True
     timm_args = ("auto_augment",)
     CPU_MS = {"rand": (0.65, 1.15), "auto": (0.55, 2.0)}  # benchmarks/augment_cost.py (RESULTS.md)
@@ -320,9 +310,10 @@ class TimmAugmentOp(SampleOp):
 
     def torch_node(self, image, feeds, cfg):
         t = cfg.timm_augment
-        for (op, filt), arg, affine in zip(feeds["timm_ops"], feeds["timm_args"], feeds["timm_affine"]):
+        flipped = bool(feeds["flip"])  # the graph flips last
+        for (op, filt), arg in zip(feeds["timm_ops"], feeds["timm_args"]):
             name, arg = OPS[op], float(arg)
-            if name in GEOMETRIC and is_mirrored(affine, name, arg, image.shape[-1]):
+            if flipped and name in GEOMETRIC:
                 # timm's op on the flipped image, flipped back (the graph's final flip restores it)
                 image = timm_ops.apply(image.flip(-1), name, arg, RESAMPLE_IDS[filt], t.fill).flip(-1)
             else:
