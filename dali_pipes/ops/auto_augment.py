@@ -4,11 +4,11 @@ as torchvision defines them (its op spaces and policy tables, read from torchvis
 The op choices, magnitudes and signs are drawn here, from the op's own counter stream (torchvision's
 sampling: one op per layer uniformly, the sign a fair coin, AutoAugment's sub-policy uniformly and
 each of its ops applied with its probability), so every backend applies the same ops to the same
-sample, independent of threads, and a resume repeats them. What applies them: the torchvision
-backend torchvision's kernels (`kernels.policy.reference`), dali-cpu's torch node the same results
-computed faster (`kernels.policy.fast`, equal pixel for pixel), DALI graphs (the GPU's) DALI
+sample, independent of threads, and a resume repeats them. What applies them: on both CPU backends
+torchvision's kernels' results, computed faster (`kernels.policy.fast`, held equal to torchvision's
+own kernels pixel for pixel by tests/parity/test_policies.py), in DALI graphs (the GPU's) DALI
 operators chosen per sample by DALI's conditionals (`dali_pipes.ops.policy_graph`, within the
-bounds of docs/parity.md).
+bounds of docs/parity.md). The machinery both policy families share is `ops.policy`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from torchvision.transforms import v2
 from ..checks import positive_int, require
 from ..kernels import policy as policy_kernels
 from ..kernels.policy import OP_ID
-from .base import Feed, SampleOp
-from .policy_geometry import inverse_maps
+from .base import Feed
+from .policy import PolicyOp
+from .policy_geometry import torchvision_edge
 
 POLICIES = ("autoaugment", "randaugment", "trivialaugment")
 
@@ -115,18 +116,19 @@ def draw_policy(policy: AutoAugment, size: int, u: np.ndarray):
     return ops, mags
 
 
-class AutoAugmentOp(SampleOp):
+class AutoAugmentOp(PolicyOp):
     """`policy_ops` / `policy_mags`: (n, layers) op ids and signed magnitudes (`draw_policy`). The
     graph flips last (fused into its final op) where torchvision flips before the policy, so the
     geometric ops of flipped samples are fed mirrored: `policy_affine`, (n, layers, 2, 3) the inverse
-    maps of DALI's warp_affine; the torch node reads the fed `flip` instead."""
+    maps of DALI's warp_affine. Both CPU backends run `kernels.policy.fast` (torchvision's kernels'
+    results, pixel for pixel)."""
 
     field, config = "auto_augment", AutoAugment
     stream, draws = 3, 1 + 3 * MAX_LAYERS
     feeds = (Feed("policy_ops", "int32", (-1,)), Feed("policy_mags", "float32", (-1,)),
              Feed("policy_affine", "float32", (-1, 2, 3)))
-    reads = ("flip",)
-    needs_conditionals = True
+    ops_feed, args_feed, affine_feed = "policy_ops", "policy_mags", "policy_affine"
+    names, geometric = policy_kernels.OPS, policy_kernels.GEOMETRIC
     CPU_MS = {"autoaugment": (0.59, 0.70), "randaugment": (1.08, 0.86), "trivialaugment": (0.53, 0.60)}
 
     def check(self, cfg):
@@ -136,37 +138,22 @@ class AutoAugmentOp(SampleOp):
     def cpu_cost(self, cfg):
         return self.CPU_MS[cfg.auto_augment.policy]
 
+    def layers(self, cfg):
+        return layers(cfg.auto_augment)
+
     def draw(self, cfg, hw, u):
         ops, mags = draw_policy(cfg.auto_augment, cfg.size, u)
         return {"policy_ops": ops, "policy_mags": mags}
 
-    def feed(self, values, cfg):
-        flips = np.asarray(values["flip"]).astype(bool)
-        affine = inverse_maps(values["policy_ops"], values["policy_mags"], cfg.size, flips)
-        return super().feed({**values, "policy_affine": affine}, cfg)
+    edge_of = staticmethod(torchvision_edge)
 
-    def dali(self, images, nodes, cfg, device):
+    def graph_layer(self, images, op, mag, affine, cfg, device):
         from .policy_graph import apply_layer
 
-        for k in range(layers(cfg.auto_augment)):
-            images = apply_layer(images, nodes["policy_ops"][k], nodes["policy_mags"][k],
-                                 nodes["policy_affine"][k], device, cfg.size)
-        return images
+        return apply_layer(images, op, mag, affine, device, cfg.size)
 
-    def in_torch_node(self, cfg):
-        return True
-
-    def torch_node(self, image, feeds, cfg):
-        flipped = bool(feeds["flip"])  # the graph flips last: the geometric ops run mirrored
-        for op, mag in zip(feeds["policy_ops"], feeds["policy_mags"]):
-            name = policy_kernels.OPS[op]
-            image = policy_kernels.fast(image, name, float(mag), flipped and name in policy_kernels.GEOMETRIC)
-        return image
-
-    def torch(self, image, values, cfg):
-        for op, mag in zip(values["policy_ops"], values["policy_mags"]):
-            image = policy_kernels.reference(image, policy_kernels.OPS[op], float(mag))
-        return image
+    def kernel(self, image, op, mag, cfg, mirrored):
+        return policy_kernels.fast(image, self.names[int(op)], mag, mirrored)
 
     def add_arguments(self, parser):
         parser.add_argument("--auto-augment", choices=POLICIES, default=None)

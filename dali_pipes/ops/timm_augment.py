@@ -25,7 +25,8 @@ from ..checks import require
 from ..errors import ConfigError
 from ..kernels import timm_ops
 from ..kernels.timm_ops import GEOMETRIC, OP_ID, OPS, RESAMPLE_IDS
-from .base import Feed, SampleOp
+from .base import Feed
+from .policy import PolicyOp
 from .policy_geometry import layer_maps
 
 INTERPOLATIONS = ("random",) + RESAMPLE_IDS  # timm's 'random': bilinear or bicubic, per op application
@@ -266,65 +267,54 @@ def inverse_maps(ops: np.ndarray, args: np.ndarray, size: int, flips: np.ndarray
     return layer_maps(ops[..., 0], args, flips, size, OPS, GEOMETRIC, _edge)
 
 
-class TimmAugmentOp(SampleOp):
+class TimmAugmentOp(PolicyOp):
     """`timm_ops` (n, layers, 2) op and filter ids, `timm_args` (n, layers) parameters (`draw_timm`),
     `timm_affine` (n, layers, 2, 3) the geometric ops' maps for DALI's warp_affine, mirrored for the
-    flipped samples (the torch node reads the fed `flip` instead)."""
+    flipped samples. Both CPU backends run timm's own PIL calls (`kernels.timm_ops`)."""
 
     field, config = "timm_augment", TimmAugment
     stream, draws = 5, 1 + PER_LAYER * MAX_LAYERS
     feeds = (Feed("timm_ops", "int32", (-1, 2)), Feed("timm_args", "float64", (-1,)),
              Feed("timm_affine", "float32", (-1, 2, 3)))
-    reads = ("flip",)
-    needs_conditionals = True
+    ops_feed, args_feed, affine_feed = "timm_ops", "timm_args", "timm_affine"
+    names, geometric = OPS, GEOMETRIC
     timm_args = ("auto_augment",)
     CPU_MS = {"rand": (0.65, 1.15), "auto": (0.55, 2.0)}  # benchmarks/augment_cost.py (RESULTS.md)
 
+    def _plan(self, cfg) -> Plan:
+        return plan(cfg.timm_augment.spec, translate_const(cfg.timm_augment, cfg.size))
+
     def cpu_cost(self, cfg):
-        return self.CPU_MS[plan(cfg.timm_augment.spec, translate_const(cfg.timm_augment, cfg.size)).kind]
+        return self.CPU_MS[self._plan(cfg).kind]
 
     def check(self, cfg):
-        plan(cfg.timm_augment.spec, translate_const(cfg.timm_augment, cfg.size))
+        self._plan(cfg)
         require(cfg.auto_augment is None, "TrainTransform.timm_augment",
                 "timm's augmentation and a torchvision auto_augment policy together: choose one")
+
+    def layers(self, cfg):
+        return self._plan(cfg).layers
 
     def draw(self, cfg, hw, u):
         ops, args = draw_timm(cfg.timm_augment, cfg.size, u)
         return {"timm_ops": ops, "timm_args": args}
 
-    def feed(self, values, cfg):
-        flips = np.asarray(values["flip"]).astype(bool)
-        affine = inverse_maps(values["timm_ops"], values["timm_args"], cfg.size, flips)
-        return super().feed({**values, "timm_affine": affine}, cfg)
+    edge_of = staticmethod(_edge)
 
-    def dali(self, images, nodes, cfg, device):
+    @staticmethod
+    def op_id(op) -> int:
+        return int(op[0])
+
+    def graph_layer(self, images, op, arg, affine, cfg, device):
         from .timm_graph import apply_layer
 
-        for k in range(plan(cfg.timm_augment.spec, translate_const(cfg.timm_augment, cfg.size)).layers):
-            images = apply_layer(images, nodes["timm_ops"][k, 0], nodes["timm_args"][k], nodes["timm_affine"][k],
-                                 device, cfg.timm_augment, cfg.size)
-        return images
+        return apply_layer(images, op, arg, affine, device, cfg.timm_augment, cfg.size)
 
-    def in_torch_node(self, cfg):
-        return True
-
-    def torch_node(self, image, feeds, cfg):
-        t = cfg.timm_augment
-        flipped = bool(feeds["flip"])  # the graph flips last
-        for (op, filt), arg in zip(feeds["timm_ops"], feeds["timm_args"]):
-            name, arg = OPS[op], float(arg)
-            if flipped and name in GEOMETRIC:
-                # timm's op on the flipped image, flipped back (the graph's final flip restores it)
-                image = timm_ops.apply(image.flip(-1), name, arg, RESAMPLE_IDS[filt], t.fill).flip(-1)
-            else:
-                image = timm_ops.apply(image, name, arg, RESAMPLE_IDS[filt], t.fill)
-        return image
-
-    def torch(self, image, values, cfg):
-        t = cfg.timm_augment
-        for (op, filt), arg in zip(values["timm_ops"], values["timm_args"]):
-            image = timm_ops.apply(image, OPS[op], float(arg), RESAMPLE_IDS[filt], t.fill)
-        return image
+    def kernel(self, image, op, arg, cfg, mirrored):
+        name, resample, fill = OPS[op[0]], RESAMPLE_IDS[op[1]], cfg.timm_augment.fill
+        if mirrored:  # timm's op on the flipped image, flipped back (the graph's final flip restores it)
+            return timm_ops.apply(image.flip(-1), name, arg, resample, fill).flip(-1)
+        return timm_ops.apply(image, name, arg, resample, fill)
 
     def add_arguments(self, parser):
         parser.add_argument("--timm-augment", default=None, metavar="SPEC",

@@ -1,0 +1,78 @@
+"""What the two policy families (torchvision's AutoAugment / RandAugment / TrivialAugmentWide in
+`ops.auto_augment`, timm's in `ops.timm_augment`) share, written once: the per-layer feeds, the
+inverse maps of their geometric ops (`policy_geometry.layer_maps`), the DALI graph's layers (each
+sample's op chosen by DALI's conditionals among the family's branches) and one torch kernel per
+op, which both the torchvision backend and dali-cpu's torch node run (the node's geometric ops
+mirrored for the flipped samples, read from the fed flip: its graph flips last).
+
+A family says what differs: its op names and geometric ones, each geometric op's map, its DALI
+layer, its kernel, how many layers a config draws and how it draws them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import SampleOp
+from .policy_geometry import layer_maps
+
+
+class PolicyOp(SampleOp):
+    """A policy family: `ops_feed` (n, layers[, 2]) op ids (and the family's extra per-layer ids),
+    `args_feed` (n, layers) each layer's parameter, `affine_feed` (n, layers, 2, 3) the maps."""
+
+    ops_feed: str
+    args_feed: str
+    affine_feed: str
+    names: tuple[str, ...] = ()  # the family's ops, by id
+    geometric: tuple[str, ...] = ()
+    reads = ("flip",)
+    needs_conditionals = True
+
+    def layers(self, cfg) -> int:
+        raise NotImplementedError
+
+    def edge_of(self, name: str, arg: float, size: int) -> np.ndarray:
+        """A geometric op's (2, 3) map, output pixel -> input position, in image-edge coordinates."""
+        raise NotImplementedError
+
+    def graph_layer(self, images, op, arg, affine, cfg, device: str):
+        """One layer in a DALI graph: each sample's op `op` (an int32 node) with its `arg` and map."""
+        raise NotImplementedError
+
+    def kernel(self, image, op, arg: float, cfg, mirrored: bool):
+        """The op (`op`: its row of the ops feed) on a (3, H, W) uint8 tensor; `mirrored`: between two
+        horizontal flips."""
+        raise NotImplementedError
+
+    @staticmethod
+    def op_id(op) -> int:
+        return int(op)
+
+    def feed(self, values, cfg):
+        flips = np.asarray(values["flip"]).astype(bool)
+        ops = values[self.ops_feed]
+        affine = layer_maps(ops if ops.ndim == 2 else ops[..., 0], values[self.args_feed], flips, cfg.size,
+                            self.names, self.geometric, self.edge_of)
+        return super().feed({**values, self.affine_feed: affine}, cfg)
+
+    def dali(self, images, nodes, cfg, device):
+        ops, per_layer_ids = nodes[self.ops_feed], len(self.feeds[0].shape) > 1
+        for k in range(self.layers(cfg)):
+            images = self.graph_layer(images, ops[k, 0] if per_layer_ids else ops[k], nodes[self.args_feed][k],
+                                      nodes[self.affine_feed][k], cfg, device)
+        return images
+
+    def in_torch_node(self, cfg):
+        return True
+
+    def torch_node(self, image, feeds, cfg):
+        flipped = bool(feeds["flip"])
+        for op, arg in zip(feeds[self.ops_feed], feeds[self.args_feed]):
+            image = self.kernel(image, op, float(arg), cfg, flipped and self.names[self.op_id(op)] in self.geometric)
+        return image
+
+    def torch(self, image, values, cfg):
+        for op, arg in zip(values[self.ops_feed], values[self.args_feed]):
+            image = self.kernel(image, op, float(arg), cfg, False)
+        return image
