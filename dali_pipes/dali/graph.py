@@ -33,15 +33,51 @@ from ..resamplers import resolve_resampler
 from . import torch_resample
 
 
-class Resampler(NamedTuple):
-    """How the graph resamples: DALI's `fn.resize` ("dali"), or torchvision's kernel on `threads`
-    threads inside a CPU graph ("torch")."""
+class DaliResampler(NamedTuple):
+    """DALI's `fn.resize` (the GPU's; resampler="dali" on the CPU): every op runs as its DALI function."""
 
-    kind: str = "dali"
     threads: int = 1
+    kind = "dali"
+
+    def runs_in_torch(self, op, cfg: TrainTransform) -> bool:
+        return False
+
+    def resize_window(self, crops, p: dict, cfg: TrainTransform, device: str, layout: str, torch_ops=()):
+        filters = p.get("resize_filter")
+        if cfg.exact_edges:
+            return _renormalized_resize(crops, p["shape"], cfg.size, device, cfg.interpolation, filters)
+        return _resize(crops, [cfg.size, cfg.size], device, cfg.interpolation, filters)
+
+    def eval_geometry(self, images, inputs, cfg: Preprocess, device: str, encoded: bool, layout: str):
+        return _dali_eval_geometry(images, inputs, cfg, device, encoded)
 
 
-DALI_RESAMPLER = Resampler()
+class TorchResampler(NamedTuple):
+    """torchvision's kernel on `threads` threads inside a CPU graph (dali-cpu's default), in whose node
+    the ops that have a torch part (`SampleOp.in_torch_node`) run too; it renormalizes at the crop's
+    border itself, so exact_edges is implied."""
+
+    threads: int = 1
+    kind = "torch"
+
+    def runs_in_torch(self, op, cfg: TrainTransform) -> bool:
+        return op.in_torch_node(cfg)
+
+    def resize_window(self, crops, p: dict, cfg: TrainTransform, device: str, layout: str, torch_ops=()):
+        return torch_resample.resize(crops, cfg.size, threads=self.threads, layout=layout,
+                                     interpolation=cfg.interpolation, ops=torch_ops, nodes=p, train_cfg=cfg)
+
+    def eval_geometry(self, images, inputs, cfg: Preprocess, device: str, encoded: bool, layout: str):
+        return torch_resample.eval_resize_crop(images, cfg, threads=self.threads, layout=layout)
+
+
+def Resampler(kind: str = "dali", threads: int = 1):  # noqa: N802 - names the strategy, as a class would
+    """The graph's resampling strategy, chosen once: "dali" or "torch" (dali_pipes.resamplers)."""
+    return {"dali": DaliResampler, "torch": TorchResampler}[kind](threads)
+
+
+GraphResampler = DaliResampler | TorchResampler
+DALI_RESAMPLER = DaliResampler()
 
 # a window given as absolute (top, left) and (height, width); zeros where it reaches outside the image
 _WINDOW = dict(axis_names="HW", normalized_anchor=False, normalized_shape=False)
@@ -98,7 +134,7 @@ def fuses_window_decode(device: str) -> bool:
 
 
 def crop_window(inputs, p: dict, cfg: TrainTransform, device: str, encoded: bool,
-                resampler: Resampler = DALI_RESAMPLER, layout: str = "HWC", decoder: GpuDecoder | None = None,
+                resampler: GraphResampler = DALI_RESAMPLER, layout: str = "HWC", decoder: GpuDecoder | None = None,
                 torch_ops=()):
     """The sample's crop window resized to `size` x `size`. A random-resized-crop window lies inside
     the image, so on the CPU encoded inputs decode only that region (fused); a pad-crop window may
@@ -110,23 +146,17 @@ def crop_window(inputs, p: dict, cfg: TrainTransform, device: str, encoded: bool
     else:
         crops = fn.slice(to_images(inputs, encoded, device, decoder), p["anchor"], p["shape"], device=device,
                          **_ZERO_PADDED)
-    if resampler.kind == "torch":  # renormalizes at the border itself: exact_edges is implied
-        return torch_resample.resize(crops, cfg.size, threads=resampler.threads, layout=layout,
-                                     interpolation=cfg.interpolation, ops=torch_ops, nodes=p, train_cfg=cfg)
-    filters = p.get("resize_filter")
-    if cfg.exact_edges:
-        return _renormalized_resize(crops, p["shape"], cfg.size, device, cfg.interpolation, filters)
-    return _resize(crops, [cfg.size, cfg.size], device, cfg.interpolation, filters)
+    return resampler.resize_window(crops, p, cfg, device, layout, torch_ops)
 
 
-def pixel_steps(chained, cfg: TrainTransform, resampler: Resampler) -> list:
+def pixel_steps(chained, cfg: TrainTransform, resampler: GraphResampler) -> list:
     """The pixel ops as steps, in order: a list of ops is one torch node (their `torch_node` parts,
     one copy out of DALI and back for all of them; the first, when it leads, is fused into the torch
     resampler's node), anything else a DALI graph function `(images, nodes, cfg, device)`. Torch
     nodes only in CPU graphs with resampler="torch"; elsewhere every op is its `dali`."""
     steps: list = []
     for op in chained:
-        if resampler.kind == "torch" and op.in_torch_node(cfg):
+        if resampler.runs_in_torch(op, cfg):
             if not steps or not isinstance(steps[-1], list):
                 steps.append([])
             steps[-1].append(op)
@@ -201,8 +231,8 @@ def _crop_or_pad_offset(extent, crop: int):
     return short * (0 - (crop - extent) // 2) + (1 - short) * _center_crop_offset(extent, crop)
 
 
-def eval_resize_crop(inputs, cfg: Preprocess, device: str, encoded: bool,
-                     resampler: Resampler = DALI_RESAMPLER, layout: str = "HWC", decoder: GpuDecoder | None = None):
+def eval_resize_crop(inputs, cfg: Preprocess, device: str, encoded: bool, resampler: GraphResampler = DALI_RESAMPLER,
+                     layout: str = "HWC", decoder: GpuDecoder | None = None):
     """The eval geometry of `cfg.eval` (see EvalTransform).
 
     With the torch resampler this is the torchvision backend's own kernel, output in `layout`.
@@ -212,10 +242,12 @@ def eval_resize_crop(inputs, cfg: Preprocess, device: str, encoded: bool,
     part of the resized image that the crop throws away is never computed. "border" resizes the
     whole image, then slices with the padding colour where the image falls short.
     """
-    e = cfg.eval
     images = to_images(inputs, encoded, device, decoder)
-    if resampler.kind == "torch":
-        return torch_resample.eval_resize_crop(images, cfg, threads=resampler.threads, layout=layout)
+    return resampler.eval_geometry(images, inputs, cfg, device, encoded, layout)
+
+
+def _dali_eval_geometry(images, inputs, cfg: Preprocess, device: str, encoded: bool):
+    e = cfg.eval
     h, w = input_hw(inputs, encoded)
     new_h, new_w = _eval_shape(h, w, e)
     if e.crop_mode == "border":
@@ -246,7 +278,7 @@ def normalize(images, cfg: Normalize, device: str, **crop_and_mirror):
 
 
 def preprocess(inputs, cfg: Preprocess, train: bool, device: str, encoded: bool = True,
-               params: dict | None = None, resampler: Resampler = DALI_RESAMPLER,
+               params: dict | None = None, resampler: GraphResampler = DALI_RESAMPLER,
                decoder: GpuDecoder | None = None):
     """The whole train or eval graph for one batch of encoded images or raw arrays."""
     resolve_resampler(resampler.kind, f"dali-{device}")  # the same refusals as make_loader's
