@@ -13,6 +13,9 @@ equivalent raises one ConfigError naming the argument, never silently ignored.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from typing import Any
+
 import torch
 
 from .config import IMAGENET_MEAN, IMAGENET_STD, Normalize, Preprocess
@@ -83,18 +86,18 @@ def _refuse(argument: str, why: str):
     raise ConfigError(f"dali_pipes.timm.create_loader: {argument}: {why}")
 
 
-def _refuse_unsupported(args: dict) -> None:
+def _refuse_unsupported(args: TimmLoaderArgs) -> None:
     """The arguments with no honest equivalent, each with its reason."""
     checks = (
-        ("num_aug_splits", args["num_aug_splits"],
+        ("num_aug_splits", args.num_aug_splits,
          "AugMix splits (several augmented copies per image) are not provided"),
-        ("tf_preprocessing", args["tf_preprocessing"], "TF's inference preprocessing is not provided"),
-        ("crop_border_pixels", args["crop_border_pixels"], "eval crops by crop_pct / crop_mode only"),
-        ("train_crop_mode", args["train_crop_mode"] not in (None, "rrc"),
+        ("tf_preprocessing", args.tf_preprocessing, "TF's inference preprocessing is not provided"),
+        ("crop_border_pixels", args.crop_border_pixels, "eval crops by crop_pct / crop_mode only"),
+        ("train_crop_mode", args.train_crop_mode not in (None, "rrc"),
          "only RandomResizedCrop ('rrc'); timm's resize-keep-ratio crops are not provided"),
-        ("num_aug_repeats", args["num_aug_repeats"] and not (args["distributed"] and args["is_training"]),
+        ("num_aug_repeats", args.num_aug_repeats and not (args.distributed and args.is_training),
          "repeated augmentation needs distributed=True and is_training=True (timm's RepeatAugSampler)"),
-        ("worker_seeding", callable(args["worker_seeding"]),
+        ("worker_seeding", callable(args.worker_seeding),
          "a seeding function for DataLoader workers: the loader's numbers come from (seed, epoch, sample) "
          "counters, with no per-worker random state to seed"),
     )
@@ -103,28 +106,28 @@ def _refuse_unsupported(args: dict) -> None:
             _refuse(argument, why)
 
 
-def _scheduled_sizes(args: dict):
+def _scheduled_sizes(args: TimmLoaderArgs):
     """(sizes, batch sizes) of timm's scheduled input sizes, refused where timm refuses them; None
     without `input_size_choices`."""
-    choices = args["input_size_choices"]
+    choices = args.input_size_choices
     if choices is None:
         for name in ("batch_size_choices", "batch_choice_weights", "num_batches"):
-            if args[name] is not None:
+            if getattr(args, name) is not None:
                 _refuse(name, "only with input_size_choices (timm ignores it without them: pass both)")
         return None
-    if not args["is_training"]:
+    if not args.is_training:
         _refuse("input_size_choices", "scheduled input sizes are for training loaders only (as timm)")
-    if args["use_multi_epochs_loader"]:
+    if args.use_multi_epochs_loader:
         _refuse("use_multi_epochs_loader", "not with scheduled input sizes (as timm)")
     if not choices:
         _refuse("input_size_choices", "must contain at least one size")
     sizes = [_square(size) for size in choices]
-    batch_sizes = args["batch_size_choices"]
+    batch_sizes = args.batch_size_choices
     if batch_sizes is None:
-        batch_sizes = [args["batch_size"]] * len(sizes)
+        batch_sizes = [args.batch_size] * len(sizes)
     elif len(batch_sizes) != len(sizes):
         _refuse("batch_size_choices", f"{len(batch_sizes)} batch sizes for {len(sizes)} input sizes")
-    weights = args["batch_choice_weights"]
+    weights = args.batch_choice_weights
     if weights is not None and len(weights) != len(sizes):
         _refuse("batch_choice_weights", f"{len(weights)} weights for {len(sizes)} input sizes")
     return sizes, [int(b) for b in batch_sizes]
@@ -135,13 +138,13 @@ class TimmBatchShapes:
     arguments (constant or progressive choice, sample-budget or `num_batches`, its seed, its
     shuffle): sampling.BatchShapes over positions of this rank's order."""
 
-    def __init__(self, args: dict, batch_sizes):
-        self.options = dict(batch_sizes=batch_sizes, choice_weights=args["batch_choice_weights"],
-                            seed=args["batch_choice_seed"], drop_last=True, num_batches=args["num_batches"],
-                            choice_schedule=args["batch_choice_schedule"],
-                            schedule_epochs=args["batch_schedule_epochs"],
-                            schedule_spread=args["batch_schedule_spread"],
-                            schedule_random_mix=args["batch_schedule_random_mix"])
+    def __init__(self, args: TimmLoaderArgs, batch_sizes):
+        self.options = dict(batch_sizes=batch_sizes, choice_weights=args.batch_choice_weights,
+                            seed=args.batch_choice_seed, drop_last=True, num_batches=args.num_batches,
+                            choice_schedule=args.batch_choice_schedule,
+                            schedule_epochs=args.batch_schedule_epochs,
+                            schedule_spread=args.batch_schedule_spread,
+                            schedule_random_mix=args.batch_schedule_random_mix)
         self._samplers: dict[int, object] = {}
 
     def _sampler(self, n: int):
@@ -214,39 +217,95 @@ def _mixer(collate_fn, num_classes_hint: int | None) -> MixUpCutMix | None:
     return mixer
 
 
-def _preprocess(args: dict, size: int) -> Preprocess:
+def _preprocess(args: TimmLoaderArgs, size: int) -> Preprocess:
     """timm's transform for these arguments, as a Preprocess (Preprocess.from_timm's mapping).
     `no_aug` training is timm's transforms_noaug_train: Resize(size) + CenterCrop(size), no erasing,
     bilinear where 'random' was asked (timm's rule), i.e. an eval geometry."""
-    if args["no_aug"] and args["is_training"]:
-        args = {**args, "is_training": False, "crop_pct": 1.0, "crop_mode": "center",
-                "interpolation": "bilinear" if args["interpolation"] == "random" else args["interpolation"]}
-    config = {"input_size": (3, size, size), "interpolation": args["interpolation"],
-              "mean": tuple(args["mean"]), "std": tuple(args["std"]),
-              "crop_pct": args["crop_pct"] or 0.875, "crop_mode": args["crop_mode"] or "center"}
+    if args.no_aug and args.is_training:
+        args = replace(args, is_training=False, crop_pct=1.0, crop_mode="center",
+                       interpolation="bilinear" if args.interpolation == "random" else args.interpolation)
+    config = {"input_size": (3, size, size), "interpolation": args.interpolation,
+              "mean": tuple(args.mean), "std": tuple(args.std),
+              "crop_pct": args.crop_pct or 0.875, "crop_mode": args.crop_mode or "center"}
     train_args = {}
-    if args["is_training"]:
-        train_args = {"hflip": args["hflip"], "color_jitter": args["color_jitter"],
-                      "color_jitter_prob": args["color_jitter_prob"], "grayscale_prob": args["grayscale_prob"],
-                      "gaussian_blur_prob": args["gaussian_blur_prob"], "auto_augment": args["auto_augment"],
-                      "re_prob": args["re_prob"], "re_mode": args["re_mode"],
-                      "train_interpolation": args["interpolation"]}
-        train_args.update({k: tuple(args[k]) for k in ("scale", "ratio") if args[k] is not None})
+    if args.is_training:
+        train_args = {"hflip": args.hflip, "color_jitter": args.color_jitter,
+                      "color_jitter_prob": args.color_jitter_prob, "grayscale_prob": args.grayscale_prob,
+                      "gaussian_blur_prob": args.gaussian_blur_prob, "auto_augment": args.auto_augment,
+                      "re_prob": args.re_prob, "re_mode": args.re_mode,
+                      "train_interpolation": args.interpolation}
+        train_args.update({k: tuple(getattr(args, k)) for k in ("scale", "ratio") if getattr(args, k) is not None})
         # from_timm names what it refuses: pass these only when they ask for something
-        train_args.update({k: args[k] for k, off in (("vflip", 0.0), ("re_count", 1), ("re_split", False))
-                           if args[k] != off})
+        train_args.update({k: getattr(args, k) for k, off in (("vflip", 0.0), ("re_count", 1), ("re_split", False))
+                           if getattr(args, k) != off})
         if config["interpolation"] == "random":  # the eval half of the data config needs one filter
             config["interpolation"] = "bilinear"
     try:
         cfg = Preprocess.from_timm(config, **train_args)
     except ConfigError as err:
         raise ConfigError(f"dali_pipes.timm.create_loader: {err}") from None
-    if not args["use_prefetcher"]:  # timm's transforms end in float32 tensors; img_dtype is the prefetcher's
+    if not args.use_prefetcher:  # timm's transforms end in float32 tensors; img_dtype is the prefetcher's
         return cfg
-    dtype = "float16" if args["fp16"] else _DTYPES.get(args["img_dtype"])
+    dtype = "float16" if args.fp16 else _DTYPES.get(args.img_dtype)
     if dtype is None:
-        _refuse("img_dtype", f"{args['img_dtype']}: float32, float16 or bfloat16")
+        _refuse("img_dtype", f"{args.img_dtype}: float32, float16 or bfloat16")
     return cfg.with_normalize(Normalize(cfg.normalize.mean, cfg.normalize.std, dtype=dtype))
+
+
+@dataclass(frozen=True)
+class TimmLoaderArgs:
+    """`create_loader`'s arguments but the dataset, with timm's names and defaults: built once, read by
+    name (tests/test_timm_loader.py holds it equal to the signature)."""
+
+    input_size: Any
+    batch_size: int
+    is_training: bool = False
+    no_aug: bool = False
+    re_prob: float = 0.
+    re_mode: str = "const"
+    re_count: int = 1
+    re_split: bool = False
+    train_crop_mode: str | None = None
+    scale: Any = None
+    ratio: Any = None
+    hflip: float = 0.5
+    vflip: float = 0.
+    color_jitter: Any = 0.4
+    color_jitter_prob: float | None = None
+    grayscale_prob: float = 0.
+    gaussian_blur_prob: float = 0.
+    auto_augment: str | None = None
+    num_aug_repeats: int = 0
+    num_aug_splits: int = 0
+    interpolation: str = "bilinear"
+    mean: Any = IMAGENET_MEAN
+    std: Any = IMAGENET_STD
+    num_workers: int = 1
+    distributed: bool = False
+    crop_pct: float | None = None
+    crop_mode: str | None = None
+    crop_border_pixels: int | None = None
+    collate_fn: Any = None
+    pin_memory: bool = False
+    fp16: bool = False
+    img_dtype: torch.dtype = torch.float32
+    device: torch.device = CUDA
+    use_prefetcher: bool = True
+    use_multi_epochs_loader: bool = False
+    persistent_workers: bool = True
+    worker_seeding: Any = "all"
+    tf_preprocessing: bool = False
+    input_size_choices: Any = None
+    batch_size_choices: Any = None
+    batch_choice_weights: Any = None
+    batch_choice_seed: int = 0
+    batch_choice_schedule: str = "constant"
+    batch_schedule_epochs: int | None = None
+    batch_schedule_spread: float = 0.65
+    batch_schedule_random_mix: float = 0.1
+    num_batches: int | None = None
+    backend: str = "auto"
+    seed: int | None = None
 
 
 def create_loader(
@@ -318,7 +377,21 @@ def create_loader(
     keeps its pipeline and stages its own batches). `backend` and `seed` are dali-pipes' own
     (keyword-only: timm has neither).
     """
-    args = dict(locals())
+    args = TimmLoaderArgs(
+        input_size=input_size, batch_size=batch_size, is_training=is_training, no_aug=no_aug, re_prob=re_prob,
+        re_mode=re_mode, re_count=re_count, re_split=re_split, train_crop_mode=train_crop_mode, scale=scale,
+        ratio=ratio, hflip=hflip, vflip=vflip, color_jitter=color_jitter, color_jitter_prob=color_jitter_prob,
+        grayscale_prob=grayscale_prob, gaussian_blur_prob=gaussian_blur_prob, auto_augment=auto_augment,
+        num_aug_repeats=num_aug_repeats, num_aug_splits=num_aug_splits, interpolation=interpolation, mean=mean,
+        std=std, num_workers=num_workers, distributed=distributed, crop_pct=crop_pct, crop_mode=crop_mode,
+        crop_border_pixels=crop_border_pixels, collate_fn=collate_fn, pin_memory=pin_memory, fp16=fp16,
+        img_dtype=img_dtype, device=device, use_prefetcher=use_prefetcher,
+        use_multi_epochs_loader=use_multi_epochs_loader, persistent_workers=persistent_workers,
+        worker_seeding=worker_seeding, tf_preprocessing=tf_preprocessing, input_size_choices=input_size_choices,
+        batch_size_choices=batch_size_choices, batch_choice_weights=batch_choice_weights,
+        batch_choice_seed=batch_choice_seed, batch_choice_schedule=batch_choice_schedule,
+        batch_schedule_epochs=batch_schedule_epochs, batch_schedule_spread=batch_schedule_spread,
+        batch_schedule_random_mix=batch_schedule_random_mix, num_batches=num_batches, backend=backend, seed=seed)
     _refuse_unsupported(args)
     scheduled = _scheduled_sizes(args)
     size = _square(input_size)

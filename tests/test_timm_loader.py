@@ -265,3 +265,18 @@ def test_torchrun_two_ranks_with_distributed_true(identity_folder, torchrun_rank
         together = a["epochs"][epoch] + b["epochs"][epoch]
         counts = {i: together.count(i) for i in set(together)}
         assert len(together) == 24 and len(counts) == 8 and set(counts.values()) == {3}, counts
+
+
+def test_create_loaders_arguments_travel_as_one_object():
+    """create_loader's parameters after the dataset, their defaults and order, are TimmLoaderArgs'
+    fields: read by name downstream, and the two cannot drift apart."""
+    import dataclasses
+    import inspect
+
+    from dali_pipes.timm import TimmLoaderArgs, create_loader
+
+    params = list(inspect.signature(create_loader).parameters.values())[1:]
+    fields = dataclasses.fields(TimmLoaderArgs)
+    assert [p.name for p in params] == [f.name for f in fields]
+    for p, f in zip(params, fields):
+        assert p.default == (inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default), p.name
