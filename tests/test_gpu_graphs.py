@@ -146,3 +146,20 @@ def test_gpu_decoder_options_reach_the_mixed_decoder():
         GpuDecoder(hw_decoder_load=1.5)
     with pytest.raises(ConfigError, match="GpuDecoder.device_memory_padding"):
         GpuDecoder(device_memory_padding=-1)
+
+
+def test_graphs_are_generated_untraced_and_tracing_is_restored(monkeypatch):
+    """DALI's origin tracing is off while a graph is generated (60% of its cost), restored after; a
+    DALI without the switch keeps tracing and still generates graphs."""
+    from nvidia.dali._utils import dali_trace
+
+    from dali_pipes.dali.pipeline import untraced
+
+    before = dali_trace.is_tracing_enabled()
+    with untraced():
+        assert not dali_trace.is_tracing_enabled()
+    assert dali_trace.is_tracing_enabled() == before
+    monkeypatch.delattr(dali_trace, "set_tracing")
+    with untraced():
+        assert dali_trace.is_tracing_enabled() == before
+        assert graph_ops(Preprocess(), train=True, device="gpu")

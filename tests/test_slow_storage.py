@@ -101,3 +101,18 @@ def test_one_reader_is_serial_and_many_are_not(layouts):
     with LatencyMount(layouts, DELAY_MS) as mount:
         batches(mount.point / "folder", True, mount, read_threads=1)
         assert mount.stats()["most_in_flight"] == 1, mount.stats()
+
+
+def test_a_busy_mount_is_detached_lazily_and_its_server_ends_with_the_last_file(layouts):
+    """What close() promises when a loader (or the user) still holds a file on the mount: the mount
+    is detached at once (lazily), nothing hangs, and the server ends when that file is closed."""
+    mount = LatencyMount(layouts, 0, count=False)
+    image = next((mount.point / "folder").rglob("*.jpg"))
+    held = open(image, "rb")  # noqa: SIM115 - held open on purpose, closed by the timer below
+    assert held.read(2) == b"\xff\xd8"
+    closer = threading.Timer(1.0, held.close)
+    closer.start()
+    mount.close()  # busy: `fusermount -u` fails, `-uz` detaches; the server ends once the file closes
+    closer.join()
+    assert held.closed and not os.path.ismount(mount.point)
+    assert mount.process.returncode is not None
