@@ -7,3 +7,4 @@ INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 RANDOM_FILTERS = ("bilinear", "bicubic")  # TrainTransform(interpolation="random"): timm's, one per sample
 TRAIN_INTERPOLATIONS = INTERPOLATIONS + ("random",)
 DTYPES = ("float32", "float16", "bfloat16")
+READ_AHEAD_BYTES = 256 * 2**20  # make_loader's default budget of prepared-but-untaken batches

@@ -11,7 +11,7 @@ import torch
 
 from .backend import resolve_backend
 from .config import GpuDecoder, Preprocess, resolve_preset
-from .dali.prefetch import READ_AHEAD_BYTES  # no DALI import: the read-ahead is plain Python
+from .constants import READ_AHEAD_BYTES
 from .dataloader import Loader
 from .distributed import detect_shard, shared_seed
 from .mix import MixUpCutMix
@@ -179,25 +179,22 @@ def _plan(source, options: LoaderOptions, cfg: Preprocess):
 
 def _build(options: LoaderOptions, src, cfg: Preprocess, plan, choice) -> Loader:
     """The loader of one plan: its state, engine and output stage."""
-    train, mix, on_error = options.train, options.mix, options.on_error
     resampler = resolve_resampler(options.resampler, choice.name)
     threads = options.num_threads or default_num_threads()
     state = LoaderState(plan, seed_was_drawn=options.seed is None)
-    skips, output = SkipLog(), OutputStage(cfg, train, mix)
+    skips, output = SkipLog(), OutputStage(cfg, options.train, options.mix)
     if choice.name == "torchvision":
         from .tv.engine import TorchvisionEngine
 
-        engine = TorchvisionEngine(src, cfg, state, skips, output, train=train, device=choice.device,
-                                   num_workers=threads, on_error=on_error, max_pixels=options.max_pixels)
+        engine = TorchvisionEngine(src, cfg, state, skips, output, options, device=choice.device,
+                                   num_workers=threads)
     else:
         from .dali.engine import DaliEngine
 
-        engine = DaliEngine(src, cfg, state, skips, train=train, device=choice.device, num_threads=threads,
-                            prefetch=options.prefetch, on_error=on_error, resampler=resampler,
-                            gpu_decoder=options.gpu_decoder, max_pixels=options.max_pixels,
-                            read_threads=options.read_threads, read_ahead_bytes=options.read_ahead_bytes)
-    return Loader(src, cfg, state, engine, output, skips, train=train, device=choice.device, mix=mix,
-                  on_error=on_error, backend_reason=choice.reason)
+        engine = DaliEngine(src, cfg, state, skips, options, device=choice.device, num_threads=threads,
+                            resampler=resampler)
+    return Loader(src, cfg, state, engine, output, skips, train=options.train, device=choice.device,
+                  mix=options.mix, on_error=options.on_error, backend_reason=choice.reason)
 
 
 def _with_dataset_statistics(cfg: Preprocess, source) -> Preprocess:

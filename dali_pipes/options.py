@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from .config import GpuDecoder, Preprocess
-from .dali.prefetch import READ_AHEAD_BYTES  # no DALI import: the read-ahead is plain Python
+from .constants import READ_AHEAD_BYTES
 from .mix import MixUpCutMix
 from .resamplers import check_resampler
 from .sources.header import DEFAULT_MAX_PIXELS

@@ -15,37 +15,34 @@ from nvidia.dali.plugin.pytorch import DALIGenericIterator
 from ..engine import Engine
 from ..errors import ImageDecodeError
 from ..memory import release_free_heap
+from ..options import LoaderOptions
 from ..skips import SkipLog
 from ..sources.decode import pil_decodes
-from ..sources.header import DEFAULT_MAX_PIXELS
 from ..state import LoaderState
 from . import torch_resample
 from .pipeline import BatchFeeder, build_pipeline
-from .prefetch import READ_AHEAD_BYTES
 
 _SAMPLE_IN_MESSAGE = re.compile(r"sample #(\d+)")
 
 
 class DaliEngine(Engine):
-    def __init__(self, source, preprocess, state: LoaderState, skips: SkipLog, *, train: bool,
-                 device: torch.device, num_threads: int, prefetch: int = 2, on_error: str = "raise",
-                 resampler: str = "dali", gpu_decoder=None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                 read_threads: int | None = None, read_ahead_bytes: int = READ_AHEAD_BYTES):
+    def __init__(self, source, preprocess, state: LoaderState, skips: SkipLog, options: LoaderOptions, *,
+                 device: torch.device, num_threads: int, resampler: str):
+        """`options`: make_loader's (train, prefetch, on_error, gpu_decoder and the read-ahead's are
+        read here); `num_threads` and `resampler` as resolved for this machine."""
         self.name = "dali-gpu" if device.type == "cuda" else "dali-cpu"
         self.source = source
         self.preprocess = preprocess
         self.loader_state = state
-        self.train = train
+        self.options = options
         self.device = device
-        self.on_error = on_error
         self.num_threads = num_threads  # no worker processes: DALI decodes in num_threads threads of this one
-        self.prefetch = prefetch
         self.resampler = resampler
-        self.gpu_decoder = gpu_decoder
-        self._feeder = BatchFeeder(source, state, preprocess.train if train else None, skip=on_error == "skip",
+        train_cfg = preprocess.train if options.train else None
+        self._feeder = BatchFeeder(source, state, train_cfg, skip=options.on_error == "skip",
                                    report=lambda index, reason: skips.note(source.describe(index), reason),
-                                   max_pixels=max_pixels, read_threads=read_threads,
-                                   read_ahead_bytes=read_ahead_bytes)
+                                   max_pixels=options.max_pixels, read_threads=options.read_threads,
+                                   read_ahead_bytes=options.read_ahead_bytes)
         self._iterator: DALIGenericIterator | None = None
         self._needs_reset = False
         self._checkpoint: bytes | None = None  # from restore(), for the next pipeline built
@@ -56,12 +53,12 @@ class DaliEngine(Engine):
     def _dali_iterator(self) -> DALIGenericIterator:
         if self._iterator is None:
             pipe = build_pipeline(
-                self._feeder, self.preprocess, train=self.train,
+                self._feeder, self.preprocess, train=self.options.train,
                 device="gpu" if self.device.type == "cuda" else "cpu",
                 num_threads=self.num_threads,
                 device_id=self.device.index if self.device.type == "cuda" else None,
-                seed=self.loader_state.engine_seed, prefetch=self.prefetch, checkpoint=self._checkpoint,
-                resampler=self.resampler, decoder=self.gpu_decoder,
+                seed=self.loader_state.engine_seed, prefetch=self.options.prefetch, checkpoint=self._checkpoint,
+                resampler=self.resampler, decoder=self.options.gpu_decoder,
             )
             self._iterator = DALIGenericIterator([pipe], ["images", "labels"], prepare_first_batch=False)
             self._needs_reset = False
@@ -101,7 +98,7 @@ class DaliEngine(Engine):
                     raise  # the source's own errors already name the file, row or member; not a decode error
                 failed_batch, failed_indices = failed
                 suspects, error = self._decode_error(failed_indices, str(err))
-                if self.on_error != "skip":
+                if self.options.on_error != "skip":
                     raise error from err
                 for index in suspects:  # leave them out and go on from the batch that failed
                     self._feeder.bad[index] = error.reason

@@ -17,6 +17,7 @@ import numpy as np
 from nvidia.dali import fn, pipeline_def, types
 
 from ..config import GpuDecoder, Preprocess, TrainTransform
+from ..constants import READ_AHEAD_BYTES
 from ..errors import ImageDecodeError, SourceError
 from ..kernels.nodes import on_device
 from ..ops import active_ops
@@ -26,7 +27,7 @@ from ..sources.base import check_encoded, has_batch_reads, read_batch
 from ..sources.header import DEFAULT_MAX_PIXELS, checked_size
 from ..state import LoaderState
 from . import graph
-from .prefetch import READ_AHEAD_BYTES, Prefetcher, default_read_threads
+from .prefetch import Prefetcher, default_read_threads
 
 _DALI_TYPES = {"int32": types.INT32, "float32": types.FLOAT, "float64": types.FLOAT64}
 

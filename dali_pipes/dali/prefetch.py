@@ -15,7 +15,8 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
-READ_AHEAD_BYTES = 256 * 2**20
+from ..constants import READ_AHEAD_BYTES
+
 MAX_BATCHES_AHEAD = 8  # also bounds the parameter arrays of tiny images
 PROBE = 8  # reads timed before a batch's reads go to the readers
 FAST_READ_S = 100e-6  # a read this fast comes from memory: no thread hop for it

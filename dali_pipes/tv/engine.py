@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from ..engine import Engine
 from ..errors import ImageDecodeError, SourceError
+from ..options import LoaderOptions
 from ..output import OutputStage
 from ..skips import SkipLog
 from ..sources.base import read_batch
@@ -103,16 +104,17 @@ class TransformedSource(Dataset):
 class TorchvisionEngine(Engine):
     name = "torchvision"
 
-    def __init__(self, source, preprocess, state: LoaderState, skips: SkipLog, output: OutputStage, *,
-                 train: bool, device: torch.device, num_workers: int, on_error: str = "raise",
-                 max_pixels: int | None = DEFAULT_MAX_PIXELS):
+    def __init__(self, source, preprocess, state: LoaderState, skips: SkipLog, output: OutputStage,
+                 options: LoaderOptions, *, device: torch.device, num_workers: int):
+        """`options`: make_loader's (train, on_error and max_pixels are read here)."""
         self.num_workers = num_workers
         self.device = device
         self._skips = skips
         self._output = output
         self._sampler = PlannedBatchSampler(state)
         self._loader = DataLoader(
-            TransformedSource(source, preprocess, train, skip=on_error == "skip", max_pixels=max_pixels),
+            TransformedSource(source, preprocess, options.train, skip=options.on_error == "skip",
+                              max_pixels=options.max_pixels),
             batch_sampler=self._sampler,
             collate_fn=collate_readable,
             num_workers=num_workers,
