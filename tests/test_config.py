@@ -162,3 +162,18 @@ def test_make_loaders_signature_is_its_options():
         assert p.kind is inspect.Parameter.KEYWORD_ONLY
         assert p.default == (inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default), p.name
         assert p.annotation == f.type, p.name
+
+
+def test_a_field_typed_otherwise_than_its_registry_op_is_named_at_import(monkeypatch):
+    from dali_pipes import config
+    from dali_pipes.ops import CONFIGURED
+    from dali_pipes.ops.base import Augmentation
+
+    class OtherJitter(Augmentation):
+        field, config = "color_jitter", type("BrightnessOnly", (), {})
+
+    swapped = tuple(OtherJitter() if op.field == "color_jitter" else op for op in CONFIGURED)
+    monkeypatch.setattr(config, "CONFIGURED", swapped)
+    with pytest.raises(TypeError, match=r"TrainTransform.color_jitter is typed 'ColorJitter \| None'; the registry "
+                                        r"says BrightnessOnly \| None"):
+        config._check_fields_match_registry()

@@ -11,13 +11,15 @@ layer, its kernel, how many layers a config draws and how it draws them.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 from .base import SampleOp
 from .policy_geometry import layer_maps
 
 
-class PolicyOp(SampleOp):
+class PolicyOp(SampleOp, ABC):
     """A policy family: `ops_feed` (n, layers[, 2]) op ids (and the family's extra per-layer ids),
     `args_feed` (n, layers) each layer's parameter, `affine_feed` (n, layers, 2, 3) the maps."""
 
@@ -29,21 +31,22 @@ class PolicyOp(SampleOp):
     reads = ("flip",)
     needs_conditionals = True
 
+    @abstractmethod
     def layers(self, cfg) -> int:
-        raise NotImplementedError
+        """How many layers `cfg` draws."""
 
+    @abstractmethod
     def edge_of(self, name: str, arg: float, size: int) -> np.ndarray:
         """A geometric op's (2, 3) map, output pixel -> input position, in image-edge coordinates."""
-        raise NotImplementedError
 
+    @abstractmethod
     def graph_layer(self, images, op, arg, affine, cfg, device: str):
         """One layer in a DALI graph: each sample's op `op` (an int32 node) with its `arg` and map."""
-        raise NotImplementedError
 
+    @abstractmethod
     def kernel(self, image, op, arg: float, cfg, mirrored: bool):
         """The op (`op`: its row of the ops feed) on a (3, H, W) uint8 tensor; `mirrored`: between two
         horizontal flips."""
-        raise NotImplementedError
 
     @staticmethod
     def op_id(op) -> int:
