@@ -1,7 +1,7 @@
 """The pixel ops of timm's auto-augmentations (RandAugment, AutoAugment, 3-Augment), given each op's
 parameter as timm's level functions compute it: the same PIL calls timm's ops make, on a (3, H, W)
 uint8 tensor. Both CPU backends run these (the torchvision backend, and dali-cpu's torch node), so
-their pixels are timm's; the GPU graph's DALI version is `dali_pipes.ops.timm_graph`.
+their pixels are timm's; the GPU graph's DALI version is in `dali_pipes.ops.policy_graph`.
 
 The geometric ops are PIL affine transforms; `affine_data` gives each one's map (PIL's `data`: the
 output pixel centre -> the input position, in image-edge coordinates, which is also what DALI's

@@ -1,7 +1,14 @@
-"""One layer of an auto-augment policy in a DALI graph: each sample's fed op (`kernels.policy.OPS`)
-chosen by DALI's conditionals (`nvidia.dali.auto_aug.core.select`), applied with its fed signed
-magnitude, as torchvision's kernel computes it where DALI's operators allow (docs/parity.md gives
-each op's bound). The GPU graph runs this; so do CPU graphs with resampler="dali", which the tests run.
+"""One layer of a policy in a DALI graph, for both families: each sample's fed op chosen by DALI's
+conditionals (`nvidia.dali.auto_aug.core.select`), applied with its fed value. The GPU graph runs
+this; so do CPU graphs with resampler="dali", which the tests run (docs/parity.md gives each op's
+bound).
+
+Each op is written once, taking its parameter (a factor, a threshold, a number of bits). Where the
+families' arithmetic differs it has two variants: torchvision's kernels (torch floats, its luma,
+nearest neighbour with fill 0) for AutoAugment / RandAugment / TrivialAugmentWide, and PIL's (timm's
+ops: integer luma (19595 R + 38470 G + 7471 B + 2**15) >> 16, exact in float32 here, blends that
+truncate, bilinear warps with timm's fill). A family is a table: its op names (in the order of its fed
+ids), each with the function that turns its fed value into the op's parameter.
 """
 
 from __future__ import annotations
@@ -11,59 +18,68 @@ from nvidia.dali import fn, types
 from nvidia.dali import math as dmath
 
 from ..kernels.nodes import blend_with_luma, blend_with_mean_luma, on_device, to_uint8
-from ..kernels.policy import OPS
+from ..kernels.policy import OPS as TORCHVISION_OPS
+from ..kernels.timm_ops import OPS as TIMM_OPS
 
-_BLUR = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], dtype=np.float32) / 13
+_SMOOTH = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], dtype=np.float32) / 13  # PIL's SMOOTH; torchvision's blur
 _CENTRE = np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0]], dtype=np.float32)
+_PIL_LUMA = np.array([19595, 38470, 7471], dtype=np.float32)
 
 
-def _identity(images, mag, affine, device, size):
-    return images
+def _float(images):
+    return fn.cast(images, dtype=types.FLOAT)
 
 
-def _geometry(images, mag, affine, device, size):
+def _inside(size: int, device: str, dtype=np.uint8):
+    """(size, size, 1): 1 inside the 1-pixel border (which both sharpness kernels leave unfiltered)."""
+    inside = np.zeros((size, size, 1), dtype=dtype)
+    inside[1:-1, 1:-1] = 1
+    return types.Constant(inside, device=device)
+
+
+# the ops both families share, on their parameter (a node on the graph's device)
+def scaled(images, factor):
+    """Brightness: x * factor, clamped and truncated."""
+    return to_uint8(_float(images) * factor)
+
+
+def posterized(images, bits):
+    """The top int(bits) bits of each value."""
+    return images & fn.cast(256.0 - dmath.pow(2.0, 8.0 - bits), dtype=types.UINT8)
+
+
+def solarized(images, threshold):
+    """Values at or above `threshold` inverted."""
+    above = _float(images) >= threshold
+    return fn.cast(above * (255 - images) + (above ^ True) * images, dtype=types.UINT8)
+
+
+def inverted(images):
+    return fn.cast(255 - images, dtype=types.UINT8)
+
+
+def equalized(images, device: str):
+    return fn.equalize(images, device=device)
+
+
+# torchvision's variants
+def tv_geometry(images, affine, device: str):
     """Nearest neighbour, fill 0 (torchvision's policy defaults), through the fed inverse map."""
     return fn.warp_affine(images, matrix=affine, fill_value=0, interp_type=types.INTERP_NN, inverse_map=True,
                           device=device)
 
 
-def _brightness(images, mag, affine, device, size):
-    return to_uint8(fn.cast(images, dtype=types.FLOAT) * on_device(1.0 + mag, device))
-
-
-def _color(images, mag, affine, device, size):
-    return blend_with_luma(images, on_device(1.0 + mag, device))
-
-
-def _contrast(images, mag, affine, device, size):
-    return blend_with_mean_luma(images, on_device(1.0 + mag, device))
-
-
-def _sharpness(images, mag, affine, device, size):
-    """factor x + (1 - factor) blur as one 3x3 filter (torchvision rounds the blur first); the
-    1-pixel border unfiltered, as torchvision's (the policies run on size x size images)."""
-    factor = 1.0 + mag
-    kernel = types.Constant(_CENTRE) * factor + types.Constant(_BLUR) * (1.0 - factor)
+def tv_sharpness(images, factor, device: str, size: int):
+    """factor x + (1 - factor) blur as one 3x3 filter (torchvision rounds the blur first)."""
+    kernel = types.Constant(_CENTRE) * factor + types.Constant(_SMOOTH) * (1.0 - factor)
     sharpened = fn.filter(images, on_device(kernel, device), border="clamp", dtype=types.UINT8, device=device)
-    inside = np.zeros((size, size, 1), dtype=np.uint8)
-    inside[1:-1, 1:-1] = 1
-    inside = types.Constant(inside, device=device)
+    inside = _inside(size, device)
     return fn.cast(sharpened * inside + images * (1 - inside), dtype=types.UINT8)
 
 
-def _posterize(images, mag, affine, device, size):
-    keep = fn.cast(256.0 - dmath.pow(2.0, 8.0 - mag), dtype=types.UINT8)  # the top int(mag) bits
-    return images & on_device(keep, device)
-
-
-def _solarize(images, mag, affine, device, size):
-    inverted = images >= on_device(255.0 * mag, device)
-    return fn.cast(inverted * (255 - images) + (inverted ^ True) * images, dtype=types.UINT8)
-
-
-def _autocontrast(images, mag, affine, device, size):
+def tv_autocontrast(images):
     """torchvision's (x - min) / ((max - min) / 255) per channel; unchanged where max == min."""
-    pixels = fn.cast(images, dtype=types.FLOAT)
+    pixels = _float(images)
     lo = fn.reductions.min(pixels, axis_names="HW", keep_dims=True)
     hi = fn.reductions.max(pixels, axis_names="HW", keep_dims=True)
     flat = fn.cast(hi == lo, dtype=types.FLOAT)
@@ -71,24 +87,128 @@ def _autocontrast(images, mag, affine, device, size):
     return to_uint8((pixels - lo * (1.0 - flat)) / inv_scale)
 
 
-def _equalize(images, mag, affine, device, size):
-    return fn.equalize(images, device=device)
+# PIL's variants (timm's ops)
+def _pil_luma(pixels):
+    """(H, W, 1) float: PIL's RGB -> L."""
+    weighted = fn.reductions.sum(pixels * types.Constant(_PIL_LUMA), axes=[2], keep_dims=True)
+    return dmath.floor((weighted + 32768.0) * (1.0 / 65536))
 
 
-def _invert(images, mag, affine, device, size):
-    return fn.cast(255 - images, dtype=types.UINT8)
+def _pil_blend(degenerate, pixels, factor):
+    """PIL's Image.blend(degenerate, image, factor): degenerate + factor (image - degenerate), truncated."""
+    return to_uint8(degenerate + factor * (pixels - degenerate))
 
 
-_GRAPH = {"Identity": _identity, "ShearX": _geometry, "ShearY": _geometry, "TranslateX": _geometry,
-          "TranslateY": _geometry, "Rotate": _geometry, "Brightness": _brightness, "Color": _color,
-          "Contrast": _contrast, "Sharpness": _sharpness, "Posterize": _posterize, "Solarize": _solarize,
-          "AutoContrast": _autocontrast, "Equalize": _equalize, "Invert": _invert}
+def pil_geometry(images, affine, device: str, t):
+    """PIL's affine transform: the fill where the output pixel's centre maps outside the image (a
+    nearest-neighbour warp of ones tells which), elsewhere the filter with the edge pixels repeated
+    (a warp without a fill value clamps its coordinates); bilinear (DALI's warp has no bicubic
+    filter: a sample timm filters bicubically is filtered bilinearly here)."""
+    interp = types.INTERP_NN if t.interpolation == "nearest" else types.INTERP_LINEAR
+    warped = fn.warp_affine(images, matrix=affine, interp_type=interp, inverse_map=True, device=device)
+    ones = fn.cast(images[:, :, 0:1] * 0 + 1, dtype=types.UINT8)
+    inside = fn.warp_affine(ones, matrix=affine, fill_value=0, interp_type=types.INTERP_NN, inverse_map=True,
+                            device=device)
+    fill = types.Constant(np.array(t.fill, dtype=np.uint8).reshape(1, 1, 3), device=device)
+    return fn.cast(warped * inside + fill * (1 - inside), dtype=types.UINT8)
+
+
+def pil_color(images, factor):
+    pixels = _float(images)
+    return _pil_blend(_pil_luma(pixels), pixels, factor)
+
+
+def pil_contrast(images, factor):
+    pixels = _float(images)
+    return _pil_blend(dmath.floor(fn.reductions.mean(_pil_luma(pixels)) + 0.5), pixels, factor)
+
+
+def pil_sharpness(images, factor, device: str, size: int):
+    """PIL's Sharpness: a blend with the SMOOTH-filtered image (rounded; its 1-pixel border unfiltered)."""
+    smooth = fn.filter(images, on_device(types.Constant(_SMOOTH), device), border="clamp", dtype=types.UINT8,
+                       device=device)
+    inside = _inside(size, device, np.float32)
+    pixels = _float(images)
+    return _pil_blend(_float(smooth) * inside + pixels * (1.0 - inside), pixels, factor)
+
+
+def pil_autocontrast(images):
+    """PIL's ImageOps.autocontrast: per channel x * 255 / (hi - lo) - lo * that, truncated; unchanged where hi == lo."""
+    pixels = _float(images)
+    lo = fn.reductions.min(pixels, axis_names="HW", keep_dims=True)
+    hi = fn.reductions.max(pixels, axis_names="HW", keep_dims=True)
+    flat = fn.cast(hi <= lo, dtype=types.FLOAT)
+    scale = 255.0 / (hi - lo + flat) * (1.0 - flat) + flat
+    return to_uint8(pixels * scale - lo * scale * (1.0 - flat))
+
+
+def pil_solarize_add(images, add):
+    """timm's SolarizeAdd: `add` to the values below 128, saturating."""
+    pixels = _float(images)
+    return fn.cast(dmath.min(pixels + fn.cast(pixels < 128.0, dtype=types.FLOAT) * add, 255.0), dtype=types.UINT8)
+
+
+# the families: (images, fed value, fed map, device, size, transform config) -> images, by op name
+def _on(value, device):
+    return on_device(fn.cast(value, dtype=types.FLOAT), device)
+
+
+TORCHVISION = {  # the fed value is torchvision's signed magnitude
+    "Identity": lambda x, m, a, d, s, t: x,
+    "ShearX": lambda x, m, a, d, s, t: tv_geometry(x, a, d),
+    "ShearY": lambda x, m, a, d, s, t: tv_geometry(x, a, d),
+    "TranslateX": lambda x, m, a, d, s, t: tv_geometry(x, a, d),
+    "TranslateY": lambda x, m, a, d, s, t: tv_geometry(x, a, d),
+    "Rotate": lambda x, m, a, d, s, t: tv_geometry(x, a, d),
+    "Brightness": lambda x, m, a, d, s, t: scaled(x, on_device(1.0 + m, d)),
+    "Color": lambda x, m, a, d, s, t: blend_with_luma(x, on_device(1.0 + m, d)),
+    "Contrast": lambda x, m, a, d, s, t: blend_with_mean_luma(x, on_device(1.0 + m, d)),
+    "Sharpness": lambda x, m, a, d, s, t: tv_sharpness(x, 1.0 + m, d, s),
+    "Posterize": lambda x, m, a, d, s, t: posterized(x, on_device(m, d)),
+    "Solarize": lambda x, m, a, d, s, t: solarized(x, on_device(255.0 * m, d)),
+    "AutoContrast": lambda x, m, a, d, s, t: tv_autocontrast(x),
+    "Equalize": lambda x, m, a, d, s, t: equalized(x, d),
+    "Invert": lambda x, m, a, d, s, t: inverted(x),
+}
+
+TIMM = {  # the fed value is the op's parameter, from timm's level rules (ops.timm_augment)
+    "Identity": lambda x, p, a, d, s, t: x,
+    "AutoContrast": lambda x, p, a, d, s, t: pil_autocontrast(x),
+    "Equalize": lambda x, p, a, d, s, t: equalized(x, d),
+    "Invert": lambda x, p, a, d, s, t: inverted(x),
+    "Rotate": lambda x, p, a, d, s, t: pil_geometry(x, a, d, t),
+    "Posterize": lambda x, p, a, d, s, t: posterized(x, dmath.min(_on(p, d), 8.0)),
+    "Solarize": lambda x, p, a, d, s, t: solarized(x, _on(p, d)),
+    "SolarizeAdd": lambda x, p, a, d, s, t: pil_solarize_add(x, _on(p, d)),
+    "Color": lambda x, p, a, d, s, t: pil_color(x, _on(p, d)),
+    "Contrast": lambda x, p, a, d, s, t: pil_contrast(x, _on(p, d)),
+    "Brightness": lambda x, p, a, d, s, t: scaled(x, _on(p, d)),
+    "Sharpness": lambda x, p, a, d, s, t: pil_sharpness(x, _on(p, d), d, s),
+    "ShearX": lambda x, p, a, d, s, t: pil_geometry(x, a, d, t),
+    "ShearY": lambda x, p, a, d, s, t: pil_geometry(x, a, d, t),
+    "TranslateX": lambda x, p, a, d, s, t: pil_geometry(x, a, d, t),
+    "TranslateY": lambda x, p, a, d, s, t: pil_geometry(x, a, d, t),
+    # DALI's Gaussian with sigma = radius (PIL approximates it by box blurs)
+    "GaussianBlur": lambda x, p, a, d, s, t: fn.gaussian_blur(x, sigma=fn.cast(p, dtype=types.FLOAT), device=d),
+}
+if tuple(TORCHVISION) != TORCHVISION_OPS or tuple(TIMM) != TIMM_OPS:  # the fed ids index these tables
+    raise ImportError("a policy family's graph table is out of step with its kernels' op list")
+
+
+def select_layer(family: dict, images, op, value, affine, device: str, size: int, t=None):
+    """`size` x `size` `images` through each sample's op `op` (an int32 id into `family`) with its
+    fed `value` and inverse map `affine`; `t` the family's transform config where its ops need it."""
+    from nvidia.dali.auto_aug.core import select
+
+    branches = [lambda x, v, a, f=f: f(x, v, a, device, size, t) for f in family.values()]
+    return select(branches, op, images, value, affine)
 
 
 def apply_layer(images, op, mag, affine, device: str, size: int):
-    """`size` x `size` `images` through each sample's op `op` (int32 id) with magnitude `mag` and
-    inverse map `affine`."""
-    from nvidia.dali.auto_aug.core import select
+    """A layer of torchvision's policies (AutoAugment, RandAugment, TrivialAugmentWide)."""
+    return select_layer(TORCHVISION, images, op, mag, affine, device, size)
 
-    branches = [lambda x, m, a, f=_GRAPH[name]: f(x, m, a, device, size) for name in OPS]
-    return select(branches, op, images, mag, affine)
+
+def apply_timm_layer(images, op, arg, affine, device: str, t, size: int):
+    """A layer of timm's policies; `t` the TimmAugment (fill, filter)."""
+    return select_layer(TIMM, images, op, arg, affine, device, size, t)

@@ -9,7 +9,7 @@ magnitudes are read from the transform it builds); each sample's ops, apply coin
 and filters are drawn here from the op's own counter stream with timm's sampling (the Gaussian by
 Box-Muller from two uniforms), and turned into each op's parameter by timm's level rules. Both CPU
 backends apply them with timm's own PIL calls (`kernels.timm_ops`); the GPU graph with DALI
-operators (`ops.timm_graph`, within docs/parity.md's bounds). timm applies these before the colour
+operators (`ops.policy_graph`, within docs/parity.md's bounds). timm applies these before the colour
 jitter, grayscale and blur; so does the registry.
 """
 
@@ -306,9 +306,9 @@ class TimmAugmentOp(PolicyOp):
         return int(op[0])
 
     def graph_layer(self, images, op, arg, affine, cfg, device):
-        from .timm_graph import apply_layer
+        from .policy_graph import apply_timm_layer
 
-        return apply_layer(images, op, arg, affine, device, cfg.timm_augment, cfg.size)
+        return apply_timm_layer(images, op, arg, affine, device, cfg.timm_augment, cfg.size)
 
     def kernel(self, image, op, arg, cfg, mirrored):
         name, resample, fill = OPS[op[0]], RESAMPLE_IDS[op[1]], cfg.timm_augment.fill

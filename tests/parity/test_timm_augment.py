@@ -189,7 +189,7 @@ BLUR_INTERIOR = 5
 
 
 def _dali_layer(images, ops, args, flips, t, device="cpu"):
-    from dali_pipes.ops.timm_graph import apply_layer
+    from dali_pipes.ops.policy_graph import apply_timm_layer as apply_layer
 
     affine = inverse_maps(ops, args, SIZE, flips)
     return run_dali_layer(images, (ops, args, affine), lambda x, o, a, m: apply_layer(x, o[0, 0], a[0], m[0], device,
