@@ -1,9 +1,10 @@
 """The augmentation registry: every op, in the order it applies (see `ops.base` for what an op declares).
 
 Adding an augmentation: one module here (its config dataclass, draw, DALI function, torch kernel,
-CLI flags and timm arguments) and its line in SAMPLE_OPS (or BATCH_OPS). The TrainTransform field
-and its type check, the package export, the CLI flags, `from_timm`'s table, the feeder, the DALI
-graph and the torchvision kernel all come from this registry.
+CLI flags and timm arguments), its line in SAMPLE_OPS (or BATCH_OPS), and its typed TrainTransform
+field and package export, written out (`dali_pipes.config` refuses, at import, a registry op without
+its field). The field's type check, the CLI flags, `from_timm`'s table, the feeder, the DALI graph and
+the torchvision kernel come from this registry (docs/architecture.md, "Adding an augmentation").
 """
 
 from __future__ import annotations
