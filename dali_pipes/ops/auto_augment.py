@@ -23,7 +23,7 @@ from ..kernels import policy as policy_kernels
 from ..kernels.policy import OP_ID
 from .base import Feed
 from .policy import PolicyOp
-from .policy_geometry import torchvision_edge
+from .policy_geometry import inverse_maps
 
 POLICIES = ("autoaugment", "randaugment", "trivialaugment")
 
@@ -145,7 +145,7 @@ class AutoAugmentOp(PolicyOp):
         ops, mags = draw_policy(cfg.auto_augment, cfg.size, u)
         return {"policy_ops": ops, "policy_mags": mags}
 
-    edge_of = staticmethod(torchvision_edge)
+    inverse_maps = staticmethod(inverse_maps)
 
     def graph_layer(self, images, op, mag, affine, cfg, device):
         from .policy_graph import apply_layer

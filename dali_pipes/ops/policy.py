@@ -16,7 +16,6 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from .base import SampleOp
-from .policy_geometry import layer_maps
 
 
 class PolicyOp(SampleOp, ABC):
@@ -36,8 +35,9 @@ class PolicyOp(SampleOp, ABC):
         """How many layers `cfg` draws."""
 
     @abstractmethod
-    def edge_of(self, name: str, arg: float, size: int) -> np.ndarray:
-        """A geometric op's (2, 3) map, output pixel -> input position, in image-edge coordinates."""
+    def inverse_maps(self, ops: np.ndarray, args: np.ndarray, size: int, flips: np.ndarray) -> np.ndarray:
+        """(n, layers, 2, 3): each layer's map for DALI's warp_affine (`policy_geometry.layer_maps`
+        with the family's maps), mirrored for the flipped samples."""
 
     @abstractmethod
     def graph_layer(self, images, op, arg, affine, cfg, device: str):
@@ -49,21 +49,19 @@ class PolicyOp(SampleOp, ABC):
         horizontal flips."""
 
     @staticmethod
-    def op_id(op) -> int:
-        return int(op)
+    def op_id(op):
+        """A layer's op id from its row of the ops feed (an array or a DALI node)."""
+        return op
 
     def feed(self, values, cfg):
         flips = np.asarray(values["flip"]).astype(bool)
-        ops = values[self.ops_feed]
-        affine = layer_maps(ops if ops.ndim == 2 else ops[..., 0], values[self.args_feed], flips, cfg.size,
-                            self.names, self.geometric, self.edge_of)
+        affine = self.inverse_maps(values[self.ops_feed], values[self.args_feed], cfg.size, flips)
         return super().feed({**values, self.affine_feed: affine}, cfg)
 
     def dali(self, images, nodes, cfg, device):
-        ops, per_layer_ids = nodes[self.ops_feed], len(self.feeds[0].shape) > 1
+        ops, args, maps = nodes[self.ops_feed], nodes[self.args_feed], nodes[self.affine_feed]
         for k in range(self.layers(cfg)):
-            images = self.graph_layer(images, ops[k, 0] if per_layer_ids else ops[k], nodes[self.args_feed][k],
-                                      nodes[self.affine_feed][k], cfg, device)
+            images = self.graph_layer(images, self.op_id(ops[k]), args[k], maps[k], cfg, device)
         return images
 
     def in_torch_node(self, cfg):
@@ -72,7 +70,8 @@ class PolicyOp(SampleOp, ABC):
     def torch_node(self, image, feeds, cfg):
         flipped = bool(feeds["flip"])
         for op, arg in zip(feeds[self.ops_feed], feeds[self.args_feed]):
-            image = self.kernel(image, op, float(arg), cfg, flipped and self.names[self.op_id(op)] in self.geometric)
+            mirrored = flipped and self.names[int(self.op_id(op))] in self.geometric
+            image = self.kernel(image, op, float(arg), cfg, mirrored)
         return image
 
     def torch(self, image, values, cfg):

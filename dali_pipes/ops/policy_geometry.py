@@ -61,11 +61,11 @@ def layer_maps(ops: np.ndarray, args: np.ndarray, flips: np.ndarray, size: int, 
     return maps
 
 
-def torchvision_edge(op: str, magnitude: float, size: int) -> np.ndarray:
+def _torchvision_edge(op: str, magnitude: float, size: int) -> np.ndarray:
     """A torchvision policy's geometric op as its (2, 3) map in image-edge coordinates."""
     return edge_map(torchvision_theta(op, magnitude, size), size)
 
 
 def inverse_maps(ops: np.ndarray, mags: np.ndarray, size: int, flips: np.ndarray) -> np.ndarray:
     """torchvision's policies' maps (`layer_maps`), from the matrices its own kernels build."""
-    return layer_maps(ops, mags, flips, size, OPS, GEOMETRIC, torchvision_edge)
+    return layer_maps(ops, mags, flips, size, OPS, GEOMETRIC, _torchvision_edge)

@@ -299,11 +299,11 @@ class TimmAugmentOp(PolicyOp):
         ops, args = draw_timm(cfg.timm_augment, cfg.size, u)
         return {"timm_ops": ops, "timm_args": args}
 
-    edge_of = staticmethod(_edge)
+    inverse_maps = staticmethod(inverse_maps)
 
     @staticmethod
-    def op_id(op) -> int:
-        return int(op[0])
+    def op_id(op):
+        return op[0]  # (op, filter) per layer
 
     def graph_layer(self, images, op, arg, affine, cfg, device):
         from .policy_graph import apply_timm_layer
