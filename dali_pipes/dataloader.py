@@ -19,6 +19,7 @@ from torch.utils.data import Sampler
 
 from .config import Preprocess
 from .engine import Engine
+from .options import LoaderOptions
 from .output import OutputStage
 from .skips import SkipLog, SkippedImageWarning
 from .state import LoaderState
@@ -43,15 +44,12 @@ class Loader:
     """Iterate for `(images, labels)`; iterate again for the next epoch."""
 
     def __init__(self, source, preprocess: Preprocess, state: LoaderState, engine: Engine, output: OutputStage,
-                 skips: SkipLog, *, train: bool, device: torch.device, mix=None, on_error: str = "raise",
-                 backend_reason: str = ""):
+                 skips: SkipLog, options: LoaderOptions, *, device: torch.device, backend_reason: str = ""):
         self.dataset = source
         self.backend_reason = backend_reason  # why this engine runs (dali_pipes.backend)
         self.preprocess = preprocess
-        self.train = train
+        self.train, self.mix, self.on_error = options.train, options.mix, options.on_error  # make_loader's
         self.device = device
-        self.mix = mix
-        self.on_error = on_error
         self.engine = engine
         self.loader_state = state
         self._output = output

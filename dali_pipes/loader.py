@@ -15,7 +15,7 @@ from .constants import READ_AHEAD_BYTES
 from .dataloader import Loader
 from .distributed import detect_shard, shared_seed
 from .mix import MixUpCutMix
-from .options import LoaderOptions, _check_positive
+from .options import LoaderOptions, check_positive
 from .output import OutputStage
 from .resamplers import resolve_resampler
 from .sampling import EpochPlan, ScheduledPlan, check_sharding
@@ -141,7 +141,7 @@ def make_scheduled_loader(source, *, presets, batch_sizes, shapes, **options) ->
     if len(presets) != len(batch_sizes) or not presets:
         raise ValueError(f"one batch size per preset: {len(presets)} presets, {len(batch_sizes)} batch sizes")
     for b in batch_sizes:
-        _check_positive("batch_sizes", b)
+        check_positive("batch_sizes", b)
     opts = LoaderOptions(batch_size=max(batch_sizes), preset=presets[0], **options)
     cfgs = [resolve_preset(p) for p in presets]
     choice, src, base, _ = _plan(source, opts, cfgs[0])
@@ -193,8 +193,8 @@ def _build(options: LoaderOptions, src, cfg: Preprocess, plan, choice) -> Loader
 
         engine = DaliEngine(src, cfg, state, skips, options, device=choice.device, num_threads=threads,
                             resampler=resampler)
-    return Loader(src, cfg, state, engine, output, skips, train=options.train, device=choice.device,
-                  mix=options.mix, on_error=options.on_error, backend_reason=choice.reason)
+    return Loader(src, cfg, state, engine, output, skips, options, device=choice.device,
+                  backend_reason=choice.reason)
 
 
 def _with_dataset_statistics(cfg: Preprocess, source) -> Preprocess:

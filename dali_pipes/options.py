@@ -19,7 +19,7 @@ from .sources.header import DEFAULT_MAX_PIXELS
 ON_ERROR = ("raise", "skip")
 
 
-def _check_positive(name: str, value) -> None:
+def check_positive(name: str, value) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
@@ -60,15 +60,15 @@ class LoaderOptions:
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.shuffle is not None and not isinstance(self.shuffle, bool):
             raise ValueError(f"shuffle must be True, False or None (= train), got {self.shuffle!r}")
-        _check_positive("batch_size", self.batch_size)
-        _check_positive("prefetch", self.prefetch)
+        check_positive("batch_size", self.batch_size)
+        check_positive("prefetch", self.prefetch)
         if self.storage_options is not None and not isinstance(self.storage_options, dict):
             raise ValueError("storage_options must be a dict of fsspec options, got "
                              f"{type(self.storage_options).__name__}")
         for name in ("num_threads", "max_pixels", "read_threads"):
             if getattr(self, name) is not None:
-                _check_positive(name, getattr(self, name))
-        _check_positive("read_ahead_bytes", self.read_ahead_bytes)
+                check_positive(name, getattr(self, name))
+        check_positive("read_ahead_bytes", self.read_ahead_bytes)
         seed = self.seed
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
             raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
