@@ -146,7 +146,7 @@ def test_timms_contenders_survive_zero_bit_posterize():
     pytest.importorskip("timm", reason="the 'test' extra installs timm")
     from PIL import Image
 
-    from dali_pipes.kernels import timm_ops
+    from dali_pipes.ops import timm_augment as timm_ops
 
     pil, _ = recipe("deit").classic_transforms()
     posterize = next(op for op in pil[0].ops if op.name == "PosterizeIncreasing")

@@ -85,7 +85,7 @@ def zero_bit_posterize_as_black(transform):
     """timm's RandAugment / AutoAugment (or a Compose holding one) with its posterize ops giving
     black at 0 bits, as PIL < 12 did: timm's increasing posterize reaches 0 bits at magnitude 10
     (`mstd` draws get there), which Pillow >= 12 refuses, so timm's own transform raises mid-epoch.
-    dali-pipes' TimmAugment does the same (kernels.timm_ops); the contenders get it here."""
+    dali-pipes' TimmAugment does the same (kernels.policy); the contenders get it here."""
     for step in getattr(transform, "transforms", [transform]):
         ops = getattr(step, "ops", None) or [op for sub in getattr(step, "policy", []) for op in sub]
         for op in ops:

@@ -1,16 +1,18 @@
-"""The ops of the auto-augment policies (AutoAugment, RandAugment, TrivialAugmentWide) on uint8 images,
-given the op and its signed magnitude: torchvision's own kernels (`reference`, what the torchvision
-backend runs) and the same results computed faster (`fast`, what dali-cpu's torch node runs).
+"""The policy ops of both families (torchvision's AutoAugment / RandAugment / TrivialAugmentWide and
+timm's), each written once as a torch kernel on (3, H, W) uint8 planes taking its parameter: a
+factor, bits, a threshold, degrees, a shear or pixels. Where torchvision's and PIL's arithmetic
+differ (autocontrast, colour, contrast, sharpness, the geometric ops) the op has one branch per
+`style`: "torchvision" (its v2 kernels, nearest neighbour with fill 0) or "pil" (PIL's calls, which
+timm's ops make); each equals its library pixel for pixel (tests/parity/test_policies.py and
+test_timm_augment.py). A family says which ops, in which order, and its parameters (ops.auto_augment,
+ops.timm_augment); the DALI branches are ops.policy_graph.
 
-`fast` equals `reference` pixel for pixel (tests/parity/test_policies.py), and runs torchvision's
-kernel itself where that is as fast (brightness, contrast, posterize, invert). Solarize is a
-256-entry table of torchvision's kernel; autocontrast and equalize one table per channel from the
-channel's histogram (autocontrast with torchvision's float arithmetic, equalize in integers); the
-geometric ops gather through an index map that torchvision's own affine/rotate computed on an
-image of pixel numbers (the same grid, the same nearest rounding), cached per op, magnitude and
-size; sharpness blurs in integers (a sum over 13 never lands on .5, so its rounding is exact) and
-blends with torchvision's float operations in its order; colour is the colour jitter's exact
-saturation arithmetic. Everything runs on contiguous (3, H, W) planes.
+Brightness, posterize and invert are torchvision's kernels (PIL's arithmetic is the same); solarize
+looks up a 256-entry table of the style's own kernel; equalize (the same in both libraries) and
+autocontrast one table per channel from the channel's histogram; torchvision's geometric ops
+gather through an index map its own affine/rotate computed on an image of pixel numbers (the same
+grid, the same rounding); torchvision's sharpness blurs in integers (a sum over 13 never lands on .5)
+and blends with its float operations in its order; its colour is the colour jitter's saturation.
 """
 
 from __future__ import annotations
@@ -20,101 +22,85 @@ import math
 
 import numpy as np
 import torch
+from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 from torchvision.transforms.v2 import functional as F
 
 from .color import saturation
 
-OPS = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color", "Contrast",
-       "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize", "Invert")
-OP_ID = {name: k for k, name in enumerate(OPS)}
 GEOMETRIC = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
+FILTERS = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
+           "bicubic": Image.Resampling.BICUBIC}
 _NEAREST = F.InterpolationMode.NEAREST
+_VALUES = Image.fromarray(np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2))  # (1, 256) RGB
 
 
-def reference(image: torch.Tensor, op: str, magnitude: float) -> torch.Tensor:
-    """torchvision's `_AutoAugmentBase._apply_image_or_video_transform` on a (3, H, W) uint8 tensor
-    (nearest interpolation, fill 0: the policies' defaults)."""
+def apply(image: torch.Tensor, op: str, param: float, style: str = "torchvision", resample: str = "nearest",
+          fill: tuple[int, ...] = (0, 0, 0), mirrored: bool = False) -> torch.Tensor:
+    """(3, H, W) uint8 in any memory layout -> (3, H, W) uint8, contiguous (torch's kernels vectorize
+    over rows) but for the PIL calls. `resample` and `fill`: PIL's geometric ops' (torchvision's are nearest, fill 0);
+    `mirrored`: the op between two horizontal flips (only the geometric ops are not symmetric); the
+    PIL calls take HWC pixels, and give a (3, H, W) view of them."""
+    if style == "pil" and op in GEOMETRIC + ("Color", "Sharpness", "GaussianBlur"):
+        if mirrored:
+            return _pil_apply(image.flip(-1), op, param, resample, fill).flip(-1)
+        return _pil_apply(image, op, param, resample, fill)
     if op == "Identity":
         return image
+    chw = image.numpy()
+    if op in ("Solarize", "SolarizeAdd") or (op, style) == ("Contrast", "pil"):  # np.take: planes from any layout
+        mean = _pil_grey_mean(chw) if op == "Contrast" else -1
+        return torch.from_numpy(np.take(_table(style, op, float(param), mean), chw))
+    if not image.is_contiguous():  # numpy's transposing copy: ~50x faster than torch's for uint8
+        chw = np.ascontiguousarray(chw)
+        image = torch.from_numpy(chw)
+    if op in ("AutoContrast", "Equalize"):
+        # torch's bincount: 2.5x numpy's on uint8, and it releases the GIL (numpy's does not)
+        hist = torch.stack([torch.bincount(plane.reshape(-1), minlength=256) for plane in image]).numpy()
+        tables = _equalize_tables(hist) if op == "Equalize" else _autocontrast_tables(hist, style)
+        return torch.from_numpy(np.stack([np.take(table, plane) for table, plane in zip(tables, chw)]))
     if op in GEOMETRIC:
-        return _geometry(image, op, magnitude)
-    if op == "Brightness":
-        return F.adjust_brightness(image, 1.0 + magnitude)
+        return torch.from_numpy(_gather(chw, _index_map(op, float(param), chw.shape[1], chw.shape[2], mirrored)))
     if op == "Color":
-        return F.adjust_saturation(image, 1.0 + magnitude)
-    if op == "Contrast":
-        return F.adjust_contrast(image, 1.0 + magnitude)
+        return saturation(image.to(torch.float32), param).to(torch.uint8)
     if op == "Sharpness":
-        return F.adjust_sharpness(image, 1.0 + magnitude)
-    if op == "Posterize":
-        return F.posterize(image, int(magnitude))
-    if op == "Solarize":
-        return F.solarize(image, 255.0 * magnitude)
-    if op == "AutoContrast":
-        return F.autocontrast(image)
-    if op == "Equalize":
-        return F.equalize(image)
-    if op == "Invert":
-        return F.invert(image)
-    raise ValueError(f"unknown policy op {op!r}")
+        return _sharpness(image, param)
+    return torchvision_op(image, op, param)  # brightness, posterize, invert (PIL's alike), torchvision's contrast
 
 
-def _geometry(image: torch.Tensor, op: str, magnitude: float) -> torch.Tensor:
+def torchvision_op(image: torch.Tensor, op: str, param: float) -> torch.Tensor:
+    """torchvision's own v2 kernel of the op (nearest interpolation, fill 0: the policies' defaults)."""
+    if op in GEOMETRIC:
+        return _torchvision_geometry(image, op, param)
+    calls = {"Identity": lambda: image, "Brightness": lambda: F.adjust_brightness(image, param),
+             "Color": lambda: F.adjust_saturation(image, param), "Contrast": lambda: F.adjust_contrast(image, param),
+             "Sharpness": lambda: F.adjust_sharpness(image, param),
+             "Posterize": lambda: F.posterize(image, min(int(param), 8)),
+             "Solarize": lambda: F.solarize(image, param), "AutoContrast": lambda: F.autocontrast(image),
+             "Equalize": lambda: F.equalize(image), "Invert": lambda: F.invert(image)}
+    if op not in calls:
+        raise ValueError(f"unknown torchvision policy op {op!r}")
+    return calls[op]()
+
+
+def _torchvision_geometry(image: torch.Tensor, op: str, param: float) -> torch.Tensor:
     if op == "Rotate":
-        return F.rotate(image, magnitude, interpolation=_NEAREST)
+        return F.rotate(image, param, interpolation=_NEAREST)
     if op in ("ShearX", "ShearY"):
-        shear = math.degrees(math.atan(magnitude))
+        shear = math.degrees(math.atan(param))
         return F.affine(image, angle=0.0, translate=[0, 0], scale=1.0,
                         shear=[shear, 0.0] if op == "ShearX" else [0.0, shear], interpolation=_NEAREST, center=[0, 0])
-    shift = [int(magnitude), 0] if op == "TranslateX" else [0, int(magnitude)]
+    shift = [int(param), 0] if op == "TranslateX" else [0, int(param)]
     return F.affine(image, angle=0.0, translate=shift, scale=1.0, shear=[0.0, 0.0], interpolation=_NEAREST)
 
 
 @functools.lru_cache(maxsize=128)  # RandAugment and AutoAugment need ~20 maps, TrivialAugment's 31 bins ~600
-def _index_map(op: str, magnitude: float, height: int, width: int, mirrored: bool) -> np.ndarray:
+def _index_map(op: str, param: float, height: int, width: int, mirrored: bool) -> np.ndarray:
     """(H * W,) int32: 1 + the source pixel (row-major) each output pixel takes, 0 for the fill,
-    from torchvision's own kernel run on an image of those numbers (exact in float32 below 2**24).
-    `mirrored`: the op between two horizontal flips (flip . op . flip)."""
+    from torchvision's own kernel run on an image of those numbers (exact in float32 below 2**24)."""
     numbers = torch.arange(1, height * width + 1, dtype=torch.float32).view(1, height, width)
     if mirrored:
-        return _geometry(numbers.flip(-1), op, magnitude).flip(-1).reshape(-1).to(torch.int32).numpy()
-    return _geometry(numbers, op, magnitude).reshape(-1).to(torch.int32).numpy()
-
-
-@functools.lru_cache(maxsize=1024)
-def _table(op: str, magnitude: float) -> np.ndarray:
-    """The 256-entry table of a point op: torchvision's kernel on every uint8 value."""
-    values = torch.arange(256, dtype=torch.uint8).view(1, 1, 256).expand(3, 1, 256).contiguous()
-    return reference(values, op, magnitude)[0, 0].numpy()
-
-
-def fast(image: torch.Tensor, op: str, magnitude: float, mirrored: bool = False) -> torch.Tensor:
-    """`reference`'s result, computed faster: (3, H, W) uint8 in any memory layout -> contiguous
-    (3, H, W) (torch's kernels vectorize over rows, not over an innermost channel axis of 3).
-    `mirrored`: of an image flipped horizontally before and after (a graph that flips last gives
-    torchvision's flip-then-policy this way); only the geometric ops are not symmetric."""
-    image = image.contiguous()
-    if op == "Identity":
-        return image
-    if op in ("Brightness", "Posterize", "Invert", "Contrast"):  # torchvision's is as fast
-        return reference(image, op, magnitude)
-    if op == "Color":
-        return saturation(image.to(torch.float32), 1.0 + magnitude).to(torch.uint8)
-    if op == "Sharpness":
-        return _sharpness(image, 1.0 + magnitude)
-    chw = image.numpy()
-    if op in GEOMETRIC:
-        out = _gather(chw, _index_map(op, float(magnitude), chw.shape[1], chw.shape[2], bool(mirrored)))
-    elif op == "Solarize":
-        out = np.take(_table(op, float(magnitude)), chw)
-    elif op in ("AutoContrast", "Equalize"):
-        # torch's bincount: 2.5x numpy's on uint8, and it releases the GIL (numpy's does not)
-        hist = torch.stack([torch.bincount(plane.reshape(-1), minlength=256) for plane in image]).numpy()
-        tables = _autocontrast_tables(hist) if op == "AutoContrast" else _equalize_tables(hist)
-        out = np.stack([np.take(table, plane) for table, plane in zip(tables, chw)])
-    else:
-        raise ValueError(f"unknown policy op {op!r}")
-    return torch.from_numpy(out)
+        return _torchvision_geometry(numbers.flip(-1), op, param).flip(-1).reshape(-1).to(torch.int32).numpy()
+    return _torchvision_geometry(numbers, op, param).reshape(-1).to(torch.int32).numpy()
 
 
 def _gather(chw: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -124,23 +110,50 @@ def _gather(chw: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.take(planes, index, axis=1).reshape(c, h, w)
 
 
-def _autocontrast_tables(hist: np.ndarray) -> np.ndarray:
-    """torchvision's autocontrast_image per channel (`hist`: (C, 256)), on every value:
-    (x - min) / ((max - min) / 255)."""
+@functools.lru_cache(maxsize=4096)
+def _table(style: str, op: str, param: float, mean: int = -1) -> np.ndarray:
+    """(256,) uint8: the style's own kernel on every value (PIL's Contrast: its blend with the grey `mean`)."""
+    if style == "torchvision":
+        values = torch.arange(256, dtype=torch.uint8).view(1, 1, 256).expand(3, 1, 256).contiguous()
+        return torchvision_op(values, op, param)[0, 0].numpy()
+    if op == "Contrast":
+        out = Image.blend(Image.new("RGB", _VALUES.size, (mean,) * 3), _VALUES, param)
+    else:
+        out = _pil(_VALUES, op, param, FILTERS["nearest"], (0, 0, 0))
+    return np.asarray(out)[0, :, 0].copy()
+
+
+def _pil_grey_mean(chw: np.ndarray) -> int:
+    """ImageEnhance.Contrast's grey: the mean of PIL's L = (19595 R + 38470 G + 7471 B + 2**15) >> 16, rounded."""
+    r, g, b = (plane.astype(np.int32) for plane in chw)
+    grey = (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16
+    return int(float(grey.mean(dtype=np.float64)) + 0.5)
+
+
+def _autocontrast_tables(hist: np.ndarray, style: str) -> np.ndarray:
+    """Autocontrast per channel (`hist`: (C, 256)) on every value, unchanged where the channel is
+    flat: torchvision's (x - lo) / ((hi - lo) / 255) in float32, or PIL's int(x * s - lo * s) with
+    s = 255 / (hi - lo) in float64, clamped."""
     occupied = hist > 0
-    lo = torch.from_numpy(occupied.argmax(axis=1)).to(torch.float32).view(-1, 1)
-    hi = torch.from_numpy(255 - occupied[:, ::-1].argmax(axis=1)).to(torch.float32).view(-1, 1)
-    same = hi == lo
-    inv_scale = hi.sub_(lo).mul_(1.0 / 255)
-    lo[same], inv_scale[same] = 0.0, 1.0
-    values = torch.arange(256, dtype=torch.float32).expand(len(lo), 256)
-    return values.sub(lo).div_(inv_scale).clamp_(0, 255).to(torch.uint8).numpy()
+    lo = occupied.argmax(axis=1).astype(np.float64)[:, None]
+    hi = (255 - occupied[:, ::-1].argmax(axis=1)).astype(np.float64)[:, None]
+    values = np.arange(256, dtype=np.float64)
+    if style == "pil":
+        scale = 255.0 / np.where(hi > lo, hi - lo, 1.0)
+        out = np.where(hi > lo, (values * scale + -lo * scale).astype(np.int64), values)
+        return np.clip(out, 0, 255).astype(np.uint8)
+    lo32, hi32 = torch.from_numpy(lo).float(), torch.from_numpy(hi).float()
+    same = hi32 == lo32
+    inv_scale = hi32.sub(lo32).mul_(1.0 / 255)
+    lo32[same], inv_scale[same] = 0.0, 1.0
+    return torch.from_numpy(values).float().expand(len(lo), 256).sub(lo32).div_(inv_scale).clamp_(0, 255) \
+        .to(torch.uint8).numpy()
 
 
 def _equalize_tables(hists: np.ndarray) -> np.ndarray:
-    """torchvision's equalize_image per channel (`hists`: (C, 256)), in integers: the cumulative
-    histogram without the last occupied bin's count, stepped by (pixels outside that bin) // 255;
-    the identity where that step is 0."""
+    """Equalize per channel (`hists`: (C, 256)), torchvision's and PIL's alike, in integers: the
+    cumulative histogram without the last occupied bin's count, stepped by (pixels outside that
+    bin) // 255; the identity where that step is 0."""
     tables = np.tile(np.arange(256, dtype=np.uint8), (len(hists), 1))
     for k, hist in enumerate(hists):
         cum = np.cumsum(hist)
@@ -164,3 +177,50 @@ def _sharpness(image: torch.Tensor, factor: float) -> torch.Tensor:
     view = output[..., 1:-1, 1:-1]
     view.add_(blurred.sub_(view), alpha=1.0 - factor)
     return output.clamp_(0, 255).to(torch.uint8)
+
+
+def affine_data(op: str, arg: float, width: int, height: int) -> tuple[float, ...]:
+    """PIL's affine `data` (a, b, c, d, e, f) of a geometric op, input = (a x + b y + c, d x + e y + f):
+    the output pixel centre -> the input position in image-edge coordinates (also what DALI's
+    warp_affine takes with `inverse_map=True`)."""
+    if op == "Rotate":  # Image.rotate's matrix about the centre (its cos/sin rounded to 15 digits)
+        angle = -math.radians(arg % 360.0)
+        a, b = round(math.cos(angle), 15), round(math.sin(angle), 15)
+        d, e = round(-math.sin(angle), 15), round(math.cos(angle), 15)
+        cx, cy = width / 2.0, height / 2.0
+        return (a, b, a * -cx + b * -cy + cx, d, e, d * -cx + e * -cy + cy)
+    shear_x, shear_y = (arg, 0.0) if op == "ShearX" else (0.0, arg) if op == "ShearY" else (0.0, 0.0)
+    shift_x, shift_y = (arg, 0.0) if op == "TranslateX" else (0.0, arg) if op == "TranslateY" else (0.0, 0.0)
+    if op not in GEOMETRIC:
+        raise ValueError(f"not a geometric op: {op!r}")
+    return (1.0, shear_x, shift_x, shear_y, 1.0, shift_y)
+
+
+def _pil_apply(image: torch.Tensor, op: str, param: float, resample: str, fill) -> torch.Tensor:
+    pixels = Image.fromarray(np.ascontiguousarray(image.permute(1, 2, 0).numpy()))
+    out = _pil(pixels, op, param, FILTERS[resample], tuple(int(v) for v in fill))
+    return torch.from_numpy(np.asarray(out).copy()).permute(2, 0, 1)
+
+
+def _pil(img: Image.Image, op: str, arg: float, resample, fill) -> Image.Image:
+    """timm's PIL call for the op."""
+    if op == "Rotate":
+        return img.rotate(arg, resample=resample, fillcolor=fill)
+    if op in GEOMETRIC:
+        return img.transform(img.size, Image.Transform.AFFINE, affine_data(op, arg, *img.size),
+                             resample=resample, fillcolor=fill)
+    if op == "Invert":
+        return ImageOps.invert(img)
+    if op == "Posterize":  # 0 bits: black (PIL >= 12 refuses 0, which timm's increasing posterize reaches at m=10)
+        return img if arg >= 8 else ImageOps.posterize(img, int(arg)) if arg >= 1 else img.point([0] * 768)
+    if op == "Solarize":
+        return ImageOps.solarize(img, arg)
+    if op == "SolarizeAdd":  # timm's: add `arg` below 128, saturating
+        return img.point([min(255, i + int(arg)) if i < 128 else i for i in range(256)] * 3)
+    if op == "GaussianBlur":
+        return img.filter(ImageFilter.GaussianBlur(radius=arg))
+    enhance = {"Color": ImageEnhance.Color, "Brightness": ImageEnhance.Brightness,
+               "Sharpness": ImageEnhance.Sharpness}.get(op)
+    if enhance is None:
+        raise ValueError(f"unknown PIL policy op {op!r}")
+    return enhance(img).enhance(arg)

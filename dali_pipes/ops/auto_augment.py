@@ -5,7 +5,7 @@ The op choices, magnitudes and signs are drawn here, from the op's own counter s
 sampling: one op per layer uniformly, the sign a fair coin, AutoAugment's sub-policy uniformly and
 each of its ops applied with its probability), so every backend applies the same ops to the same
 sample, independent of threads, and a resume repeats them. What applies them: on both CPU backends
-torchvision's kernels' results, computed faster (`kernels.policy.fast`, held equal to torchvision's
+torchvision's kernels' results, computed faster (`kernels.policy.apply`, held equal to torchvision's
 own kernels pixel for pixel by tests/parity/test_policies.py), in DALI graphs (the GPU's) DALI
 operators chosen per sample by DALI's conditionals (`dali_pipes.ops.policy_graph`, within the
 bounds of docs/parity.md). The machinery both policy families share is `ops.policy`.
@@ -14,16 +14,16 @@ bounds of docs/parity.md). The machinery both policy families share is `ops.poli
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from torchvision.transforms import v2
 
 from ..checks import positive_int, require
-from ..kernels import policy as policy_kernels
-from ..kernels.policy import OP_ID
+from ..kernels import policy as kernels
 from .base import Feed
-from .policy import PolicyOp
-from .policy_geometry import inverse_maps
+from .policy import Plan, PolicyOp, draw_layers
+from .policy_geometry import layer_maps, torchvision_edge
 
 POLICIES = ("autoaugment", "randaugment", "trivialaugment")
 
@@ -57,6 +57,30 @@ def policy_from_timm(spec: str | None) -> AutoAugment | None:
 
 
 MAX_LAYERS = 16  # the op's counter span holds this many layers' draws (RandAugment's num_ops)
+PER_LAYER = 3  # uniforms per layer: the op, AutoAugment's apply coin or TrivialAugment's bin, the sign
+# torchvision's op space, in the order of the fed ids (pinned by tests/test_pinned_seeds.py)
+OPS = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color", "Contrast",
+       "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize", "Invert")
+OP_ID = {name: k for k, name in enumerate(OPS)}
+GEOMETRIC = kernels.GEOMETRIC
+
+
+def param(op: str, magnitude):
+    """torchvision's signed magnitude -> the op's parameter (its kernels take 1 + m as the enhancers'
+    factor, 255 m as solarize's threshold); a float or a DALI node."""
+    if op in ("Brightness", "Color", "Contrast", "Sharpness"):
+        return 1.0 + magnitude
+    return 255.0 * magnitude if op == "Solarize" else magnitude
+
+
+def reference(image, op: str, magnitude: float):
+    """torchvision's own kernel for the op and magnitude (what its policies call)."""
+    return kernels.torchvision_op(image, op, param(op, magnitude))
+
+
+def fast(image, op: str, magnitude: float, mirrored: bool = False):
+    """`reference`'s result, computed faster (`kernels.policy.apply`); `mirrored`: between two flips."""
+    return kernels.apply(image, op, param(op, magnitude), mirrored=mirrored)
 
 
 def policy_space(policy: AutoAugment, size: int):
@@ -74,9 +98,23 @@ def policy_space(policy: AutoAugment, size: int):
     return names, table, signed
 
 
-def imagenet_policy():
-    """torchvision's AutoAugment ImageNet sub-policies: ((op, probability, magnitude bin or None), x2)."""
-    return v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET)._policies
+class Entry(NamedTuple):
+    """An op of a torchvision policy: its apply probability and magnitude bin (None: the op has no
+    magnitude; -1: drawn uniformly, TrivialAugment's)."""
+
+    name: str
+    prob: float
+    bin: int | None
+
+
+def plan(policy: AutoAugment, names: list[str]) -> Plan:
+    """The policy as a table of the policy engine (ops.policy): AutoAugment's ImageNet sub-policies,
+    or RandAugment's / TrivialAugment's layers over the op space `names`."""
+    if policy.policy == "autoaugment":
+        subs = v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET)._policies
+        return Plan("auto", tuple(tuple(Entry(*op) for op in sub) for sub in subs), 2)
+    bin_ = policy.magnitude if policy.policy == "randaugment" else -1
+    return Plan("rand", (tuple(Entry(name, 1.0, bin_) for name in names),), layers(policy))
 
 
 def layers(policy: AutoAugment) -> int:
@@ -84,51 +122,49 @@ def layers(policy: AutoAugment) -> int:
 
 
 def draw_policy(policy: AutoAugment, size: int, u: np.ndarray):
-    """(ops (n, layers) int32 op ids of `kernels.policy.OPS`, Identity where nothing applies;
-    magnitudes (n, layers) float32, signed) from uniforms `u` (n, 1 + 3 * MAX_LAYERS): u[:, 0] picks
-    AutoAugment's sub-policy, then per layer k the op (1 + 3k), the bin or AutoAugment's apply coin
-    (2 + 3k) and the sign (3 + 3k; negative below 0.5, torchvision's `rand() <= 0.5`)."""
+    """(ops (n, layers) int32 ids of `OPS`, Identity where nothing applies; magnitudes (n, layers)
+    float32, signed) from uniforms `u` (n, 1 + PER_LAYER * MAX_LAYERS) with torchvision's sampling:
+    per layer k the op (column 1 + 3k; AutoAugment's sub-policy from u[:, 0]), the apply coin or the
+    bin (2 + 3k) and the sign (3 + 3k: negative below 0.5, torchvision's `rand() <= 0.5`)."""
     names, table, signed = policy_space(policy, size)
-    n, count = len(u), layers(policy)
-    ops, mags = np.zeros((n, count), dtype=np.int32), np.zeros((n, count), dtype=np.float32)
-    if policy.policy == "autoaugment":
-        subs = imagenet_policy()
-        chosen = np.minimum((u[:, 0] * len(subs)).astype(np.int64), len(subs) - 1)
-        for k in range(count):
-            for s, sub in enumerate(subs):
-                name, prob, bin_ = sub[k]
-                rows = (chosen == s) & (u[:, 2 + 3 * k] <= prob)
-                local = names.index(name)
-                ops[rows, k] = OP_ID[name]
-                mags[rows, k] = table[local, bin_] if bin_ is not None else 0.0
-                if signed[local]:
-                    mags[rows & (u[:, 3 + 3 * k] <= 0.5), k] *= -1
-        return ops, mags
-    ids = np.array([OP_ID[name] for name in names], dtype=np.int32)
-    for k in range(count):
-        local = np.minimum((u[:, 1 + 3 * k] * len(names)).astype(np.int64), len(names) - 1)
-        if policy.policy == "randaugment":
-            bins = np.full(n, policy.magnitude)
-        else:
-            bins = np.minimum((u[:, 2 + 3 * k] * table.shape[1]).astype(np.int64), table.shape[1] - 1)
-        ops[:, k] = ids[local]
-        mags[:, k] = np.where(signed[local] & (u[:, 3 + 3 * k] <= 0.5), -1, 1) * table[local, bins]
-    return ops, mags
+
+    def level(entry: Entry, c: np.ndarray):
+        local = names.index(entry.name)
+        if entry.bin is None:
+            return entry.name, 0.0, 0
+        bins = entry.bin if entry.bin >= 0 else np.minimum((c[:, 1] * table.shape[1]).astype(np.int64),
+                                                           table.shape[1] - 1)
+        return entry.name, np.where(signed[local] & (c[:, 2] <= 0.5), -1, 1) * table[local, bins], 0
+
+    ops, mags = draw_layers(plan(policy, names), u, PER_LAYER, level, OP_ID)
+    return ops[..., 0], mags.astype(np.float32)
+
+
+def inverse_maps(ops: np.ndarray, mags: np.ndarray, size: int, flips: np.ndarray) -> np.ndarray:
+    """torchvision's policies' maps (`policy_geometry.layer_maps`), from the matrices its kernels build."""
+    return layer_maps(ops, mags, flips, size, OPS, torchvision_edge)
+
+
+def apply_layer(images, op, mag, affine, device: str, size: int):
+    """A layer of torchvision's policies in a DALI graph (`policy_graph.select_layer`)."""
+    from .policy_graph import select_layer
+
+    return select_layer(OPS, "torchvision", param, images, op, mag, affine, device, size)
 
 
 class AutoAugmentOp(PolicyOp):
-    """`policy_ops` / `policy_mags`: (n, layers) op ids and signed magnitudes (`draw_policy`). The
-    graph flips last (fused into its final op) where torchvision flips before the policy, so the
-    geometric ops of flipped samples are fed mirrored: `policy_affine`, (n, layers, 2, 3) the inverse
-    maps of DALI's warp_affine. Both CPU backends run `kernels.policy.fast` (torchvision's kernels'
-    results, pixel for pixel)."""
+    """`policy_ops` / `policy_mags`: (n, layers) op ids and signed magnitudes (`draw_policy`), and
+    `policy_affine` (n, layers, 2, 3) the geometric ops' maps for DALI's warp_affine, mirrored for the
+    flipped samples (the graph flips last, where torchvision flips before the policy)."""
 
     field, config = "auto_augment", AutoAugment
-    stream, draws = 3, 1 + 3 * MAX_LAYERS
+    stream, draws = 3, 1 + PER_LAYER * MAX_LAYERS
     feeds = (Feed("policy_ops", "int32", (-1,)), Feed("policy_mags", "float32", (-1,)),
              Feed("policy_affine", "float32", (-1, 2, 3)))
     ops_feed, args_feed, affine_feed = "policy_ops", "policy_mags", "policy_affine"
-    names, geometric = policy_kernels.OPS, policy_kernels.GEOMETRIC
+    names, style = OPS, "torchvision"
+    param = staticmethod(param)
+    inverse_maps = staticmethod(inverse_maps)
     CPU_MS = {"autoaugment": (0.59, 0.70), "randaugment": (1.08, 0.86), "trivialaugment": (0.53, 0.60)}
 
     def check(self, cfg):
@@ -144,16 +180,6 @@ class AutoAugmentOp(PolicyOp):
     def draw(self, cfg, hw, u):
         ops, mags = draw_policy(cfg.auto_augment, cfg.size, u)
         return {"policy_ops": ops, "policy_mags": mags}
-
-    inverse_maps = staticmethod(inverse_maps)
-
-    def graph_layer(self, images, op, mag, affine, cfg, device):
-        from .policy_graph import apply_layer
-
-        return apply_layer(images, op, mag, affine, device, cfg.size)
-
-    def kernel(self, image, op, mag, cfg, mirrored):
-        return policy_kernels.fast(image, self.names[int(op)], mag, mirrored)
 
     def add_arguments(self, parser):
         parser.add_argument("--auto-augment", choices=POLICIES, default=None)

@@ -1,6 +1,7 @@
 """The policies' geometric ops as inverse affine maps for DALI's `warp_affine` (the GPU graph): one
-`layer_maps` for both families (torchvision's and timm's), each giving its ops' maps; torchvision's
-from the matrices its own `affine` / `rotate` build for the same arguments.
+`layer_maps` for both families, given each op's map in its style: torchvision's from the matrices its
+own `affine` / `rotate` build for the same arguments (`torchvision_edge`), PIL's from the `data` of
+its affine transform (`pil_edge`, timm's ops).
 
 torchvision samples the output pixel centred at (x + 0.5, y + 0.5) (image-edge coordinates) from
 theta applied around the image centre C = (W / 2, H / 2): src = A (dst - C) + t + C, with theta =
@@ -15,7 +16,7 @@ import math
 import numpy as np
 from torchvision.transforms.functional import _get_inverse_affine_matrix
 
-from ..kernels.policy import GEOMETRIC, OPS
+from ..kernels.policy import GEOMETRIC, affine_data
 
 
 def torchvision_theta(op: str, magnitude: float, size: int) -> np.ndarray:
@@ -46,26 +47,25 @@ def mirrored(edge: np.ndarray, size: int) -> np.ndarray:
 
 
 def layer_maps(ops: np.ndarray, args: np.ndarray, flips: np.ndarray, size: int, names: tuple[str, ...],
-               geometric: tuple[str, ...], edge_of) -> np.ndarray:
-    """(n, layers, 2, 3) float32, for both policy families: each layer's inverse map for DALI's
-    warp_affine, `edge_of(op name, arg, size)` (the family's map in image-edge coordinates) for the
-    geometric ops, mirrored for the samples `flips` marks (a graph that flips last applies
-    flip . op . flip, which is the op after the flip), the identity elsewhere. `ops` (n, layers)
-    indexes `names`."""
+               edge_of) -> np.ndarray:
+    """(n, layers, 2, 3) float32: each layer's inverse map for DALI's warp_affine, `edge_of(op name,
+    arg, size)` (the op's map in image-edge coordinates) for the geometric ops, mirrored for the
+    samples `flips` marks (a graph that flips last applies flip . op . flip, which is the op after
+    the flip), the identity elsewhere. `ops` (n, layers) indexes the family's op `names`."""
     maps = np.zeros(ops.shape + (2, 3), dtype=np.float32)
     maps[..., 0, 0] = maps[..., 1, 1] = 1.0
-    ids = [names.index(name) for name in geometric]
+    ids = [k for k, name in enumerate(names) if name in GEOMETRIC]
     for index in zip(*np.nonzero(np.isin(ops, ids))):
         edge = edge_of(names[ops[index]], float(args[index]), size)
         maps[index] = mirrored(edge, size) if flips[index[0]] else edge
     return maps
 
 
-def _torchvision_edge(op: str, magnitude: float, size: int) -> np.ndarray:
+def torchvision_edge(op: str, magnitude: float, size: int) -> np.ndarray:
     """A torchvision policy's geometric op as its (2, 3) map in image-edge coordinates."""
     return edge_map(torchvision_theta(op, magnitude, size), size)
 
 
-def inverse_maps(ops: np.ndarray, mags: np.ndarray, size: int, flips: np.ndarray) -> np.ndarray:
-    """torchvision's policies' maps (`layer_maps`), from the matrices its own kernels build."""
-    return layer_maps(ops, mags, flips, size, OPS, GEOMETRIC, _torchvision_edge)
+def pil_edge(op: str, arg: float, size: int) -> np.ndarray:
+    """PIL's (timm's) geometric op as its (2, 3) map in image-edge coordinates."""
+    return np.array(affine_data(op, arg, size, size), dtype=np.float64).reshape(2, 3)

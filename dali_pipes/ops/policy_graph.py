@@ -1,14 +1,12 @@
 """One layer of a policy in a DALI graph, for both families: each sample's fed op chosen by DALI's
-conditionals (`nvidia.dali.auto_aug.core.select`), applied with its fed value. The GPU graph runs
+conditionals (`nvidia.dali.auto_aug.core.select`), applied with its parameter. The GPU graph runs
 this; so do CPU graphs with resampler="dali", which the tests run (docs/parity.md gives each op's
 bound).
 
-Each op is written once, taking its parameter (a factor, a threshold, a number of bits). Where the
-families' arithmetic differs it has two variants: torchvision's kernels (torch floats, its luma,
-nearest neighbour with fill 0) for AutoAugment / RandAugment / TrivialAugmentWide, and PIL's (timm's
-ops: integer luma (19595 R + 38470 G + 7471 B + 2**15) >> 16, exact in float32 here, blends that
-truncate, bilinear warps with timm's fill). A family is a table: its op names (in the order of its fed
-ids), each with the function that turns its fed value into the op's parameter.
+Each op is written once, taking its parameter, as its torch kernel is (`kernels.policy`). Where
+the libraries' arithmetic differs it has one branch per style: torchvision's (torch floats, its luma,
+nearest neighbour with fill 0) and PIL's (timm's ops: integer luma (19595 R + 38470 G + 7471 B +
+2**15) >> 16, exact in float32 here, blends that truncate, bilinear warps with timm's fill).
 """
 
 from __future__ import annotations
@@ -18,8 +16,7 @@ from nvidia.dali import fn, types
 from nvidia.dali import math as dmath
 
 from ..kernels.nodes import blend_with_luma, blend_with_mean_luma, on_device, to_uint8
-from ..kernels.policy import OPS as TORCHVISION_OPS
-from ..kernels.timm_ops import OPS as TIMM_OPS
+from ..kernels.policy import GEOMETRIC
 
 _SMOOTH = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], dtype=np.float32) / 13  # PIL's SMOOTH; torchvision's blur
 _CENTRE = np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0]], dtype=np.float32)
@@ -148,67 +145,53 @@ def pil_solarize_add(images, add):
     return fn.cast(dmath.min(pixels + fn.cast(pixels < 128.0, dtype=types.FLOAT) * add, 255.0), dtype=types.UINT8)
 
 
-# the families: (images, fed value, fed map, device, size, transform config) -> images, by op name
+# each op's DALI branch on its parameter: (images, parameter, fed map, device, size, timm config) -> images
 def _on(value, device):
     return on_device(fn.cast(value, dtype=types.FLOAT), device)
 
 
-TORCHVISION = {  # the fed value is torchvision's signed magnitude
-    "Identity": lambda x, m, a, d, s, t: x,
-    "ShearX": lambda x, m, a, d, s, t: tv_geometry(x, a, d),
-    "ShearY": lambda x, m, a, d, s, t: tv_geometry(x, a, d),
-    "TranslateX": lambda x, m, a, d, s, t: tv_geometry(x, a, d),
-    "TranslateY": lambda x, m, a, d, s, t: tv_geometry(x, a, d),
-    "Rotate": lambda x, m, a, d, s, t: tv_geometry(x, a, d),
-    "Brightness": lambda x, m, a, d, s, t: scaled(x, on_device(1.0 + m, d)),
-    "Color": lambda x, m, a, d, s, t: blend_with_luma(x, on_device(1.0 + m, d)),
-    "Contrast": lambda x, m, a, d, s, t: blend_with_mean_luma(x, on_device(1.0 + m, d)),
-    "Sharpness": lambda x, m, a, d, s, t: tv_sharpness(x, 1.0 + m, d, s),
-    "Posterize": lambda x, m, a, d, s, t: posterized(x, on_device(m, d)),
-    "Solarize": lambda x, m, a, d, s, t: solarized(x, on_device(255.0 * m, d)),
-    "AutoContrast": lambda x, m, a, d, s, t: tv_autocontrast(x),
-    "Equalize": lambda x, m, a, d, s, t: equalized(x, d),
-    "Invert": lambda x, m, a, d, s, t: inverted(x),
-}
+def _branch(f):  # an op that reads only the images and its parameter on the device
+    return lambda x, p, a, d, s, t: f(x, _on(p, d))
 
-TIMM = {  # the fed value is the op's parameter, from timm's level rules (ops.timm_augment)
+
+SHARED = {
     "Identity": lambda x, p, a, d, s, t: x,
-    "AutoContrast": lambda x, p, a, d, s, t: pil_autocontrast(x),
-    "Equalize": lambda x, p, a, d, s, t: equalized(x, d),
     "Invert": lambda x, p, a, d, s, t: inverted(x),
-    "Rotate": lambda x, p, a, d, s, t: pil_geometry(x, a, d, t),
     "Posterize": lambda x, p, a, d, s, t: posterized(x, dmath.min(_on(p, d), 8.0)),
-    "Solarize": lambda x, p, a, d, s, t: solarized(x, _on(p, d)),
-    "SolarizeAdd": lambda x, p, a, d, s, t: pil_solarize_add(x, _on(p, d)),
-    "Color": lambda x, p, a, d, s, t: pil_color(x, _on(p, d)),
-    "Contrast": lambda x, p, a, d, s, t: pil_contrast(x, _on(p, d)),
-    "Brightness": lambda x, p, a, d, s, t: scaled(x, _on(p, d)),
-    "Sharpness": lambda x, p, a, d, s, t: pil_sharpness(x, _on(p, d), d, s),
-    "ShearX": lambda x, p, a, d, s, t: pil_geometry(x, a, d, t),
-    "ShearY": lambda x, p, a, d, s, t: pil_geometry(x, a, d, t),
-    "TranslateX": lambda x, p, a, d, s, t: pil_geometry(x, a, d, t),
-    "TranslateY": lambda x, p, a, d, s, t: pil_geometry(x, a, d, t),
+    "Solarize": _branch(solarized),
+    "SolarizeAdd": _branch(pil_solarize_add),
+    "Brightness": _branch(scaled),
+    "Equalize": lambda x, p, a, d, s, t: equalized(x, d),
     # DALI's Gaussian with sigma = radius (PIL approximates it by box blurs)
     "GaussianBlur": lambda x, p, a, d, s, t: fn.gaussian_blur(x, sigma=fn.cast(p, dtype=types.FLOAT), device=d),
 }
-if tuple(TORCHVISION) != TORCHVISION_OPS or tuple(TIMM) != TIMM_OPS:  # the fed ids index these tables
-    raise ImportError("a policy family's graph table is out of step with its kernels' op list")
+STYLED = {
+    "torchvision": {
+        "AutoContrast": lambda x, p, a, d, s, t: tv_autocontrast(x),
+        "Color": _branch(blend_with_luma),
+        "Contrast": _branch(blend_with_mean_luma),
+        "Sharpness": lambda x, p, a, d, s, t: tv_sharpness(x, p, d, s),
+        **{op: lambda x, p, a, d, s, t: tv_geometry(x, a, d) for op in GEOMETRIC},
+    },
+    "pil": {
+        "AutoContrast": lambda x, p, a, d, s, t: pil_autocontrast(x),
+        "Color": _branch(pil_color),
+        "Contrast": _branch(pil_contrast),
+        "Sharpness": lambda x, p, a, d, s, t: pil_sharpness(x, _on(p, d), d, s),
+        **{op: lambda x, p, a, d, s, t: pil_geometry(x, a, d, t) for op in GEOMETRIC},
+    },
+}
 
 
-def select_layer(family: dict, images, op, value, affine, device: str, size: int, t=None):
-    """`size` x `size` `images` through each sample's op `op` (an int32 id into `family`) with its
-    fed `value` and inverse map `affine`; `t` the family's transform config where its ops need it."""
+def select_layer(names: tuple[str, ...], style: str, param, images, op, value, affine, device: str, size: int,
+                 t=None):
+    """`size` x `size` `images` through each sample's op `op` (an int32 id into the family's op
+    `names`) with `param(name, value)` (the family's fed value -> the op's parameter) and its inverse
+    map `affine`, in `style`'s arithmetic; `t` the family's transform config where its ops need it."""
     from nvidia.dali.auto_aug.core import select
 
-    branches = [lambda x, v, a, f=f: f(x, v, a, device, size, t) for f in family.values()]
-    return select(branches, op, images, value, affine)
+    def branch(name):
+        f = SHARED.get(name) or STYLED[style][name]
+        return lambda x, v, a: f(x, param(name, v), a, device, size, t)
 
-
-def apply_layer(images, op, mag, affine, device: str, size: int):
-    """A layer of torchvision's policies (AutoAugment, RandAugment, TrivialAugmentWide)."""
-    return select_layer(TORCHVISION, images, op, mag, affine, device, size)
-
-
-def apply_timm_layer(images, op, arg, affine, device: str, t, size: int):
-    """A layer of timm's policies; `t` the TimmAugment (fill, filter)."""
-    return select_layer(TIMM, images, op, arg, affine, device, size, t)
+    return select([branch(name) for name in names], op, images, value, affine)

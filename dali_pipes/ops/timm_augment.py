@@ -8,7 +8,7 @@ timm parses the string itself (`timm.data.auto_augment`: its op lists, policy ta
 magnitudes are read from the transform it builds); each sample's ops, apply coins, magnitudes, signs
 and filters are drawn here from the op's own counter stream with timm's sampling (the Gaussian by
 Box-Muller from two uniforms), and turned into each op's parameter by timm's level rules. Both CPU
-backends apply them with timm's own PIL calls (`kernels.timm_ops`); the GPU graph with DALI
+backends apply them with timm's own PIL calls (`kernels.policy`); the GPU graph with DALI
 operators (`ops.policy_graph`, within docs/parity.md's bounds). timm applies these before the colour
 jitter, grayscale and blur; so does the registry.
 """
@@ -23,12 +23,19 @@ import numpy as np
 
 from ..checks import require
 from ..errors import ConfigError
-from ..kernels import timm_ops
-from ..kernels.timm_ops import GEOMETRIC, OP_ID, OPS, RESAMPLE_IDS
+from ..kernels import policy as kernels
 from .base import Feed
-from .policy import PolicyOp
-from .policy_geometry import layer_maps
+from .policy import Plan, PolicyOp, draw_layers
+from .policy_geometry import layer_maps, pil_edge
 
+# timm's ops, in the order of the fed ids (pinned by tests/test_pinned_seeds.py)
+OPS = ("Identity", "AutoContrast", "Equalize", "Invert", "Rotate", "Posterize", "Solarize", "SolarizeAdd",
+       "Color", "Contrast", "Brightness", "Sharpness", "ShearX", "ShearY", "TranslateX", "TranslateY",
+       "GaussianBlur")
+OP_ID = {name: k for k, name in enumerate(OPS)}
+GEOMETRIC = kernels.GEOMETRIC
+RESAMPLE = kernels.FILTERS  # the geometric ops' filters, by the id fed with each layer
+RESAMPLE_IDS = tuple(RESAMPLE)
 INTERPOLATIONS = ("random",) + RESAMPLE_IDS  # timm's 'random': bilinear or bicubic, per op application
 MAX_LAYERS = 16
 PER_LAYER = 7  # uniforms per layer: choice, apply, Gaussian (2), sign, filter, blur radius
@@ -75,17 +82,6 @@ class OpSpec(NamedTuple):
     mmax: float
     translate_const: float
     translate_pct: float
-
-
-class Plan(NamedTuple):
-    """What timm built from the string: RandAugment's op list (`groups` one tuple, `layers` drawn
-    from it, uniformly with replacement or by `weights` without), or AutoAugment's sub-policies
-    (`groups`, one chosen per sample, `layers` the longest)."""
-
-    kind: str  # "rand" or "auto"
-    groups: tuple[tuple[OpSpec, ...], ...]
-    layers: int
-    weights: tuple[float, ...] | None
 
 
 @functools.lru_cache(maxsize=64)
@@ -199,57 +195,22 @@ LEVELS = {
 
 
 def draw_timm(cfg_timm: TimmAugment, size: int, u: np.ndarray):
-    """(ops (n, layers, 2) int32: the kernel op id (`kernels.timm_ops.OPS`, Identity where nothing
-    applies) and the filter id (`RESAMPLE_IDS`); args (n, layers) float64: the op's parameter) from
-    uniforms `u` (n, 1 + PER_LAYER * MAX_LAYERS): u[:, 0] picks AutoAugment's sub-policy, then
-    per layer k the 7 columns from 1 + 7k (choice, apply, Gaussian u1, u2, sign, filter, radius)."""
-    p = plan(cfg_timm.spec, translate_const(cfg_timm, size))
-    n = len(u)
-    ops = np.zeros((n, p.layers, 2), dtype=np.int32)
-    args = np.zeros((n, p.layers), dtype=np.float64)
-    entries = [op for group in p.groups for op in group]
-    if p.kind == "auto":
-        starts = np.cumsum([0] + [len(g) for g in p.groups])
-        sub = np.minimum((u[:, 0] * len(p.groups)).astype(np.int64), len(p.groups) - 1)
-        lengths = np.array([len(g) for g in p.groups])
-        chosen = np.stack([np.where(k < lengths[sub], starts[sub] + k, -1) for k in range(p.layers)], axis=1)
-    else:
-        chosen = _layers_choice(p, u)
-    for k in range(p.layers):
-        col = u[:, 1 + PER_LAYER * k: 1 + PER_LAYER * (k + 1)]
-        for e, spec in enumerate(entries):
-            rows = (chosen[:, k] == e) & (col[:, 1] <= spec.prob)  # timm skips when random() > prob
-            if not rows.any():
-                continue
-            c = col[rows]
-            m = np.full(len(c), spec.magnitude)
-            if spec.mstd == float("inf"):
-                m = spec.magnitude * c[:, 2]  # random.uniform(0, magnitude)
-            elif spec.mstd > 0:
-                gauss = np.sqrt(-2.0 * np.log1p(-c[:, 2])) * np.cos(2.0 * np.pi * c[:, 3])
-                m = spec.magnitude + spec.mstd * gauss
-            m = np.maximum(0., np.minimum(m, spec.mmax))
-            kernel_op, level = LEVELS[spec.name]
-            args[rows, k] = level(m, spec, c[:, 4] > 0.5, c[:, 6], float(size))
-            ops[rows, k, 0] = OP_ID[kernel_op]
-            if kernel_op in GEOMETRIC:
-                ops[rows, k, 1] = _filters(cfg_timm.interpolation, c[:, 5])
-    return ops, args
+    """(ops (n, layers, 2) int32: the op id (`OPS`, Identity where nothing applies) and the filter id
+    (`RESAMPLE_IDS`); args (n, layers) float64: the op's parameter) from uniforms `u` (n, 1 +
+    PER_LAYER * MAX_LAYERS) with timm's sampling: u[:, 0] picks AutoAugment's sub-policy, then per
+    layer k the 7 columns from 1 + 7k (choice, apply, Gaussian u1, u2, sign, filter, radius)."""
 
+    def level(spec: OpSpec, c: np.ndarray):
+        m = np.full(len(c), spec.magnitude)
+        if spec.mstd == float("inf"):
+            m = spec.magnitude * c[:, 2]  # random.uniform(0, magnitude)
+        elif spec.mstd > 0:
+            m = spec.magnitude + spec.mstd * np.sqrt(-2.0 * np.log1p(-c[:, 2])) * np.cos(2.0 * np.pi * c[:, 3])
+        op, rule = LEVELS[spec.name]
+        filters = _filters(cfg_timm.interpolation, c[:, 5]) if op in GEOMETRIC else 0
+        return op, rule(np.maximum(0., np.minimum(m, spec.mmax)), spec, c[:, 4] > 0.5, c[:, 6], float(size)), filters
 
-def _layers_choice(p: Plan, u: np.ndarray) -> np.ndarray:
-    n, count = len(u), len(p.groups[0])
-    picks = [u[:, 1 + PER_LAYER * k] for k in range(p.layers)]
-    if p.weights is None:
-        return np.stack([np.minimum((pick * count).astype(np.int64), count - 1) for pick in picks], axis=1)
-    weights = np.tile(np.asarray(p.weights, dtype=np.float64), (n, 1))
-    chosen = np.zeros((n, p.layers), dtype=np.int64)
-    for k, pick in enumerate(picks):
-        cdf = np.cumsum(weights, axis=1)
-        cdf /= cdf[:, -1:]
-        chosen[:, k] = np.minimum((cdf <= pick[:, None]).sum(axis=1), count - 1)  # searchsorted(side='right')
-        weights[np.arange(n), chosen[:, k]] = 0.0
-    return chosen
+    return draw_layers(plan(cfg_timm.spec, translate_const(cfg_timm, size)), u, PER_LAYER, level, OP_ID)
 
 
 def _filters(interpolation: str, u: np.ndarray) -> np.ndarray:
@@ -258,26 +219,34 @@ def _filters(interpolation: str, u: np.ndarray) -> np.ndarray:
     return np.full(len(u), RESAMPLE_IDS.index(interpolation))
 
 
-def _edge(op: str, arg: float, size: int) -> np.ndarray:
-    return np.array(timm_ops.affine_data(op, arg, size, size), dtype=np.float64).reshape(2, 3)
-
-
 def inverse_maps(ops: np.ndarray, args: np.ndarray, size: int, flips: np.ndarray) -> np.ndarray:
     """timm's geometric ops' PIL maps (`policy_geometry.layer_maps`; `ops` (n, layers, 2): op, filter)."""
-    return layer_maps(ops[..., 0], args, flips, size, OPS, GEOMETRIC, _edge)
+    return layer_maps(ops[..., 0], args, flips, size, OPS, pil_edge)
+
+
+def apply(image, op: str, arg: float, resample: str = "bilinear", fill: tuple[int, ...] = (128, 128, 128)):
+    """timm's op with its parameter on a (3, H, W) uint8 tensor: PIL's arithmetic (`kernels.policy`)."""
+    return kernels.apply(image, op, arg, "pil", resample, fill)
+
+
+def apply_layer(images, op, arg, affine, device: str, t: TimmAugment, size: int):
+    """A layer of timm's policies in a DALI graph (`policy_graph.select_layer`); `t`: its fill and filter."""
+    from .policy_graph import select_layer
+
+    return select_layer(OPS, "pil", PolicyOp.param, images, op, arg, affine, device, size, t)
 
 
 class TimmAugmentOp(PolicyOp):
     """`timm_ops` (n, layers, 2) op and filter ids, `timm_args` (n, layers) parameters (`draw_timm`),
     `timm_affine` (n, layers, 2, 3) the geometric ops' maps for DALI's warp_affine, mirrored for the
-    flipped samples. Both CPU backends run timm's own PIL calls (`kernels.timm_ops`)."""
+    flipped samples. Both CPU backends run timm's own PIL calls (`kernels.policy`, style "pil")."""
 
     field, config = "timm_augment", TimmAugment
     stream, draws = 5, 1 + PER_LAYER * MAX_LAYERS
     feeds = (Feed("timm_ops", "int32", (-1, 2)), Feed("timm_args", "float64", (-1,)),
              Feed("timm_affine", "float32", (-1, 2, 3)))
     ops_feed, args_feed, affine_feed = "timm_ops", "timm_args", "timm_affine"
-    names, geometric = OPS, GEOMETRIC
+    names, style = OPS, "pil"
     timm_args = ("auto_augment",)
     CPU_MS = {"rand": (0.65, 1.15), "auto": (0.55, 2.0)}  # benchmarks/augment_cost.py (RESULTS.md)
 
@@ -305,16 +274,8 @@ class TimmAugmentOp(PolicyOp):
     def op_id(op):
         return op[0]  # (op, filter) per layer
 
-    def graph_layer(self, images, op, arg, affine, cfg, device):
-        from .policy_graph import apply_timm_layer
-
-        return apply_timm_layer(images, op, arg, affine, device, cfg.timm_augment, cfg.size)
-
-    def kernel(self, image, op, arg, cfg, mirrored):
-        name, resample, fill = OPS[op[0]], RESAMPLE_IDS[op[1]], cfg.timm_augment.fill
-        if mirrored:  # timm's op on the flipped image, flipped back (the graph's final flip restores it)
-            return timm_ops.apply(image.flip(-1), name, arg, resample, fill).flip(-1)
-        return timm_ops.apply(image, name, arg, resample, fill)
+    def filter_and_fill(self, op, cfg):
+        return RESAMPLE_IDS[op[1]], cfg.timm_augment.fill
 
     def add_arguments(self, parser):
         parser.add_argument("--timm-augment", default=None, metavar="SPEC",

@@ -18,7 +18,7 @@ from scipy import stats
 from torchvision.transforms import v2
 
 from dali_pipes import AutoAugment, Preprocess, TrainTransform, make_loader
-from dali_pipes.kernels import policy as P
+from dali_pipes.ops import auto_augment as P
 from dali_pipes.ops.auto_augment import MAX_LAYERS, draw_policy
 from dali_pipes.rng import uniforms
 
@@ -125,8 +125,7 @@ GEOMETRY_TIES = 0.03  # nearest-neighbour rounding ties: a neighbour's value
 
 
 def _dali_layer(images, ops, mags, flips, device="cpu"):
-    from dali_pipes.ops.policy_geometry import inverse_maps
-    from dali_pipes.ops.policy_graph import apply_layer
+    from dali_pipes.ops.auto_augment import apply_layer, inverse_maps
 
     affine = inverse_maps(ops, mags, SIZE, flips)
     return run_dali_layer(images, (ops, mags, affine), lambda x, o, m, a: apply_layer(x, o[0], m[0], a[0], device,

@@ -22,7 +22,7 @@ from scipy import stats
 
 from dali_pipes import Preprocess, TimmAugment, TrainTransform, make_loader
 from dali_pipes.errors import ConfigError
-from dali_pipes.kernels import timm_ops as K
+from dali_pipes.ops import timm_augment as K
 from dali_pipes.ops.timm_augment import LEVELS, MAX_LAYERS, PER_LAYER, draw_timm, inverse_maps, plan
 from dali_pipes.rng import uniforms
 
@@ -189,7 +189,7 @@ BLUR_INTERIOR = 5
 
 
 def _dali_layer(images, ops, args, flips, t, device="cpu"):
-    from dali_pipes.ops.policy_graph import apply_timm_layer as apply_layer
+    from dali_pipes.ops.timm_augment import apply_layer
 
     affine = inverse_maps(ops, args, SIZE, flips)
     return run_dali_layer(images, (ops, args, affine), lambda x, o, a, m: apply_layer(x, o[0, 0], a[0], m[0], device,
