@@ -10,6 +10,7 @@ from .config import (
     Preprocess,
     TrainTransform,
 )
+from .dropin import DataLoader, UnsupportedArgument
 from .errors import ConfigError, ImageDecodeError, SourceError
 from .loader import make_loader
 from .mix import MixUpCutMix
@@ -23,10 +24,16 @@ from .sources import ArraySource, HFDatasetSource, ImageFolderSource
 from .sources.coco import CocoSource
 from .sources.webdataset import WebDatasetSource
 from .stats import DatasetStats, cached_stats, compute_stats
+from .translate import Translation, UntranslatableTransform, from_torchvision
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DataLoader",
+    "from_torchvision",
+    "Translation",
+    "UntranslatableTransform",
+    "UnsupportedArgument",
     "make_loader",
     "MixUpCutMix",
     # every augmentation's config, one per TrainTransform field (tests/test_config.py holds them

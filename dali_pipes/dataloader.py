@@ -12,7 +12,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import weakref
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch.utils.data import Sampler
@@ -55,6 +55,7 @@ class Loader:
         self._output = output
         self._skips = skips
         self._generation = 0
+        self.epoch_of: Callable[[], int] | None = None  # dali_pipes.DataLoader: the user's sampler's epoch
         self._running = False
         self._closed = False
         self._active: weakref.ref | None = None  # the latest iterator handed out
@@ -157,6 +158,8 @@ class Loader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if self._closed:
             raise RuntimeError("this loader is closed")
+        if self.epoch_of is not None:  # a user's sampler whose set_epoch(epoch) the loader follows
+            self.set_epoch(int(self.epoch_of()))
         self._generation += 1  # an older iterator stops at its next pull
         iterator = self._epoch_iterator(self._generation)
         self._active = weakref.ref(iterator)

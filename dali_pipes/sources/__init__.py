@@ -2,7 +2,8 @@
 
 A path or a URL (s3://, gs://, https://, any fsspec protocol: dali_pipes.sources.remote) is
 recognised by what it holds: a `save_to_disk` Hugging Face dataset, WebDataset `.tar` shards, or an
-ImageFolder tree. Objects: a `datasets.Dataset`, an `(images, labels)` pair of
+ImageFolder tree. Objects: a `datasets.Dataset`, a torchvision dataset (ImageFolder, CIFAR, a
+Subset; without a transform: `dali_pipes.DataLoader` translates one), an `(images, labels)` pair of
 arrays, or any ready Source (`CocoSource`, `WebDatasetSource`, ...).
 """
 
@@ -17,6 +18,7 @@ from .base import Source, check_encoded, detect_layout, refuse_folder_options, s
 from .folder import ImageFolderSource
 from .hf import HFDatasetSource
 from .timm_reader import TimmDatasetSource, is_timm_dataset
+from .torchvision import base_dataset, is_torchvision_dataset, torchvision_source
 
 __all__ = ["Source", "ImageFolderSource", "HFDatasetSource", "ArraySource", "resolve_source",
            "check_encoded", "sniff_format"]
@@ -52,14 +54,23 @@ def resolve_source(source, storage_options: dict | None = None, **options) -> So
         if options:
             raise SourceError(f"source options {sorted(options)} do not apply to a timm dataset (its reader has them)")
         return TimmDatasetSource(source)
+    if is_torchvision_dataset(source):
+        if options:
+            raise SourceError(f"source options {sorted(options)} do not apply to a torchvision dataset")
+        transform = getattr(base_dataset(source), "transform", None)
+        if transform is not None:
+            raise SourceError(f"{type(source).__name__} has a transform ({type(transform).__name__}), which "
+                              "make_loader would not run: use dali_pipes.DataLoader(dataset, ...), which translates "
+                              "it, or pass preset=dali_pipes.from_torchvision(transform).preprocess")
+        return torchvision_source(source, resolve_source)
     if all(hasattr(source, attr) for attr in ("read", "describe", "classes", "targets", "encoded", "__len__")):
         if options:
             raise SourceError(f"source options {sorted(options)} apply only to paths, datasets and arrays")
         return source
     raise SourceError(
         f"unsupported source {type(source).__name__}: pass an ImageFolder path, a saved HF dataset path, "
-        "a folder of WebDataset .tar shards, a datasets.Dataset, a timm ImageDataset, an (images, labels) "
-        "pair of arrays, or a dali_pipes Source"
+        "a folder of WebDataset .tar shards, a datasets.Dataset, a torchvision ImageFolder / CIFAR dataset "
+        "(or a Subset), a timm ImageDataset, an (images, labels) pair of arrays, or a dali_pipes Source"
     )
 
 

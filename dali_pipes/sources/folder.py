@@ -22,8 +22,13 @@ class ImageFolderSource:
     extensions = IMG_EXTENSIONS
     encoded = True
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, *, samples=None, classes=None, class_to_idx=None):
+        """`samples` / `classes` / `class_to_idx`: a torchvision DatasetFolder's own (no scan)."""
         self.root = Path(root).expanduser()
+        if samples is not None:
+            self.samples, self.classes, self.class_to_idx = list(samples), list(classes), dict(class_to_idx)
+            self.targets = np.asarray([label for _, label in self.samples], dtype=np.int64)
+            return
         if not self.root.exists():
             raise SourceError(f"image folder {self.root} does not exist")
         if not self.root.is_dir():

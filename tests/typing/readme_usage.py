@@ -12,6 +12,7 @@ from dali_pipes import (
     AutoAugment,
     ColorJitter,
     ConfigError,
+    DataLoader,
     EvalTransform,
     GaussianBlur,
     GpuDecoder,
@@ -24,6 +25,8 @@ from dali_pipes import (
     SourceError,
     TimmAugment,
     TrainTransform,
+    Translation,
+    from_torchvision,
     make_loader,
 )
 from dali_pipes.dataloader import Loader
@@ -65,3 +68,13 @@ def train(model: torch.nn.Module, epochs: int) -> None:
         create_loader("data/train", input_size=(3, 224, 224), batch_size=128, is_training=True)
     except (ConfigError, ImageDecodeError, SourceError) as err:
         print(err)
+
+
+def drop_in(dataset, sampler) -> None:
+    """The README's one-import swap: torch's DataLoader arguments, and the translation it shows."""
+    loader: Loader = DataLoader(dataset, batch_size=256, shuffle=False, sampler=sampler, num_workers=8,
+                                pin_memory=True, drop_last=True, persistent_workers=True, backend="dali-cpu")
+    for images, target in loader:
+        print(images.shape, target.shape)
+    translation: Translation = from_torchvision(dataset.transform)
+    print(translation.train, translation.preprocess.train.size)
