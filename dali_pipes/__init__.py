@@ -10,7 +10,7 @@ from .config import (
     Preprocess,
     TrainTransform,
 )
-from .dropin import DataLoader, UnsupportedArgument
+from .dropin import CpuFallbackWarning, DataLoader, UnsupportedArgument
 from .errors import ConfigError, ImageDecodeError, SourceError
 from .loader import make_loader
 from .mix import MixUpCutMix
@@ -30,6 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DataLoader",
+    "CpuFallbackWarning",
     "from_torchvision",
     "Translation",
     "UntranslatableTransform",

@@ -10,6 +10,7 @@ the loader `make_loader` returns (resume, `set_epoch`, `len`, the DDP surface).
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import torch
@@ -24,10 +25,17 @@ from torch.utils.data import (
 
 from .config import Preprocess
 from .dataloader import Loader
-from .errors import ConfigError
+from .errors import ConfigError, SourceError
 from .loader import make_loader
+from .mix import MixUpCutMix
 from .sources import resolve_source
-from .sources.torchvision import SubsetSource, base_dataset, is_torchvision_dataset, torchvision_source
+from .sources.torchvision import (
+    SubsetSource,
+    UserDatasetSource,
+    base_dataset,
+    is_torchvision_dataset,
+    torchvision_source,
+)
 from .translate import from_torchvision
 
 
@@ -65,6 +73,7 @@ def DataLoader(  # noqa: N802 (torch's name: the swap is one import)
     preset: str | Preprocess | None = None,
     on_error: str = "raise",
     resampler: str = "auto",
+    strict: bool = False,
 ) -> Loader:
     """`torch.utils.data.DataLoader(dataset, ...)` on dali-pipes' engines; iterating yields (images,
     labels) batches as the dataset's transform and the default collate would.
@@ -78,8 +87,11 @@ def DataLoader(  # noqa: N802 (torch's name: the swap is one import)
     and drop_last; its `set_epoch(epoch)` is followed at each `iter()`), or any of them in a
     BatchSampler. dali-pipes' own: `backend`, `device`, `seed`, `train` (default: what the transform
     says), `preset` (instead of a transform), `on_error`, `resampler` (see `make_loader`).
+    A transform, loader or target_transform with no translation runs as it is on the CPU (one
+    `CpuFallbackWarning` says which op and what it costs); `strict=True` raises instead.
     """
-    _refuse_worker_arguments(timeout, worker_init_fn, multiprocessing_context, collate_fn)
+    _refuse_worker_arguments(timeout, worker_init_fn, multiprocessing_context)
+    mix = mix_from_collate(collate_fn)
     if batch_size is None:
         raise UnsupportedArgument("batch_size", None, "the engines give batches; unbatched samples are not provided")
     if batch_sampler is not None:
@@ -101,19 +113,22 @@ def DataLoader(  # noqa: N802 (torch's name: the swap is one import)
         raise ValueError("prefetch_factor option could only be specified in multiprocessing. let num_workers > 0 "
                          "to enable multiprocessing, otherwise set prefetch_factor to None.")  # torch's own message
     _check_pinning(pin_memory, pin_memory_device, backend, device)
-    source, translated = _source(dataset, preset, train)
+    source, translated = _source(dataset, preset, train, strict)
+    if translated.get("backend", backend) != backend and backend != "auto":
+        raise UnsupportedArgument("backend", backend, "the dataset's own transform runs on the torchvision backend "
+                                  "only (see the CpuFallbackWarning above; strict=True refuses instead)")
     options = _sampling(sampler, bool(shuffle), seed)
     if "indices" in options:
         source = SubsetSource(source, options.pop("indices"))
     loader = make_loader(source, batch_size=batch_size, drop_last=drop_last, num_threads=num_workers or None,
-                         prefetch=prefetch_factor or 2, backend=backend, device=device, on_error=on_error,
-                         resampler=resampler, **translated, **options)
+                         prefetch=prefetch_factor or 2, device=device, on_error=on_error, resampler=resampler, mix=mix,
+                         **{"backend": backend, **translated}, **options)
     if isinstance(sampler, DistributedSampler):
         loader.epoch_of = lambda: sampler.epoch
     return loader
 
 
-def _refuse_worker_arguments(timeout, worker_init_fn, multiprocessing_context, collate_fn) -> None:
+def _refuse_worker_arguments(timeout, worker_init_fn, multiprocessing_context) -> None:
     why = "the engines run no per-worker code of yours (their threads and workers are seeded from the loader's seed)"
     if timeout:
         raise UnsupportedArgument("timeout", timeout, "no per-batch deadline; slow storage is reported by on_error")
@@ -121,8 +136,36 @@ def _refuse_worker_arguments(timeout, worker_init_fn, multiprocessing_context, c
         raise UnsupportedArgument("worker_init_fn", worker_init_fn, why)
     if multiprocessing_context is not None:
         raise UnsupportedArgument("multiprocessing_context", multiprocessing_context, why)
-    if collate_fn is not None and collate_fn is not default_collate:
-        raise UnsupportedArgument("collate_fn", collate_fn, "the engines collate themselves (the default collate)")
+
+
+_MIXES = ("MixUp", "CutMix", "RandomChoice")
+
+
+def mix_from_collate(collate_fn) -> MixUpCutMix | None:
+    """The batch mix a collate_fn asks for: None for the default collate; for torchvision's references'
+    `lambda batch: mixup_cutmix(*default_collate(batch))` over a v2 MixUp, CutMix or RandomChoice of
+    them, the same mix (Beta(alpha, alpha) weights, CutMix's box, the choice's probabilities; no label
+    smoothing, which torchvision leaves to the loss). Anything else is refused by name."""
+    if collate_fn is None or collate_fn is default_collate:
+        return None
+    refuse = UnsupportedArgument("collate_fn", collate_fn, "the default collate, or a function applying a v2 "
+                                 "MixUp / CutMix / RandomChoice of them to default_collate(batch)")
+    try:
+        names = inspect.getclosurevars(collate_fn)
+    except TypeError:
+        raise refuse from None
+    seen = {**names.globals, **names.nonlocals}
+    mixes = [v for v in seen.values() if type(v).__name__ in _MIXES and type(v).__module__.startswith("torchvision")]
+    if len(mixes) != 1 or default_collate not in seen.values() or len(seen) != 2:
+        raise refuse
+    chosen = mixes[0].transforms if type(mixes[0]).__name__ == "RandomChoice" else [mixes[0]]
+    weights = mixes[0].p if type(mixes[0]).__name__ == "RandomChoice" else [1.0]
+    if sorted(type(t).__name__ for t in chosen) not in (["MixUp"], ["CutMix"], ["CutMix", "MixUp"]):
+        raise refuse
+    alphas = {type(t).__name__: float(t.alpha) for t in chosen}
+    cutmix_share = sum(w for t, w in zip(chosen, weights) if type(t).__name__ == "CutMix") / sum(weights)
+    return MixUpCutMix(chosen[0].num_classes, mixup_alpha=alphas.get("MixUp", 0.0),
+                       cutmix_alpha=alphas.get("CutMix", 0.0), switch_prob=cutmix_share, label_smoothing=0.0)
 
 
 def _seed_from(seed, generator, name: str) -> int:
@@ -147,23 +190,46 @@ def _check_pinning(pin_memory, pin_memory_device, backend, device) -> None:
                       stacklevel=3)
 
 
-def _source(dataset, preset, train) -> tuple:
+class CpuFallbackWarning(UserWarning):
+    """A dataset whose transform (or loader, or target_transform) has no translation runs as it is, per
+    sample on the CPU (the torchvision backend's worker processes): torch DataLoader's speed, not the
+    engines'."""
+
+
+def _source(dataset, preset, train, strict: bool) -> tuple:
     """(the Source, make_loader's train= and preset=) for the dataset."""
-    if is_torchvision_dataset(dataset):
+    if not is_torchvision_dataset(dataset):
+        if train is None:
+            raise UnsupportedArgument("train", None, f"a {type(dataset).__name__} has no torchvision transform to "
+                                      "tell training from evaluation: pass train=True or False (and preset=)")
+        return resolve_source(dataset), {"train": train, "preset": "imagenet" if preset is None else preset}
+    transform = getattr(base_dataset(dataset), "transform", None)
+    try:
         source = torchvision_source(dataset, resolve_source)
-        transform = getattr(base_dataset(dataset), "transform", None)
         if preset is None:
             if transform is None:
                 raise UnsupportedArgument("dataset", type(dataset).__name__, "it has no transform, so torch's "
                                           "DataLoader would give PIL images; give it one, or preset= and train=")
-            translation = from_torchvision(transform)
+            translation = from_torchvision(transform, _square_side(source))
             preset, train = translation.preprocess, translation.train if train is None else train
-    else:
-        source = resolve_source(dataset)
-    if train is None:
-        raise UnsupportedArgument("train", None, f"a {type(dataset).__name__} has no torchvision transform to tell "
-                                  "training from evaluation: pass train=True or False (and preset=)")
+    except UnsupportedArgument:
+        raise
+    except (ConfigError, SourceError) as err:
+        if strict:
+            raise
+        warnings.warn(f"DataLoader: {err}. The dataset runs as it is, its transform per sample on the CPU in the "
+                      "torchvision backend's worker processes: the speed of torch's DataLoader, without DALI or "
+                      "the GPU (strict=True makes this an error)", CpuFallbackWarning, stacklevel=3)
+        fallback_train = train if train is not None else "Random" in repr(transform) or "Augment" in repr(transform)
+        return UserDatasetSource(dataset), {"train": fallback_train, "preset": "imagenet", "backend": "torchvision"}
     return source, {"train": train, "preset": "imagenet" if preset is None else preset}
+
+
+def _square_side(source) -> int | None:
+    """The side of a source's images where all are one square size (CIFAR's arrays), else None."""
+    base = getattr(source, "base", source)
+    images = getattr(base, "images", None)
+    return int(images.shape[1]) if images is not None and images.shape[1] == images.shape[2] else None
 
 
 def _sampling(sampler, shuffle: bool, seed) -> dict:

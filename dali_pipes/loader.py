@@ -14,6 +14,7 @@ from .config import GpuDecoder, Preprocess, resolve_preset
 from .constants import READ_AHEAD_BYTES
 from .dataloader import Loader
 from .distributed import detect_shard, shared_seed
+from .errors import ConfigError
 from .mix import MixUpCutMix
 from .options import LoaderOptions, check_positive
 from .output import OutputStage
@@ -182,7 +183,10 @@ def _build(options: LoaderOptions, src, cfg: Preprocess, plan, choice) -> Loader
     resampler = resolve_resampler(options.resampler, choice.name)
     threads = options.num_threads or default_num_threads()
     state = LoaderState(plan, seed_was_drawn=options.seed is None)
-    skips, output = SkipLog(), OutputStage(cfg, options.train, options.mix)
+    transformed = getattr(src, "transformed", False)  # a dataset that runs its own transform
+    if transformed and choice.name != "torchvision":
+        raise ConfigError(f"{src!r} runs its own transform per sample: the torchvision backend only, not {choice.name}")
+    skips, output = SkipLog(), OutputStage(cfg, options.train, options.mix, keep_dtype=transformed)
     if choice.name == "torchvision":
         from .tv.engine import TorchvisionEngine
 

@@ -14,8 +14,9 @@ from .ops import active_batch_ops
 
 
 class OutputStage:
-    def __init__(self, preprocess: Preprocess, train: bool, mix=None):
-        self.dtype = torch_dtype(preprocess.normalize.dtype)
+    def __init__(self, preprocess: Preprocess, train: bool, mix=None, keep_dtype: bool = False):
+        """`keep_dtype`: batches keep the dtype they come in (the user's own transform made them)."""
+        self.dtype = None if keep_dtype else torch_dtype(preprocess.normalize.dtype)
         self.channels_last = preprocess.normalize.channels_last
         self.train_cfg = preprocess.train
         self.batch_ops = active_batch_ops(preprocess.train) if train else []
@@ -23,7 +24,8 @@ class OutputStage:
 
     def finish(self, images: torch.Tensor, labels: torch.Tensor, plan, epoch: int, index: int):
         """A batch from the engine (normalized (B, 3, H, W), float32 or float16) -> what the loader yields."""
-        if images.dtype != self.dtype:  # bfloat16 is made here: the engines emit float32/float16
+        # bfloat16 is made here: the engines emit float32/float16
+        if self.dtype is not None and images.dtype != self.dtype:
             images = images.to(self.dtype)
         if self.batch_ops or self.mix is not None:
             rng = np.random.default_rng([plan.seed, epoch, index, 2, plan.shard_id])

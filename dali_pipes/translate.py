@@ -51,12 +51,14 @@ class Translation:
         return "\n".join([f"{mode}: {self.preprocess}"] + [f"  {op} -> {what}" for op, what in self.steps])
 
 
-def from_torchvision(transform) -> Translation:
-    """The engines' config for `transform` (a torchvision v1 or v2 Compose, nn.Sequential or op)."""
+def from_torchvision(transform, image_size: int | None = None) -> Translation:
+    """The engines' config for `transform` (a torchvision v1 or v2 Compose, nn.Sequential or op).
+    `image_size`: the side of the dataset's images where they are all one square size (CIFAR's 32);
+    a transform without a crop (CIFAR's evaluation ToTensor + Normalize, or flips only) then keeps it."""
     state = _State()
     for op in _flatten(transform):
         state.add(op)
-    return state.finish()
+    return state.finish(image_size)
 
 
 def _flatten(transform) -> list:
@@ -220,7 +222,7 @@ class _State:
                                                      value if value == "random" else float(value))
         self.place(op, "random_erasing", repr(self.train["random_erasing"]))
 
-    def finish(self) -> Translation:
+    def finish(self, image_size: int | None) -> Translation:
         if self.scale is None:
             raise ConfigError("the transform never converts to a float tensor (ToTensor, or ToImage + ToDtype(float32, "
                               "scale=True)): the engines give normalized float tensors")
@@ -235,6 +237,12 @@ class _State:
             evaluation = EvalTransform(**self.eval)
             return Translation(Preprocess(train=TrainTransform(size=evaluation.size), eval=evaluation,
                                           normalize=normalize), False, tuple(self.steps))
+        if not self.train and image_size is not None:  # no op changes the images' geometry: as they are
+            evaluation = EvalTransform(size=image_size, resize_size=image_size)
+            return Translation(Preprocess(train=TrainTransform(size=image_size), eval=evaluation,
+                                          normalize=normalize), False, tuple(self.steps))
+        if "geometry" not in self.train and image_size is not None:  # flips and colour only: a crop of 0 padding
+            self.train.update(size=image_size, geometry="pad_crop", padding=0)
         if "geometry" not in self.train:
             raise ConfigError("a training transform starts with RandomResizedCrop or RandomCrop (the engines' "
                               "random geometry); an evaluation one with Resize + CenterCrop")

@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from torch.utils.data import DistributedSampler, RandomSampler, SubsetRandomSampler, WeightedRandomSampler
+from torch.utils.data import (
+    BatchSampler,
+    DistributedSampler,
+    RandomSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+    default_collate,
+)
 from torchvision import transforms as T
 from torchvision.transforms import v2
 
@@ -96,9 +103,18 @@ def test_cifar_and_its_random_split(tmp_path, monkeypatch):
         labels = torch.cat([y for _, y in loader])
         assert loader.preprocess.train.geometry == "pad_crop"
     assert labels.tolist() == [cifar.targets[i] for i in part.indices]  # in order: shuffle=False
-    eval_cifar = torchvision.datasets.CIFAR10(tmp_path, train=False, transform=T.Compose([T.ToTensor()]))
-    with pytest.raises(ConfigError, match="RandomResizedCrop or RandomCrop"):
-        dali_pipes.DataLoader(eval_cifar, batch_size=10)
+    # CIFAR's evaluation transform has no crop: the 32 x 32 images as they are, equal to torch's batches
+    eval_cifar = torchvision.datasets.CIFAR10(tmp_path, train=False, transform=T.Compose([
+        T.ToTensor(), T.Normalize((0.49, 0.48, 0.45), (0.25, 0.24, 0.26))]))
+    for backend in ("torchvision", "dali-cpu"):
+        with dali_pipes.DataLoader(eval_cifar, batch_size=10, backend=backend) as loader:
+            assert not loader.train
+            for (images, labels), (ref, ref_labels) in zip(loader, torch.utils.data.DataLoader(eval_cifar, 10)):
+                assert torch.equal(labels, ref_labels) and torch.allclose(images, ref, atol=1e-5)
+    with pytest.raises(ConfigError, match="RandomResizedCrop or RandomCrop"):  # no square size to keep
+        from_torchvision(T.Compose([T.RandomHorizontalFlip(), T.ToTensor()]))
+    flips = from_torchvision(T.Compose([T.RandomHorizontalFlip(), T.ToTensor()]), image_size=32)
+    assert flips.train and (flips.preprocess.train.geometry, flips.preprocess.train.padding) == ("pad_crop", 0)
 
 
 def test_distributed_sampler_shares_and_follows_set_epoch(folder):
@@ -134,6 +150,8 @@ def test_subset_and_random_samplers(folder):
 @pytest.mark.parametrize("arguments, name", [
     ({"timeout": 5}, "timeout"), ({"worker_init_fn": print}, "worker_init_fn"),
     ({"collate_fn": lambda batch: batch}, "collate_fn"), ({"batch_size": None}, "batch_size"),
+    ({"collate_fn": lambda batch: v2.MixUp(num_classes=3)(*default_collate(batch))}, "collate_fn"),
+    ({"batch_sampler": [[0, 1], [2, 3]]}, "batch_sampler"),
     ({"multiprocessing_context": "spawn"}, "multiprocessing_context"),
     ({"sampler": WeightedRandomSampler([1.0] * 24, 24)}, "sampler"),
     ({"sampler": list(range(24))}, "sampler"),
@@ -199,3 +217,65 @@ def test_make_loader_takes_a_dataset_without_a_transform(folder):
         assert torch.cat([y for _, y in loader]).tolist() == bare.targets
     with pytest.raises(UnsupportedArgument, match="no transform"):
         dali_pipes.DataLoader(bare)
+
+
+def test_untranslatable_transforms_run_as_they_are_with_one_warning(folder):
+    """A Lambda: the dataset's own transform runs per sample (the torchvision backend's workers), batches
+    equal to torch's DataLoader's, uint8 kept; strict=True refuses; a dali backend is refused by name."""
+    grey = T.Compose([T.Resize(64), T.CenterCrop(56), T.Lambda(lambda im: im.convert("L").convert("RGB")),
+                      T.PILToTensor()])
+    dataset = torchvision.datasets.ImageFolder(folder, grey)
+    with pytest.warns(dali_pipes.CpuFallbackWarning, match="Lambda: no translation") as caught:
+        loader = dali_pipes.DataLoader(dataset, batch_size=8, num_workers=2)
+    assert len(caught) == 1
+    with loader:
+        ours = list(loader)
+    theirs = list(torch.utils.data.DataLoader(dataset, batch_size=8))
+    assert ours[0][0].dtype == torch.uint8 and len(ours) == len(theirs) == 3
+    assert all(torch.equal(a, b) and torch.equal(y, z) for (a, y), (b, z) in zip(ours, theirs))
+    with pytest.raises(UntranslatableTransform, match="Lambda"):
+        dali_pipes.DataLoader(dataset, batch_size=8, strict=True)
+    with pytest.warns(dali_pipes.CpuFallbackWarning), pytest.raises(UnsupportedArgument, match=r"backend="):
+        dali_pipes.DataLoader(dataset, batch_size=8, backend="dali-cpu")
+
+
+def test_a_subset_of_a_fallback_dataset_keeps_its_samples(folder):
+    dataset = torchvision.datasets.ImageFolder(folder, T.Compose([T.Resize(32), T.CenterCrop(32), T.PILToTensor()]))
+    part = torch.utils.data.Subset(torch.utils.data.Subset(dataset, list(range(4, 24))), [3, 0, 7, 12])
+    with pytest.warns(dali_pipes.CpuFallbackWarning, match="float"), \
+            dali_pipes.DataLoader(part, batch_size=2, sampler=BatchSampler(SubsetRandomSampler([0, 1]), 2, False)
+                                  .sampler) as loader:
+        images = torch.cat([x for x, _ in loader])
+    expected = torch.stack([part[k][0] for k in (0, 1)])
+    assert sorted(map(bytes, images.numpy())) == sorted(map(bytes, expected.numpy()))
+
+
+@pytest.mark.parametrize("mix, alphas, cutmix_share", [
+    (v2.RandomChoice([v2.MixUp(alpha=0.2, num_classes=3), v2.CutMix(alpha=1.0, num_classes=3)]), (0.2, 1.0), 0.5),
+    (v2.MixUp(alpha=0.4, num_classes=3), (0.4, 0.0), 0.0),
+    (v2.RandomChoice([v2.MixUp(num_classes=3), v2.CutMix(num_classes=3)], p=[1, 3]), (1.0, 1.0), 0.75),
+])
+def test_torchvisions_mixup_cutmix_collate_becomes_the_batch_mix(folder, mix, alphas, cutmix_share):
+    """torchvision's references: collate_fn = lambda batch: mixup_cutmix(*default_collate(batch))."""
+    def collate_fn(batch):
+        return mix(*default_collate(batch))
+
+    dataset = torchvision.datasets.ImageFolder(folder, TRAIN)
+    with dali_pipes.DataLoader(dataset, batch_size=8, shuffle=True, collate_fn=collate_fn, drop_last=True,
+                               backend="torchvision") as loader:
+        assert (loader.mix.mixup_alpha, loader.mix.cutmix_alpha) == alphas
+        assert loader.mix.switch_prob == pytest.approx(cutmix_share) and loader.mix.label_smoothing == 0
+        images, targets = next(iter(loader))
+    assert targets.shape == (8, 3) and torch.allclose(targets.sum(dim=1), torch.ones(8))
+
+
+def test_target_transforms(folder):
+    """A lookup table is applied to the labels on the engines; any other function runs as it is."""
+    table = {0: 7, 1: 5, 2: 3}
+    mapped = torchvision.datasets.ImageFolder(folder, EVAL_V1, target_transform=table.__getitem__)
+    with dali_pipes.DataLoader(mapped, batch_size=8, backend="dali-cpu") as loader:
+        assert torch.cat([y for _, y in loader]).tolist() == [table[t] for t in mapped.targets]
+    shifted = torchvision.datasets.ImageFolder(folder, EVAL_V1, target_transform=lambda y: y + 10)
+    with pytest.warns(dali_pipes.CpuFallbackWarning, match="target_transform"), \
+            dali_pipes.DataLoader(shifted, batch_size=8) as loader:
+        assert torch.cat([y for _, y in loader]).tolist() == [t + 10 for t in shifted.targets]

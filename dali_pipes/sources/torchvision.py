@@ -39,21 +39,40 @@ def torchvision_source(dataset, resolve):
         inner = dataset.dataset
         return SubsetSource(torchvision_source(inner, resolve) if is_torchvision_dataset(inner) else resolve(inner),
                             dataset.indices)
-    if getattr(dataset, "target_transform", None) is not None:
-        raise SourceError(f"{name}.target_transform={dataset.target_transform!r}: labels reach the engines as "
-                          "class indices; map them after the loader")
+    mapping = _label_mapping(dataset)
     if hasattr(dataset, "samples") and hasattr(dataset, "loader"):
         from torchvision.datasets.folder import default_loader, pil_loader
 
         if dataset.loader not in (default_loader, pil_loader):
             raise SourceError(f"{name}.loader={dataset.loader!r}: the engines decode image files themselves "
                               "(torchvision's default loader only)")
-        return ImageFolderSource(dataset.root, samples=dataset.samples, classes=dataset.classes,
+        samples = [(path, mapping(label)) for path, label in dataset.samples]
+        return ImageFolderSource(dataset.root, samples=samples, classes=dataset.classes,
                                  class_to_idx=dataset.class_to_idx)
     if isinstance(getattr(dataset, "data", None), np.ndarray) and hasattr(dataset, "targets"):
-        return ArraySource(dataset.data, dataset.targets, list(dataset.classes))
+        return ArraySource(dataset.data, [mapping(t) for t in dataset.targets], list(dataset.classes))
     raise SourceError(f"unsupported torchvision dataset {name}: ImageFolder / DatasetFolder with the default "
                       "loader, CIFAR10 / CIFAR100, or a Subset of them")
+
+
+def _label_mapping(dataset):
+    """The dataset's target_transform as a function of the class index: none, or the lookup of a
+    dict / list / tuple (`target_transform=mapping.__getitem__`); any other callable may do anything
+    per call (the dataset then runs as it is: SourceError)."""
+    transform = getattr(dataset, "target_transform", None)
+    if transform is None:
+        return int
+    table = getattr(transform, "__self__", None)
+    if getattr(transform, "__name__", "") == "__getitem__" and isinstance(table, (dict, list, tuple)):
+        def mapped(label):
+            value = table[label]
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+                raise SourceError(f"{type(dataset).__name__}.target_transform maps class {label} to {value!r}: "
+                                  "class indices (integers) only")
+            return int(value)
+        return mapped
+    raise SourceError(f"{type(dataset).__name__}.target_transform={transform!r}: a lookup (mapping.__getitem__) is "
+                      "applied to the labels; another function is not read")
 
 
 class SubsetSource:
@@ -66,6 +85,7 @@ class SubsetSource:
             raise SourceError(f"Subset.indices: {len(base)} samples, indices reach {int(self.indices.max())}")
         self.indices %= max(len(base), 1)
         self.encoded, self.classes, self.class_to_idx = base.encoded, base.classes, base.class_to_idx
+        self.transformed = getattr(base, "transformed", False)
         self.targets = np.asarray(base.targets)[self.indices]
         if getattr(base, "read_batch", None) is not None:  # keep a columnar source's batched reads
             self.read_batch = lambda indices: base.read_batch([int(self.indices[i]) for i in indices])
@@ -90,3 +110,47 @@ class SubsetSource:
 
     def __repr__(self) -> str:
         return f"SubsetSource({self.base!r}, samples={len(self)})"
+
+
+class UserDatasetSource:
+    """The user's own dataset, run as it is: `read(i)` is `dataset[i]`, (its transform's output,
+    its label), for what has no translation to the engines (a Lambda, a custom op or loader, a
+    target_transform). Only the torchvision engine runs it (per sample, in its worker processes),
+    and batches keep the dtype the transform gives."""
+
+    encoded = False
+    transformed = True
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        targets = getattr(base_dataset(dataset), "targets", None)
+        if targets is None:
+            raise SourceError(f"{type(dataset).__name__} has no `targets`: the loader's labels and reports need them")
+        if type(dataset).__name__ == "Subset":
+            indices = dataset
+            chain = []
+            while type(indices).__name__ == "Subset":
+                chain.append(np.asarray(indices.indices, dtype=np.int64))
+                indices = indices.dataset
+            positions = np.arange(len(dataset))
+            for index in chain:
+                positions = index[positions]
+            targets = np.asarray(targets)[positions]
+        self.targets = np.asarray(targets)
+        classes = getattr(base_dataset(dataset), "classes", None)
+        self.classes = list(classes) if classes is not None else [str(k) for k in range(int(self.targets.max()) + 1)]
+        self.class_to_idx = {name: k for k, name in enumerate(self.classes)}
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def read(self, index: int):
+        return self.dataset[index]
+
+    def describe(self, index: int) -> str:
+        samples = getattr(base_dataset(self.dataset), "samples", None)
+        return samples[index][0] if samples is not None and type(self.dataset).__name__ != "Subset" else \
+            f"{type(self.dataset).__name__}[{index}]"
+
+    def __repr__(self) -> str:
+        return f"UserDatasetSource({type(self.dataset).__name__}, samples={len(self)})"

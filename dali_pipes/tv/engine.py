@@ -86,6 +86,8 @@ class TransformedSource(Dataset):
         return self._transform(index, seed, None)
 
     def _transform(self, index: int, seed: int, data):
+        if getattr(self.source, "transformed", False):  # the user's own dataset and transform, run as they are
+            return self.source.read(index)
         try:
             if data is None:
                 data = self.source.read(index)
