@@ -45,7 +45,8 @@ class Loader:
 
     def __init__(self, source, preprocess: Preprocess, state: LoaderState, engine: Engine, output: OutputStage,
                  skips: SkipLog, options: LoaderOptions, *, device: torch.device, backend_reason: str = ""):
-        self.dataset = source
+        self.source = source  # what the engine reads
+        self.dataset = source  # what users see (dali_pipes.DataLoader: their own dataset, as torch's)
         self.backend_reason = backend_reason  # why this engine runs (dali_pipes.backend)
         self.preprocess = preprocess
         self.train, self.mix, self.on_error = options.train, options.mix, options.on_error  # make_loader's
@@ -195,7 +196,7 @@ class Loader:
             if generation == self._generation:
                 self._running = False
                 self.loader_state.ended(epoch)
-                self._skips.end_epoch(epoch, len(self.dataset))
+                self._skips.end_epoch(epoch, len(self.source))
         finally:
             batches.close()  # now, not in a garbage collection at interpreter exit
 
@@ -227,7 +228,7 @@ class Loader:
             pass
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(backend={self.backend!r}, samples={len(self.dataset)}, "
+        return (f"{type(self).__name__}(backend={self.backend!r}, samples={len(self.source)}, "
                 f"batch_size={self.batch_size}, batches={len(self)}, train={self.train})")
 
     # -- resume ---------------------------------------------------------------------------------
@@ -271,7 +272,7 @@ class Loader:
         self.engine.restore(state if shard_id == self.plan.shard_id else {})
 
     def _signature(self) -> dict:
-        ds, plan = self.dataset, self.plan
+        ds, plan = self.source, self.plan
         n = len(ds)
         return {
             "preprocess": repr(self.preprocess), "train": self.train, "batch_size": plan.batch_size,

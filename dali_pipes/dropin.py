@@ -125,6 +125,7 @@ def DataLoader(  # noqa: N802 (torch's name: the swap is one import)
                          **{"backend": backend, **translated}, **options)
     if isinstance(sampler, DistributedSampler):
         loader.epoch_of = lambda: sampler.epoch
+    loader.dataset = dataset  # as torch's: the object passed in (pytorch/examples takes a Subset of it)
     return loader
 
 

@@ -65,6 +65,9 @@ def _flatten(transform) -> list:
     inner = getattr(transform, "transforms", None)
     if _name(transform) == "Compose" or (isinstance(transform, torch.nn.Sequential) and inner is None):
         return [op for t in (inner if inner is not None else list(transform)) for op in _flatten(t)]
+    if _name(inner) == "Compose" and not type(transform).__module__.startswith("torchvision"):
+        # a preset class that holds its ops in `.transforms` and calls them (torchvision's references)
+        return _flatten(inner)
     return [transform]
 
 

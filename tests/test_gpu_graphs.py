@@ -114,6 +114,28 @@ def test_pretrained_presets_define_on_the_gpu(name):
         check_gpu_graph(graph_ops(cfg, train=train, device="gpu"), True)
 
 
+def test_torchvision_transforms_translate_to_graphs_that_define_on_the_gpu():
+    """dali_pipes.DataLoader's translations (from_torchvision) are graphs like any other config."""
+    import torch
+    from torchvision import transforms as T
+    from torchvision.transforms import v2
+
+    from dali_pipes import from_torchvision
+
+    normalize = T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    for transform in (
+            T.Compose([T.RandomResizedCrop(64), T.RandomHorizontalFlip(), T.ToTensor(), normalize]),
+            T.Compose([T.Resize(73), T.CenterCrop(64), T.ToTensor(), normalize]),
+            T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.TrivialAugmentWide(), T.ToTensor(),
+                       normalize, T.RandomErasing(0.25)]),
+            v2.Compose([v2.ToImage(), v2.RandomResizedCrop(64, interpolation=v2.InterpolationMode.BICUBIC),
+                        v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8), v2.RandAugment(),
+                        v2.RandomGrayscale(0.2), v2.RandomApply([v2.GaussianBlur(9)], p=0.5),
+                        v2.ToDtype(torch.float16, scale=True), normalize])):
+        translation = from_torchvision(transform)
+        check_gpu_graph(graph_ops(translation.preprocess, train=translation.train, device="gpu"), True)
+
+
 def test_a_misplaced_operator_fails_at_definition():
     """The premise of this suite: defining catches a GPU node fed where DALI wants a CPU one."""
     from nvidia.dali import fn, pipeline_def, types
