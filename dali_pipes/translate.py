@@ -100,9 +100,9 @@ def _symmetric(op, name: str, bounds, centre: float) -> float:
 
 
 def _check_policy(op) -> None:
-    if _mode(op.interpolation) != "nearest" or op.fill is not None:
+    if _mode(op.interpolation) not in ("nearest", "bilinear") or op.fill not in (None, 0, [0], (0,)):
         raise UntranslatableTransform(op, f"interpolation={_mode(op.interpolation)!r}, fill={op.fill!r}: the "
-                                          "policies run with torchvision's defaults (nearest, fill 0)")
+                                          "policies run with nearest or bilinear filters and fill 0")
 
 
 class _State:
@@ -155,10 +155,12 @@ class _State:
             _check_policy(op)
             if name == "AutoAugment" and _mode(op.policy) != "imagenet":
                 raise UntranslatableTransform(op, f"policy={op.policy}: the ImageNet policy only")
+            mode = _mode(op.interpolation)
             self.train["auto_augment"] = (
-                AutoAugment("autoaugment") if name == "AutoAugment" else
-                AutoAugment("randaugment", op.num_ops, op.magnitude, op.num_magnitude_bins)
-                if name == "RandAugment" else AutoAugment("trivialaugment", num_magnitude_bins=op.num_magnitude_bins))
+                AutoAugment("autoaugment", interpolation=mode) if name == "AutoAugment" else
+                AutoAugment("randaugment", op.num_ops, op.magnitude, op.num_magnitude_bins, interpolation=mode)
+                if name == "RandAugment" else
+                AutoAugment("trivialaugment", num_magnitude_bins=op.num_magnitude_bins, interpolation=mode))
             return self.place(op, "auto_augment", repr(self.train["auto_augment"]))
         if name == "RandomGrayscale":
             self.train["grayscale"] = RandomGrayscale(float(op.p))

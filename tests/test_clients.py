@@ -47,7 +47,7 @@ def test_single_process(data, tmp_path):
     assert ex["train"] == [[8, TRAIN], [8, TRAIN]] and ex["train_len"] == 8  # ceil(30 / 4), every sample
     assert ex["val_psnr"] >= 50 and len(ex["val_labels"]) == VAL
     assert ref["train"] == [[8, TRAIN], [8, TRAIN]] and ref["val_psnr"] >= 50 and len(ref["val_labels"]) == VAL
-    assert ref["translated"] == ["trivialaugment", 0.25, 0.5]  # TrivialAugmentWide, RandomErasing, the mix
+    assert ref["translated"] == ["trivialaugment", "bilinear", 0.25, 0.5]  # the policy as the preset passes it
 
 
 @pytest.mark.timeout(300)

@@ -177,8 +177,9 @@ def test_torchs_own_argument_errors(folder):
      "ColorJitter: comes after"),
     (T.Compose([T.RandomResizedCrop(32, antialias=False), T.ToTensor()]), "antialias=False"),
     (T.Compose([T.RandomResizedCrop(32), T.ColorJitter(brightness=(0.5, 1.1)), T.ToTensor()]), "symmetric range"),
-    (T.Compose([T.RandomResizedCrop(32), T.RandAugment(interpolation=T.InterpolationMode.BILINEAR), T.ToTensor()]),
-     "interpolation='bilinear'"),
+    (T.Compose([T.RandomResizedCrop(32), T.RandAugment(interpolation=T.InterpolationMode.BICUBIC), T.ToTensor()]),
+     "interpolation='bicubic'"),
+    (T.Compose([T.RandomResizedCrop(32), T.TrivialAugmentWide(fill=[128, 128, 128]), T.ToTensor()]), "fill="),
     (T.Compose([T.Resize((32, 40)), T.CenterCrop(32), T.ToTensor()]), "size=\\(32, 40\\)"),
 ])
 def test_untranslatable_transforms_name_the_op(transform, words):
@@ -199,7 +200,10 @@ def test_translations_of_each_op():
     jitter = train.color_jitter
     assert np.allclose([jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue, jitter.p],
                        [0.4, 0.3, 0.2, 0.1, 0.8])
-    assert train.auto_augment == dali_pipes.AutoAugment("randaugment", 3, 7)
+    assert train.auto_augment == dali_pipes.AutoAugment("randaugment", 3, 7)  # torchvision's default: nearest
+    bilinear = from_torchvision(T.Compose([T.RandomResizedCrop(32), T.AutoAugment(
+        interpolation=T.InterpolationMode.BILINEAR), T.ToTensor()]))
+    assert bilinear.preprocess.train.auto_augment == dali_pipes.AutoAugment("autoaugment", interpolation="bilinear")
     assert train.grayscale == dali_pipes.RandomGrayscale(0.2)
     assert train.blur == dali_pipes.GaussianBlur((9, 9), (0.1, 2.0), p=0.5)
     assert train.random_erasing == dali_pipes.RandomErasing(0.25, value=0.0)

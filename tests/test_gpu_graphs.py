@@ -30,7 +30,8 @@ REGISTRY = {"gpu": set(backend.RegisteredGPUOps()), "mixed": set(backend.Registe
 CPU_READS_OF_IMAGES = {"PeekImageShape", "Shapes", "_Shape"}  # headers and shapes, never pixels
 
 JITTERS = {"none": None, "no-hue": ColorJitter(0.4, 0.4, 0.4, 0.0), "hue": ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8)}
-POLICIES = {"none": None, **{p: AutoAugment(p) for p in ("autoaugment", "randaugment", "trivialaugment")}}
+POLICIES = {"none": None, **{p: AutoAugment(p) for p in ("autoaugment", "randaugment", "trivialaugment")},
+            "bilinear-randaugment": AutoAugment("randaugment", interpolation="bilinear")}
 
 TRAIN = [pytest.param(Preprocess(train=TrainTransform(size=64, geometry=g, color_jitter=JITTERS[j],
                                                       auto_augment=POLICIES[a], exact_edges=e)),

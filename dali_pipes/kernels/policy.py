@@ -30,14 +30,13 @@ from .color import saturation
 GEOMETRIC = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
 FILTERS = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
            "bicubic": Image.Resampling.BICUBIC}
-_NEAREST = F.InterpolationMode.NEAREST
 _VALUES = Image.fromarray(np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2))  # (1, 256) RGB
 
 
 def apply(image: torch.Tensor, op: str, param: float, style: str = "torchvision", resample: str = "nearest",
           fill: tuple[int, ...] = (0, 0, 0), mirrored: bool = False) -> torch.Tensor:
     """(3, H, W) uint8 in any memory layout -> (3, H, W) uint8, contiguous (torch's kernels vectorize
-    over rows) but for the PIL calls. `resample` and `fill`: PIL's geometric ops' (torchvision's are nearest, fill 0);
+    over rows) but for the PIL calls. `resample`: the geometric ops' filter; `fill`: PIL's (torchvision's is 0);
     `mirrored`: the op between two horizontal flips (only the geometric ops are not symmetric); the
     PIL calls take HWC pixels, and give a (3, H, W) view of them."""
     if style == "pil" and op in GEOMETRIC + ("Color", "Sharpness", "GaussianBlur"):
@@ -58,6 +57,10 @@ def apply(image: torch.Tensor, op: str, param: float, style: str = "torchvision"
         hist = torch.stack([torch.bincount(plane.reshape(-1), minlength=256) for plane in image]).numpy()
         tables = _equalize_tables(hist) if op == "Equalize" else _autocontrast_tables(hist, style)
         return torch.from_numpy(np.stack([np.take(table, plane) for table, plane in zip(tables, chw)]))
+    if op in GEOMETRIC and resample != "nearest":  # torchvision's own bilinear kernel
+        if mirrored:
+            return _torchvision_geometry(image.flip(-1), op, param, resample).flip(-1)
+        return _torchvision_geometry(image, op, param, resample)
     if op in GEOMETRIC:
         return torch.from_numpy(_gather(chw, _index_map(op, float(param), chw.shape[1], chw.shape[2], mirrored)))
     if op == "Color":
@@ -67,10 +70,10 @@ def apply(image: torch.Tensor, op: str, param: float, style: str = "torchvision"
     return torchvision_op(image, op, param)  # brightness, posterize, invert (PIL's alike), torchvision's contrast
 
 
-def torchvision_op(image: torch.Tensor, op: str, param: float) -> torch.Tensor:
-    """torchvision's own v2 kernel of the op (nearest interpolation, fill 0: the policies' defaults)."""
+def torchvision_op(image: torch.Tensor, op: str, param: float, interpolation: str = "nearest") -> torch.Tensor:
+    """torchvision's own v2 kernel of the op (fill 0; nearest interpolation: the policies' default)."""
     if op in GEOMETRIC:
-        return _torchvision_geometry(image, op, param)
+        return _torchvision_geometry(image, op, param, interpolation)
     calls = {"Identity": lambda: image, "Brightness": lambda: F.adjust_brightness(image, param),
              "Color": lambda: F.adjust_saturation(image, param), "Contrast": lambda: F.adjust_contrast(image, param),
              "Sharpness": lambda: F.adjust_sharpness(image, param),
@@ -82,15 +85,16 @@ def torchvision_op(image: torch.Tensor, op: str, param: float) -> torch.Tensor:
     return calls[op]()
 
 
-def _torchvision_geometry(image: torch.Tensor, op: str, param: float) -> torch.Tensor:
+def _torchvision_geometry(image: torch.Tensor, op: str, param: float, interpolation: str = "nearest") -> torch.Tensor:
+    mode = F.InterpolationMode(interpolation)
     if op == "Rotate":
-        return F.rotate(image, param, interpolation=_NEAREST)
+        return F.rotate(image, param, interpolation=mode)
     if op in ("ShearX", "ShearY"):
         shear = math.degrees(math.atan(param))
         return F.affine(image, angle=0.0, translate=[0, 0], scale=1.0,
-                        shear=[shear, 0.0] if op == "ShearX" else [0.0, shear], interpolation=_NEAREST, center=[0, 0])
+                        shear=[shear, 0.0] if op == "ShearX" else [0.0, shear], interpolation=mode, center=[0, 0])
     shift = [int(param), 0] if op == "TranslateX" else [0, int(param)]
-    return F.affine(image, angle=0.0, translate=shift, scale=1.0, shear=[0.0, 0.0], interpolation=_NEAREST)
+    return F.affine(image, angle=0.0, translate=shift, scale=1.0, shear=[0.0, 0.0], interpolation=mode)
 
 
 @functools.lru_cache(maxsize=128)  # RandAugment and AutoAugment need ~20 maps, TrivialAugment's 31 bins ~600

@@ -26,20 +26,25 @@ from .policy import Plan, PolicyOp, draw_layers
 from .policy_geometry import layer_maps, torchvision_edge
 
 POLICIES = ("autoaugment", "randaugment", "trivialaugment")
+FILTERS = ("nearest", "bilinear")  # torchvision's geometric kernels on tensors
 
 
 @dataclass(frozen=True)
 class AutoAugment:
     """A learned or random augmentation policy by name: AutoAugment (ImageNet policy),
-    RandAugment(num_ops, magnitude), TrivialAugmentWide."""
+    RandAugment(num_ops, magnitude), TrivialAugmentWide. `interpolation`: the geometric ops' filter,
+    torchvision's default "nearest" or "bilinear" (what torchvision's classification references pass)."""
 
     policy: str = "autoaugment"
     num_ops: int = 2
     magnitude: int = 9
     num_magnitude_bins: int = 31
+    interpolation: str = "nearest"
 
     def __post_init__(self):
         require(self.policy in POLICIES, "AutoAugment.policy", f"must be one of {POLICIES}, got {self.policy!r}")
+        require(self.interpolation in FILTERS, "AutoAugment.interpolation",
+                f"must be one of {FILTERS}, got {self.interpolation!r}")
         positive_int(self.num_ops, "AutoAugment.num_ops")
         positive_int(self.num_magnitude_bins, "AutoAugment.num_magnitude_bins")
         require(isinstance(self.magnitude, int) and 0 <= self.magnitude < self.num_magnitude_bins,
@@ -73,14 +78,14 @@ def param(op: str, magnitude):
     return 255.0 * magnitude if op == "Solarize" else magnitude
 
 
-def reference(image, op: str, magnitude: float):
+def reference(image, op: str, magnitude: float, interpolation: str = "nearest"):
     """torchvision's own kernel for the op and magnitude (what its policies call)."""
-    return kernels.torchvision_op(image, op, param(op, magnitude))
+    return kernels.torchvision_op(image, op, param(op, magnitude), interpolation)
 
 
-def fast(image, op: str, magnitude: float, mirrored: bool = False):
+def fast(image, op: str, magnitude: float, mirrored: bool = False, interpolation: str = "nearest"):
     """`reference`'s result, computed faster (`kernels.policy.apply`); `mirrored`: between two flips."""
-    return kernels.apply(image, op, param(op, magnitude), mirrored=mirrored)
+    return kernels.apply(image, op, param(op, magnitude), resample=interpolation, mirrored=mirrored)
 
 
 def policy_space(policy: AutoAugment, size: int):
@@ -145,11 +150,11 @@ def inverse_maps(ops: np.ndarray, mags: np.ndarray, size: int, flips: np.ndarray
     return layer_maps(ops, mags, flips, size, OPS, torchvision_edge)
 
 
-def apply_layer(images, op, mag, affine, device: str, size: int):
-    """A layer of torchvision's policies in a DALI graph (`policy_graph.select_layer`)."""
+def apply_layer(images, op, mag, affine, device: str, size: int, t: AutoAugment | None = None):
+    """A layer of torchvision's policies in a DALI graph (`policy_graph.select_layer`); `t`: its filter."""
     from .policy_graph import select_layer
 
-    return select_layer(OPS, "torchvision", param, images, op, mag, affine, device, size)
+    return select_layer(OPS, "torchvision", param, images, op, mag, affine, device, size, t)
 
 
 class AutoAugmentOp(PolicyOp):
@@ -166,6 +171,9 @@ class AutoAugmentOp(PolicyOp):
     param = staticmethod(param)
     inverse_maps = staticmethod(inverse_maps)
     CPU_MS = {"autoaugment": (0.59, 0.70), "randaugment": (1.08, 0.86), "trivialaugment": (0.53, 0.60)}
+
+    def filter_and_fill(self, op, cfg):
+        return cfg.auto_augment.interpolation, (0, 0, 0)
 
     def check(self, cfg):
         require(layers(cfg.auto_augment) <= MAX_LAYERS, "AutoAugment.num_ops",

@@ -60,10 +60,11 @@ def equalized(images, device: str):
 
 
 # torchvision's variants
-def tv_geometry(images, affine, device: str):
-    """Nearest neighbour, fill 0 (torchvision's policy defaults), through the fed inverse map."""
-    return fn.warp_affine(images, matrix=affine, fill_value=0, interp_type=types.INTERP_NN, inverse_map=True,
-                          device=device)
+def tv_geometry(images, affine, device: str, t=None):
+    """Through the fed inverse map with fill 0; nearest neighbour (torchvision's policy default) or the
+    bilinear filter `t` (the AutoAugment config) asks for."""
+    interp = types.INTERP_LINEAR if t is not None and t.interpolation == "bilinear" else types.INTERP_NN
+    return fn.warp_affine(images, matrix=affine, fill_value=0, interp_type=interp, inverse_map=True, device=device)
 
 
 def tv_sharpness(images, factor, device: str, size: int):
@@ -171,7 +172,7 @@ STYLED = {
         "Color": _branch(blend_with_luma),
         "Contrast": _branch(blend_with_mean_luma),
         "Sharpness": lambda x, p, a, d, s, t: tv_sharpness(x, p, d, s),
-        **{op: lambda x, p, a, d, s, t: tv_geometry(x, a, d) for op in GEOMETRIC},
+        **{op: lambda x, p, a, d, s, t: tv_geometry(x, a, d, t) for op in GEOMETRIC},
     },
     "pil": {
         "AutoContrast": lambda x, p, a, d, s, t: pil_autocontrast(x),

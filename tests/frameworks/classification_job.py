@@ -35,10 +35,11 @@ CROP, RESIZE = 32, 40
 class PresetTrain:
     """references/classification/presets.py's ClassificationPresetTrain (pil backend, v1): its ops."""
 
-    def __init__(self, crop_size, auto_augment_policy=None, random_erase_prob=0.0):
-        ops = [T.RandomResizedCrop(crop_size, antialias=True), T.RandomHorizontalFlip(0.5)]
+    def __init__(self, crop_size, interpolation=T.InterpolationMode.BILINEAR, auto_augment_policy=None,
+                 random_erase_prob=0.0):
+        ops = [T.RandomResizedCrop(crop_size, interpolation=interpolation, antialias=True), T.RandomHorizontalFlip(0.5)]
         if auto_augment_policy == "ta_wide":
-            ops.append(T.TrivialAugmentWide(interpolation=T.InterpolationMode.NEAREST))
+            ops.append(T.TrivialAugmentWide(interpolation=interpolation))
         ops += [T.PILToTensor(), T.ConvertImageDtype(torch.float), T.Normalize(mean=MEAN, std=STD)]
         if random_erase_prob > 0:
             ops.append(T.RandomErasing(p=random_erase_prob))
@@ -132,7 +133,8 @@ def examples(data: Path, distributed: bool, world: int) -> dict:
 def references(data: Path, distributed: bool, world: int) -> dict:
     """torchvision's references/classification/train.py: load_data's datasets and samplers, main's
     MixUp/CutMix collate (the v2 ones, torchvision's current recipe) and loaders."""
-    dataset = torchvision.datasets.ImageFolder(data / "train", PresetTrain(CROP, "ta_wide", random_erase_prob=0.25))
+    preset = PresetTrain(CROP, auto_augment_policy="ta_wide", random_erase_prob=0.25)
+    dataset = torchvision.datasets.ImageFolder(data / "train", preset)
     dataset_test = torchvision.datasets.ImageFolder(data / "val", PresetEval(CROP, RESIZE))
     if distributed:
         train_sampler = torch.utils.data.distributed.DistributedSampler(dataset)
@@ -164,7 +166,8 @@ def references(data: Path, distributed: bool, world: int) -> dict:
         compare(data_loader_test, reference, report)
     report["train_len"] = len(data_loader)
     train_cfg = data_loader.preprocess.train
-    report["translated"] = [train_cfg.auto_augment.policy, train_cfg.random_erasing.p, data_loader.mix.switch_prob]
+    report["translated"] = [train_cfg.auto_augment.policy, train_cfg.auto_augment.interpolation,
+                            train_cfg.random_erasing.p, data_loader.mix.switch_prob]
     return report
 
 

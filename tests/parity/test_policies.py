@@ -181,3 +181,44 @@ def test_torchvision_backend_and_dali_cpu_give_the_same_batches(tmp_path, policy
                          num_threads=2) as loader:
             batches.append(unnormalize(next(iter(loader))[0]).round())  # normalizations differ by an ulp
     assert torch.equal(batches[0], batches[1])
+
+
+# torchvision's classification references pass interpolation=bilinear to the policies
+BILINEAR_SHARE = 0.1  # DALI's float warp against grid_sample's: rounding ties, 1 level (measured <= 4.6%)
+
+
+def test_bilinear_policies_are_torchvisions():
+    """The CPU kernels run torchvision's own bilinear affine/rotate (mirrored too); DALI's linear
+    warp_affine stays within 1 level of it."""
+    geometric = [(op, m) for op in P.GEOMETRIC for m in _magnitudes(op) if op != "Identity"]
+    for op, m in geometric:
+        image = torch.from_numpy(_photo(37, 51, 5)).permute(2, 0, 1)
+        assert torch.equal(P.fast(image, op, m, interpolation="bilinear"), P.reference(image, op, m, "bilinear"))
+        mirrored = P.reference(image.flip(-1), op, m, "bilinear").flip(-1)
+        assert torch.equal(P.fast(image, op, m, mirrored=True, interpolation="bilinear"), mirrored)
+    from dali_pipes.ops.auto_augment import apply_layer, inverse_maps
+
+    t = AutoAugment("randaugment", interpolation="bilinear")
+    cases = [(op, m, flip) for op, m in geometric for flip in (False, True)]
+    images = [_photo(SIZE, SIZE, k) for k in range(len(cases))]
+    ops = np.array([[P.OP_ID[op]] for op, _, _ in cases], dtype=np.int32)
+    mags = np.array([[m] for _, m, _ in cases], dtype=np.float32)
+    affine = inverse_maps(ops, mags, SIZE, np.array([f for *_, f in cases]))
+    outputs = run_dali_layer(images, (ops, mags, affine),
+                             lambda x, o, m, a: apply_layer(x, o[0], m[0], a[0], "cpu", SIZE, t))
+    for (op, m, flip), image, out in zip(cases, images, outputs):
+        got = torch.from_numpy(out).permute(2, 0, 1)
+        source = torch.from_numpy(image).permute(2, 0, 1)
+        expected = P.reference(source.flip(-1) if flip else source, op, m, "bilinear")
+        diff = ((got.flip(-1) if flip else got).int() - expected.int()).abs()
+        assert diff.max() <= 1 and (diff > 0).float().mean() <= BILINEAR_SHARE, (op, m, flip, diff.max())
+
+
+def test_bilinear_policy_batches_are_the_same_on_both_cpu_backends(tmp_path):
+    root = _folder(tmp_path)
+    cfg = Preprocess(train=TrainTransform(size=SIZE, auto_augment=AutoAugment("randaugment", interpolation="bilinear")))
+    batches = []
+    for backend in ("torchvision", "dali-cpu"):
+        with make_loader(root, train=True, batch_size=12, backend=backend, preset=cfg, seed=5, num_threads=2) as loader:
+            batches.append(unnormalize(next(iter(loader))[0]).round())
+    assert torch.equal(batches[0], batches[1])
