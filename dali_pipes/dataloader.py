@@ -10,7 +10,9 @@ is one `LoaderState` the engine reads too; every batch goes through one `OutputS
 from __future__ import annotations
 
 import atexit
+import concurrent.futures.thread  # noqa: F401 - its exit hook first (see _close_live_loaders)
 import contextlib
+import threading
 import weakref
 from typing import Callable, Iterator
 
@@ -31,13 +33,20 @@ _LIVE_LOADERS: "weakref.WeakSet[Loader]" = weakref.WeakSet()
 __all__ = ["Loader", "SkippedImageWarning", "STATE_FORMAT"]
 
 
-@atexit.register
 def _close_live_loaders(_live=_LIVE_LOADERS) -> None:
     """At exit, while every module is still whole: end open epochs and stop engines and workers
     of loaders nobody closed (later, in module teardown, their finalizers would find globals gone)."""
     for loader in list(_live):
         with contextlib.suppress(Exception):  # exiting anyway: one that cannot close must not stop the others
             loader.close()
+
+
+# Before the interpreter waits for its non-daemon threads, not after (where `atexit` runs): an engine
+# still running (a loop left by Ctrl-C) may start a pool thread while concurrent.futures wakes the
+# pools it knows of at exit, and the interpreter would then wait for that thread forever. threading's
+# exit hooks run in reverse order: concurrent.futures' own (imported first) runs after this one.
+atexit.register(_close_live_loaders)
+getattr(threading, "_register_atexit", lambda hook: None)(_close_live_loaders)
 
 
 class Loader:

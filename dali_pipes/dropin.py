@@ -29,6 +29,7 @@ from .errors import ConfigError, SourceError
 from .loader import make_loader
 from .mix import MixUpCutMix
 from .sources import resolve_source
+from .sources.timm_reader import is_timm_dataset
 from .sources.torchvision import (
     SubsetSource,
     UserDatasetSource,
@@ -199,14 +200,16 @@ class CpuFallbackWarning(UserWarning):
 
 def _source(dataset, preset, train, strict: bool) -> tuple:
     """(the Source, make_loader's train= and preset=) for the dataset."""
-    if not is_torchvision_dataset(dataset):
+    if not (is_torchvision_dataset(dataset) or is_timm_dataset(dataset)):
         if train is None:
             raise UnsupportedArgument("train", None, f"a {type(dataset).__name__} has no torchvision transform to "
                                       "tell training from evaluation: pass train=True or False (and preset=)")
         return resolve_source(dataset), {"train": train, "preset": "imagenet" if preset is None else preset}
     transform = getattr(base_dataset(dataset), "transform", None)
+    source = None
     try:
-        source = torchvision_source(dataset, resolve_source)
+        source = torchvision_source(dataset, resolve_source) if is_torchvision_dataset(dataset) else \
+            resolve_source(dataset)
         if preset is None:
             if transform is None:
                 raise UnsupportedArgument("dataset", type(dataset).__name__, "it has no transform, so torch's "
@@ -222,7 +225,8 @@ def _source(dataset, preset, train, strict: bool) -> tuple:
                       "torchvision backend's worker processes: the speed of torch's DataLoader, without DALI or "
                       "the GPU (strict=True makes this an error)", CpuFallbackWarning, stacklevel=3)
         fallback_train = train if train is not None else "Random" in repr(transform) or "Augment" in repr(transform)
-        return UserDatasetSource(dataset), {"train": fallback_train, "preset": "imagenet", "backend": "torchvision"}
+        return UserDatasetSource(dataset, like=source), {"train": fallback_train, "preset": "imagenet",
+                                                         "backend": "torchvision"}
     return source, {"train": train, "preset": "imagenet" if preset is None else preset}
 
 

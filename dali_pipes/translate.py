@@ -11,6 +11,7 @@ jitter, policy, grayscale, blur, normalize, erasing, in that order).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -22,6 +23,7 @@ from .ops.blur import GaussianBlur
 from .ops.color_jitter import ColorJitter
 from .ops.erasing import RandomErasing
 from .ops.grayscale import RandomGrayscale
+from .ops.timm_augment import from_transform
 
 # the engines' order of the ops (their rank); conversions have none
 _ORDER = ("geometry", "flip", "color_jitter", "auto_augment", "grayscale", "blur", "normalize", "random_erasing")
@@ -93,7 +95,7 @@ def _symmetric(op, name: str, bounds, centre: float) -> float:
     if bounds is None:
         return 0.0
     lo, hi = (float(v) for v in bounds)
-    b = hi - centre
+    b = round(hi - centre, 12)  # 1.4 - 1 is 0.3999999999999999
     if abs(lo - (max(0.0, centre - b) if centre else -b)) > 1e-6:
         raise UntranslatableTransform(op, f"{name}={tuple(bounds)}: only the symmetric range a single number gives")
     return b
@@ -128,6 +130,8 @@ class _State:
             if len(op.transforms) != 1 or _name(op.transforms[0]) not in ("ColorJitter", "GaussianBlur"):
                 raise UntranslatableTransform(op, "RandomApply is translated around one ColorJitter or GaussianBlur")
             return self.add(op.transforms[0], float(op.p))
+        if type(op).__module__.startswith("timm."):
+            return self._timm(op)
         if name == "RandomResizedCrop":
             if not op.antialias:
                 raise UntranslatableTransform(op, "antialias=False: the engines resize with antialiasing")
@@ -191,6 +195,42 @@ class _State:
                                   std=tuple(float(s) / unit for s in op.std))
             return self.place(op, "normalize", "Normalize")
         raise UntranslatableTransform(op, "no translation to the engines' ops")
+
+    def _timm(self, op) -> None:  # noqa: C901 (one branch per timm op)
+        """timm's own transform classes (`timm.data.create_transform`'s)."""
+        name = _name(op)
+        if name == "RandomResizedCropAndInterpolation":
+            modes = op.interpolation if isinstance(op.interpolation, (tuple, list)) else [op.interpolation]
+            self.train.update(size=_square(op, op.size), geometry="random_resized_crop", scale=tuple(op.scale),
+                              ratio=tuple(op.ratio),
+                              interpolation="random" if len(modes) > 1 else _mode(modes[0]))
+            return self.place(op, "geometry", "TrainTransform(geometry='random_resized_crop')")
+        if name in ("RandAugment", "AutoAugment"):
+            if self.rank >= _ORDER.index("color_jitter"):
+                raise UntranslatableTransform(op, "timm's policy comes before the colour jitter on the engines")
+            self.train["timm_augment"] = from_transform(op)
+            self.steps.append((name, repr(self.train["timm_augment"])))
+            return None
+        if name == "MaybeToTensor":
+            self.scale, self.normalize["dtype"] = 1 / 255, "float32"
+            self.steps.append((name, "Normalize(dtype='float32')"))
+            return None
+        if name == "RandomErasing":
+            return self._timm_erasing(op)
+        raise UntranslatableTransform(op, "no translation to the engines' ops")
+
+    def _timm_erasing(self, op) -> None:
+        if "mean" not in self.normalize:
+            raise UntranslatableTransform(op, "RandomErasing before Normalize: the engines erase the normalized batch")
+        values = {"const": 0.0, "rand": "random_color", "pixel": "random"}
+        if op.mode not in values or op.min_count != 1:
+            raise UntranslatableTransform(op, f"mode={op.mode!r}, min_count={op.min_count}: modes {sorted(values)} "
+                                              "and counts from 1")
+        self.train["random_erasing"] = RandomErasing(
+            float(op.probability), (float(op.min_area), float(op.max_area)),
+            tuple(math.exp(v) for v in op.log_aspect_ratio), values[op.mode], int(op.max_count),
+            int(op.num_splits))
+        self.place(op, "random_erasing", repr(self.train["random_erasing"]))
 
     def _resize(self, op) -> None:
         if self.eval or self.train:

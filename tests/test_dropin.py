@@ -283,3 +283,51 @@ def test_target_transforms(folder):
     with pytest.warns(dali_pipes.CpuFallbackWarning, match="target_transform"), \
             dali_pipes.DataLoader(shifted, batch_size=8) as loader:
         assert torch.cat([y for _, y in loader]).tolist() == [t + 10 for t in shifted.targets]
+
+
+def test_timms_create_transform_translates():
+    """timm's own classes (RandomResizedCropAndInterpolation, its RandAugment / AutoAugment objects,
+    MaybeToTensor, its RandomErasing) become the config Preprocess.from_timm would make."""
+    timm_data = pytest.importorskip("timm.data", reason="the 'test' extra installs timm")
+    train = from_torchvision(timm_data.create_transform(
+        64, is_training=True, auto_augment="rand-m9-mstd0.5-inc1", re_prob=0.25, re_mode="pixel",
+        interpolation="random")).preprocess.train
+    assert (train.size, train.interpolation, train.color_jitter) == (64, "random", None)
+    assert train.timm_augment == dali_pipes.TimmAugment("rand-m9-n2-mstd0.5-p0.5-inc1", translate_const=28)
+    erasing = train.random_erasing
+    assert (erasing.p, erasing.scale, erasing.value, erasing.count) == (0.25, (0.02, 1 / 3), "random", 1)
+    assert erasing.ratio == pytest.approx((0.3, 1 / 0.3), rel=1e-12)  # timm keeps it as a log range
+    from dali_pipes.ops.timm_augment import plan  # the same ops as the string timm was given
+    assert plan(train.timm_augment.spec, 28) == plan("rand-m9-mstd0.5-inc1", 28)
+    aa = from_torchvision(timm_data.create_transform(64, is_training=True, auto_augment="original",
+                                                     interpolation="bilinear")).preprocess.train
+    assert aa.timm_augment == dali_pipes.TimmAugment("original", interpolation="bilinear", translate_const=28)
+    jitter = from_torchvision(timm_data.create_transform(64, is_training=True, color_jitter=0.4)).preprocess.train
+    assert jitter.color_jitter == dali_pipes.ColorJitter(0.4, 0.4, 0.4, 0.0)
+    evaluation = from_torchvision(timm_data.create_transform(64, crop_pct=0.875, interpolation="bicubic"))
+    assert not evaluation.train and evaluation.preprocess.eval == dali_pipes.EvalTransform(64, 73, "bicubic")
+
+
+def test_a_timm_dataset_with_its_transform(folder):
+    timm_data = pytest.importorskip("timm.data", reason="the 'test' extra installs timm")
+    dataset = timm_data.create_dataset("", root=str(folder), split="", transform=timm_data.create_transform(
+        48, is_training=True, auto_augment="rand-m9-mstd0.5-inc1"))
+    with dali_pipes.DataLoader(dataset, batch_size=6, shuffle=True, backend="dali-cpu") as loader:
+        assert loader.preprocess.train.timm_augment is not None and loader.dataset is dataset
+        images, labels = next(iter(loader))
+    assert images.shape == (6, 3, 48, 48)
+    dataset.transform = timm_data.create_transform(48, is_training=True, auto_augment="augmix-m5")
+    with pytest.warns(dali_pipes.CpuFallbackWarning, match="AugMix"), \
+            dali_pipes.DataLoader(dataset, batch_size=6) as loader:
+        images, labels = next(iter(loader))
+    assert images.shape == (6, 3, 48, 48) and labels.tolist() == [dataset.reader[i][1] for i in range(6)]
+
+
+def test_a_hugging_face_dataset_needs_train(tmp_path):
+    from . import factories
+
+    ds = factories.cifar10(12)
+    with pytest.raises(UnsupportedArgument, match=r"DataLoader\(train="):
+        dali_pipes.DataLoader(ds, batch_size=4)
+    with dali_pipes.DataLoader(ds, batch_size=4, train=False, preset="cifar10", backend="torchvision") as loader:
+        assert [len(y) for _, y in loader] == [4, 4, 4]

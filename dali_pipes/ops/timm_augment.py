@@ -127,6 +127,51 @@ def _spec(op) -> OpSpec:
                   float(op.hparams.get("translate_const", 250)), float(op.hparams.get("translate_pct", 0.45)))
 
 
+def from_transform(transform) -> TimmAugment:
+    """The TimmAugment a built timm RandAugment / AutoAugment object is: the spec string whose parse
+    (`plan`) gives its very ops, probabilities, magnitudes, noise, bounds and weights, with its fill,
+    filter and translation from the ops' hparams (ConfigError where no spec string gives it)."""
+    kind = type(transform).__name__
+    ops = list(transform.ops) if kind == "RandAugment" else [op for sub in transform.policy for op in sub]
+    if not ops:
+        raise ConfigError(f"timm {kind} without ops")
+    hparams = ops[0].hparams
+    const = int(hparams.get("translate_const", 250))
+    if kind == "RandAugment":
+        groups = (tuple(_spec(op) for op in ops),)
+        weights = None if transform.choice_weights is None else tuple(float(w) for w in transform.choice_weights)
+        target = Plan("rand", groups, transform.num_layers, weights)
+    else:
+        target = Plan("auto", tuple(tuple(_spec(op) for op in sub) for sub in transform.policy),
+                      max(len(sub) for sub in transform.policy), None)
+    for spec in _candidate_specs(kind, ops, getattr(transform, "num_layers", 0)):
+        try:
+            if plan(spec, const) == target:
+                interp = hparams.get("interpolation")
+                name = "random" if interp is None or isinstance(interp, (tuple, list)) else \
+                    {v: k for k, v in RESAMPLE.items()}.get(interp, "random")
+                fill = tuple(int(v) for v in hparams.get("img_mean", DEFAULT_FILL))
+                return TimmAugment(spec, fill=fill, interpolation=name, translate_const=const)
+        except ConfigError:
+            continue
+    raise ConfigError(f"timm {kind}: no auto-augment string of timm's gives these ops")
+
+
+def _candidate_specs(kind: str, ops, layers: int):
+    """The strings that could have built these ops (the first op's settings are every op's)."""
+    op = ops[0]
+    mstd = op.magnitude_std or 0.0
+    noise = "" if not mstd else "-mstd101" if mstd == float("inf") else f"-mstd{mstd:g}"
+    if kind != "RandAugment":
+        yield from (f"{policy}{noise}" for policy in ("original", "originalr", "v0", "v0r", "3a"))
+        return
+    bound = f"-mmax{int(op.magnitude_max)}" if op.magnitude_max is not None else ""
+    base = f"rand-m{op.magnitude:g}-n{layers}{noise}{bound}-p{op.prob:g}"
+    for inc in ("-inc0", "-inc1"):
+        for choice in ("", "-tweights", "-t3a", "-t3aw"):
+            yield base + inc + choice
+
+
 def translate_const(cfg_timm: TimmAugment, size: int) -> int:
     return cfg_timm.translate_const if cfg_timm.translate_const is not None else int(size * 0.45)
 

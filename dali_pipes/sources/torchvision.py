@@ -121,8 +121,12 @@ class UserDatasetSource:
     encoded = False
     transformed = True
 
-    def __init__(self, dataset):
+    def __init__(self, dataset, like=None):
+        """`like`: the dataset's Source, where one was made, for its labels and classes."""
         self.dataset = dataset
+        if like is not None:
+            self.targets, self.classes, self.class_to_idx = np.asarray(like.targets), like.classes, like.class_to_idx
+            return
         targets = getattr(base_dataset(dataset), "targets", None)
         if targets is None:
             raise SourceError(f"{type(dataset).__name__} has no `targets`: the loader's labels and reports need them")
