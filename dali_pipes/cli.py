@@ -128,6 +128,8 @@ def _preview_config(args):
     from .config import resolve_preset
 
     cfg = resolve_preset(args.preset)
+    if getattr(args, "transform", None):
+        cfg = _translated(args).preprocess
     if getattr(args, "size", None):
         cfg = cfg.resized(args.size)
     train = cfg.train
@@ -137,19 +139,40 @@ def _preview_config(args):
     return replace(cfg, train=replace(train, **{k: v for k, v in chosen.items() if v is not None}))
 
 
+def _translated(args):
+    """`--transform MODULE:NAME`: the user's torchvision transform, translated (printed once)."""
+    import importlib
+
+    from .translate import from_torchvision
+
+    if not hasattr(args, "translation"):
+        module, _, name = args.transform.partition(":")
+        if not name:
+            raise SystemExit(f"--transform {args.transform!r}: MODULE:NAME, e.g. mytraining.data:train_transform")
+        obj = importlib.import_module(module)
+        for part in name.split("."):
+            obj = getattr(obj, part)
+        args.translation = from_torchvision(obj)
+        print(f"dali-pipes: {args.transform} translates to\n{args.translation}", file=sys.stderr)
+    return args.translation
+
+
 def _cmd_graph(args) -> int:
     import json
 
     from .dali.describe import graph_ops, summary
     resampler = resolve_resampler(args.resampler, f"dali-{args.device}")  # refuses torch on the GPU
     cfg = _preview_config(args)
+    if args.transform and not (args.train or args.eval):  # the mode the transform is
+        args.eval = not _translated(args).train
     rows = summary(graph_ops(cfg, train=not args.eval, device=args.device, encoded=not args.arrays,
                              resampler=resampler))
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
     mode = "eval" if args.eval else "train"
-    print(f"dali-pipes graph: the {mode} pipeline of preset {args.preset!r} on device {args.device!r} "
+    what = args.transform or f"preset {args.preset!r}"
+    print(f"dali-pipes graph: the {mode} pipeline of {what} on device {args.device!r} "
           f"({'raw arrays' if args.arrays else 'encoded images'}; defined here, not run: no GPU needed)")
     width = max(len(r["op"]) for r in rows)
     print(f"  {'#':>2}  {'operator':<{width}}  {'device':<6}  count")
@@ -387,6 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     source_arguments(preview, optional=True)
     preview.add_argument("--out", default="preview.png", help="the PNG to write (default preview.png)")
     preview.add_argument("--preset", default="imagenet", help="imagenet | cifar10 | cifar100")
+    preview.add_argument("--transform", default=None, metavar="MODULE:NAME",
+                       help="a torchvision transform to translate instead of the preset (dali_pipes.from_torchvision)")
     preview.add_argument("--size", type=int, default=None, help="output size (default: the preset's)")
     preview.add_argument("--count", type=int, default=8, help="images per row (default 8)")
     augmentation_arguments(preview)
@@ -410,6 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
     graph = sub.add_parser("graph", help="the DALI operators of a loader and the device each runs on "
                                          "(no GPU needed)")
     graph.add_argument("--preset", default="imagenet", help="imagenet | cifar10 | cifar100")
+    graph.add_argument("--transform", default=None, metavar="MODULE:NAME",
+                       help="a torchvision transform to translate instead of the preset (dali_pipes.from_torchvision)")
     mode = graph.add_mutually_exclusive_group()
     mode.add_argument("--train", action="store_true", help="the train pipeline (default)")
     mode.add_argument("--eval", action="store_true", help="the eval pipeline")

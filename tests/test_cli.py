@@ -126,3 +126,24 @@ def test_the_command_and_the_package_work_without_their_optional_dependencies(tm
     assert "needs timm: TimmAugment needs timm" in result.stdout, result.stderr[-2000:]
     assert result.returncode == 2, result.stderr[-2000:]
     assert "pip install 'dali-pipes[bench]'" in result.stderr
+
+
+def test_graph_and_preview_show_a_torchvision_transform(tmp_path, identity_folder, capsys, monkeypatch):
+    """`--transform MODULE:NAME`: the user's own transform, translated (and the translation printed)."""
+    import json
+
+    (tmp_path / "my_transforms.py").write_text(
+        "from torchvision import transforms as T\n"
+        "train = T.Compose([T.RandomResizedCrop(48), T.RandomHorizontalFlip(), T.ColorJitter(0.4, 0.4, 0.4, 0.1),\n"
+        "                   T.ToTensor(), T.Normalize([0.5] * 3, [0.25] * 3)])\n"
+        "val = T.Compose([T.Resize(56), T.CenterCrop(48), T.ToTensor()])\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["graph", "--transform", "my_transforms:train", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert "Hue" in {row["op"] for row in json.loads(out)} and "ColorJitter(brightness=0.4" in err
+    assert main(["graph", "--transform", "my_transforms:val"]) == 0
+    assert "the eval pipeline of my_transforms:val" in capsys.readouterr().out  # the transform's own mode
+    root, _ = identity_folder
+    assert main(["preview", str(root), "--transform", "my_transforms:train", "--out", str(tmp_path / "g.png"),
+                 "--count", "3", "--backends", "torchvision", "--quiet"]) == 0
+    assert (tmp_path / "g.png").exists()
