@@ -182,6 +182,8 @@ class _State:
             self.eval["size"] = _square(op, op.size)
             self.steps.append((repr(op), "EvalTransform.size"))
             return None
+        if name == "ImageClassification":  # a torchvision weights enum's transforms(): resize, crop, normalize
+            return self._weights_preset(op)
         if name in ("ToTensor", "ConvertImageDtype", "ToDtype"):
             return self._to_float(op)
         if name in ("PILToTensor", "ToImage", "ToPureTensor", "RGB"):
@@ -231,6 +233,14 @@ class _State:
             tuple(math.exp(v) for v in op.log_aspect_ratio), values[op.mode], int(op.max_count),
             int(op.num_splits))
         self.place(op, "random_erasing", repr(self.train["random_erasing"]))
+
+    def _weights_preset(self, op) -> None:
+        if self.eval or self.train or not op.antialias:
+            raise UntranslatableTransform(op, "a weights preset is a whole evaluation transform (antialiased)")
+        self.eval.update(resize_size=int(op.resize_size[0]), size=int(op.crop_size[0]),
+                         interpolation=_mode(op.interpolation))
+        self.scale, self.normalize = 1 / 255, {"mean": tuple(op.mean), "std": tuple(op.std), "dtype": "float32"}
+        self.place(op, "normalize", "EvalTransform + Normalize (Preprocess.from_torchvision(weights) alike)")
 
     def _resize(self, op) -> None:
         if self.eval or self.train:

@@ -331,3 +331,14 @@ def test_a_hugging_face_dataset_needs_train(tmp_path):
         dali_pipes.DataLoader(ds, batch_size=4)
     with dali_pipes.DataLoader(ds, batch_size=4, train=False, preset="cifar10", backend="torchvision") as loader:
         assert [len(y) for _, y in loader] == [4, 4, 4]
+
+
+def test_a_weights_preset_translates_as_preprocess_from_torchvision():
+    """torchvision's references evaluate with `weights.transforms()` when --weights is given."""
+    from torchvision.models import ResNet50_Weights
+
+    weights = ResNet50_Weights.IMAGENET1K_V2
+    translation = from_torchvision(weights.transforms())
+    expected = dali_pipes.Preprocess.from_torchvision(weights)
+    assert not translation.train and translation.preprocess.eval == expected.eval
+    assert translation.preprocess.normalize == expected.normalize
