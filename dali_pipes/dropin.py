@@ -113,7 +113,7 @@ def DataLoader(  # noqa: N802 (torch's name: the swap is one import)
     if prefetch_factor is not None and num_workers == 0:
         raise ValueError("prefetch_factor option could only be specified in multiprocessing. let num_workers > 0 "
                          "to enable multiprocessing, otherwise set prefetch_factor to None.")  # torch's own message
-    _check_pinning(pin_memory, pin_memory_device, backend, device)
+    _check_pinning(pin_memory_device)
     source, translated = _source(dataset, preset, train, strict)
     if translated.get("backend", backend) != backend and backend != "auto":
         raise UnsupportedArgument("backend", backend, "the dataset's own transform runs on the torchvision backend "
@@ -123,6 +123,7 @@ def DataLoader(  # noqa: N802 (torch's name: the swap is one import)
         source = SubsetSource(source, options.pop("indices"))
     loader = make_loader(source, batch_size=batch_size, drop_last=drop_last, num_threads=num_workers or None,
                          prefetch=prefetch_factor or 2, device=device, on_error=on_error, resampler=resampler, mix=mix,
+                         pin_memory=pin_memory,
                          **{"backend": backend, **translated}, **options)
     if isinstance(sampler, DistributedSampler):
         loader.epoch_of = lambda: sampler.epoch
@@ -178,18 +179,10 @@ def _seed_from(seed, generator, name: str) -> int:
     return generator.initial_seed()
 
 
-def _check_pinning(pin_memory, pin_memory_device, backend, device) -> None:
-    if not pin_memory:
-        return
-    if not torch.cuda.is_available():
-        warnings.warn("DataLoader(pin_memory=True): no accelerator is found, pinned memory is not used",
-                      stacklevel=3)  # what torch's DataLoader says, and does, here
-    elif backend != "dali-gpu" and device is None:
-        raise UnsupportedArgument("pin_memory", True, "batches stay in pageable CPU memory on the CPU backends; "
-                                  "pass device='cuda' (or backend='dali-gpu') to have them on the GPU")
+def _check_pinning(pin_memory_device: str) -> None:
     if pin_memory_device:
-        warnings.warn(f"DataLoader(pin_memory_device={pin_memory_device!r}): batches are made on `device`",
-                      stacklevel=3)
+        warnings.warn(f"DataLoader(pin_memory_device={pin_memory_device!r}): batches are pinned for CUDA; where "
+                      "they are made is `device`", stacklevel=3)
 
 
 class CpuFallbackWarning(UserWarning):

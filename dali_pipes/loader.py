@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import replace
 
 import torch
@@ -64,6 +65,7 @@ def make_loader(
     read_threads: int | None = None,
     read_ahead_bytes: int = READ_AHEAD_BYTES,
     aug_repeats: float = 0,
+    pin_memory: bool = False,
 ) -> Loader:
     """A drop-in replacement for `torch.utils.data.DataLoader` over an image-classification source.
 
@@ -110,6 +112,9 @@ def make_loader(
     each sample this many times per epoch, the copies on different ranks with different augmentations
     (dali_pipes.sampling says how many each rank takes); 0 is off.
 
+    `pin_memory`: batches that stay on the CPU come in page-locked memory, for fast non-blocking
+    copies to the GPU (torch DataLoader's `pin_memory`); without CUDA a warning, as torch's.
+
     `read_threads`, `read_ahead_bytes` (DALI backends): the coming batches are read by this many
     threads at once (default: 8 per core, 32 to 64) and prepared off the training thread, holding at
     most this many bytes ahead (default 256 MiB). The torchvision backend's workers read ahead by
@@ -121,7 +126,7 @@ def make_loader(
         label_column=label_column, unlabeled=unlabeled, mix=mix, shard_id=shard_id, num_shards=num_shards,
         shard_padding=shard_padding, on_error=on_error, resampler=resampler, gpu_decoder=gpu_decoder,
         storage_options=storage_options, max_pixels=max_pixels, read_threads=read_threads,
-        read_ahead_bytes=read_ahead_bytes, aug_repeats=aug_repeats)
+        read_ahead_bytes=read_ahead_bytes, aug_repeats=aug_repeats, pin_memory=pin_memory)
     cfg = resolve_preset(options.preset)
     choice, src, plan, shard_source = _plan(source, options, cfg)
     _check_mix(options.mix, {len(b) for b in plan.batches(0)}, src)
@@ -186,7 +191,10 @@ def _build(options: LoaderOptions, src, cfg: Preprocess, plan, choice) -> Loader
     transformed = getattr(src, "transformed", False)  # a dataset that runs its own transform
     if transformed and choice.name != "torchvision":
         raise ConfigError(f"{src!r} runs its own transform per sample: the torchvision backend only, not {choice.name}")
-    skips, output = SkipLog(), OutputStage(cfg, options.train, options.mix, keep_dtype=transformed)
+    pin = options.pin_memory and torch.cuda.is_available()
+    if options.pin_memory and not pin:
+        warnings.warn("pin_memory=True: no accelerator is found, pinned memory is not used", stacklevel=3)
+    skips, output = SkipLog(), OutputStage(cfg, options.train, options.mix, keep_dtype=transformed, pin_memory=pin)
     if choice.name == "torchvision":
         from .tv.engine import TorchvisionEngine
 

@@ -53,9 +53,10 @@ class LoaderOptions:
     read_threads: int | None = None
     read_ahead_bytes: int = READ_AHEAD_BYTES
     aug_repeats: float = 0
+    pin_memory: bool = False
 
     def __post_init__(self):
-        for name in ("train", "drop_last", "unlabeled"):
+        for name in ("train", "drop_last", "unlabeled", "pin_memory"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.shuffle is not None and not isinstance(self.shuffle, bool):

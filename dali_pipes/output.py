@@ -14,8 +14,11 @@ from .ops import active_batch_ops
 
 
 class OutputStage:
-    def __init__(self, preprocess: Preprocess, train: bool, mix=None, keep_dtype: bool = False):
-        """`keep_dtype`: batches keep the dtype they come in (the user's own transform made them)."""
+    def __init__(self, preprocess: Preprocess, train: bool, mix=None, keep_dtype: bool = False,
+                 pin_memory: bool = False):
+        """`keep_dtype`: batches keep the dtype they come in (the user's own transform made them);
+        `pin_memory`: CPU batches are handed out in page-locked memory (CUDA present)."""
+        self.pin_memory = pin_memory
         self.dtype = None if keep_dtype else torch_dtype(preprocess.normalize.dtype)
         self.channels_last = preprocess.normalize.channels_last
         self.train_cfg = preprocess.train
@@ -35,7 +38,10 @@ class OutputStage:
                 images = op.apply(images, getattr(self.train_cfg, op.field), rng, in_place=True)
             if self.mix is not None:
                 images, labels = self.mix(images, labels, rng, in_place=True)
-        return self.in_layout(images), labels
+        images = self.in_layout(images)
+        if self.pin_memory and images.device.type == "cpu":
+            images, labels = images.pin_memory(), labels.pin_memory()
+        return images, labels
 
     def in_layout(self, images: torch.Tensor) -> torch.Tensor:
         """NHWC memory when `normalize.channels_last` (the logical shape stays (B, 3, H, W)); a no-op

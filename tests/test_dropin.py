@@ -342,3 +342,19 @@ def test_a_weights_preset_translates_as_preprocess_from_torchvision():
     expected = dali_pipes.Preprocess.from_torchvision(weights)
     assert not translation.train and translation.preprocess.eval == expected.eval
     assert translation.preprocess.normalize == expected.normalize
+
+
+def test_pin_memory_without_cuda_warns_as_torch_does(folder):
+    dataset = torchvision.datasets.ImageFolder(folder, EVAL_V1)
+    with pytest.warns(UserWarning, match="no accelerator is found"), \
+            dali_pipes.DataLoader(dataset, batch_size=8, pin_memory=True, backend="torchvision") as loader:
+        assert len(list(loader)) == 3
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend", ["torchvision", "dali-cpu"])
+def test_pin_memory_pins_cpu_batches(folder, backend):
+    dataset = torchvision.datasets.ImageFolder(folder, EVAL_V1)
+    with dali_pipes.DataLoader(dataset, batch_size=8, pin_memory=True, backend=backend) as loader:
+        images, labels = next(iter(loader))
+    assert images.device.type == "cpu" and images.is_pinned() and labels.is_pinned()
