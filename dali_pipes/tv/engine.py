@@ -74,33 +74,40 @@ class TransformedSource(Dataset):
         return len(self.source)
 
     def __getitems__(self, keys):
-        """A whole batch: a source that reads batches (remote data: concurrently) reads it at once."""
+        """A whole batch: a source that reads batches (remote data: concurrently) reads it at once,
+        and the train kernel draws the batch's parameters at once."""
+        if getattr(self.source, "transformed", False):  # the user's own dataset and transform, run as they are
+            return [self.source.read(index) for index, _ in keys]
         try:
             datas = read_batch(self.source, [index for index, _ in keys])
         except (ImageDecodeError, SourceError):
             datas = [None] * len(keys)  # read sample by sample: each error goes to its own sample
-        return [self._transform(index, seed, data) for (index, seed), data in zip(keys, datas)]
+        decoded = [self._decode(index, data) for (index, _), data in zip(keys, datas)]
+        ready = [k for k, image in enumerate(decoded) if not isinstance(image, Skipped)]
+        images = [decoded[k] for k in ready]
+        if self.train_kernel is not None:
+            images = self.train_kernel.batch(images, [keys[k][1] for k in ready])
+        else:
+            images = [self.eval_transform(image) for image in images]
+        for k, image in zip(ready, images):
+            decoded[k] = (image, self.source.targets[keys[k][0]])
+        return decoded
 
     def __getitem__(self, key):
-        index, seed = key
-        return self._transform(index, seed, None)
+        return self.__getitems__([key])[0]
 
-    def _transform(self, index: int, seed: int, data):
-        if getattr(self.source, "transformed", False):  # the user's own dataset and transform, run as they are
-            return self.source.read(index)
+    def _decode(self, index: int, data):
+        """The sample's uint8 (3, H, W) image, or what was skipped (on_error="skip")."""
         try:
             if data is None:
                 data = self.source.read(index)
             if isinstance(data, Exception):  # a remote read that failed, reported in place
                 raise data
-            image = to_image_tensor(data, self.source.describe(index), self.source.encoded, self.max_pixels)
+            return to_image_tensor(data, self.source.describe(index), self.source.encoded, self.max_pixels)
         except (ImageDecodeError, SourceError) as err:
             if not self.skip:
                 raise
             return Skipped(self.source.describe(index), str(err))
-        if self.train_kernel is None:
-            return self.eval_transform(image), self.source.targets[index]
-        return self.train_kernel(image, seed), self.source.targets[index]
 
 
 class TorchvisionEngine(Engine):

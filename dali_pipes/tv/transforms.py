@@ -9,7 +9,7 @@ backend can apply the very same crop, flip, jitter, grey and blur to the same sa
 from __future__ import annotations
 
 import torch
-from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
 
 from ..config import Preprocess
 from ..kernels.tv import EvalGeometry, torch_dtype
@@ -28,21 +28,34 @@ class TrainKernel:
         self.normalize = _normalize(cfg)
 
     def __call__(self, image: torch.Tensor, seed: int) -> torch.Tensor:
-        values = draw_train_params(self.cfg, [tuple(image.shape[-2:])], [seed]).sample(0)
-        for op in self.ops:
-            image = op.torch(image, values, self.cfg)
-        return self.normalize(image)
+        return self.batch([image], [seed])[0]
+
+    def batch(self, images: list[torch.Tensor], seeds) -> list[torch.Tensor]:
+        """A batch's samples, their parameters drawn at once (the draws are keyed by each seed alone)."""
+        params = draw_train_params(self.cfg, [tuple(image.shape[-2:]) for image in images], seeds)
+        out = []
+        for i, image in enumerate(images):
+            values = params.sample(i)
+            for op in self.ops:
+                image = op.torch(image, values, self.cfg)
+            out.append(self.normalize(image))
+        return out
 
 
-def _normalize(cfg: Preprocess) -> v2.Compose:
+def _normalize(cfg: Preprocess):
+    """uint8 (3, H, W) -> normalized, in the configured dtype: torchvision's own kernels (ToDtype with
+    scale, then Normalize), called directly rather than through transform modules."""
     norm = cfg.normalize
-    return v2.Compose([
-        v2.ToDtype(torch.float32, scale=True),
-        v2.Normalize(mean=list(norm.mean), std=list(norm.std)),
-        v2.ToDtype(torch_dtype(norm.dtype)),
-    ])
+    mean, std, dtype = list(norm.mean), list(norm.std), torch_dtype(norm.dtype)
+
+    def normalize(image: torch.Tensor) -> torch.Tensor:
+        pixels = F.normalize_image(F.to_dtype_image(image, torch.float32, scale=True), mean=mean, std=std)
+        return pixels if dtype == torch.float32 else pixels.to(dtype)
+
+    return normalize
 
 
-def build_eval_transform(cfg: Preprocess) -> v2.Compose:
+def build_eval_transform(cfg: Preprocess):
     """Resize and crop as `cfg.eval` says (torchvision's kernels), then normalize."""
-    return v2.Compose([EvalGeometry(cfg), _normalize(cfg)])
+    geometry, normalize = EvalGeometry(cfg), _normalize(cfg)
+    return lambda image: normalize(geometry(image))
