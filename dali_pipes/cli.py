@@ -111,13 +111,19 @@ def _cmd_stats(args) -> int:
 def _cmd_convert(args) -> int:
     from tqdm import tqdm
 
-    from .convert import convert_to_shards
+    from .convert import convert_to_parquet, convert_to_shards
 
     source = _source_from_args(args)
     with tqdm(total=len(source), desc="writing shards", unit="img", disable=args.quiet) as bar:
-        shards = convert_to_shards(source, args.dst, shard_size=args.shard_size, progress=bar.update,
-                                   storage_options=_storage_options(args))
-    print(f"wrote {len(source)} samples in {len(shards)} shard(s) to {args.dst} (indexed)")
+        if args.format == "parquet":
+            shards = convert_to_parquet(source, args.dst, shard_size=args.shard_size, split=args.split,
+                                        progress=bar.update)
+        else:
+            shards = convert_to_shards(source, args.dst, shard_size=args.shard_size, progress=bar.update,
+                                       storage_options=_storage_options(args))
+    kind = "parquet file(s) in the Hub's layout" if args.format == "parquet" else "shard(s)"
+    print(f"wrote {len(source)} samples in {len(shards)} {kind} to {args.dst}"
+          f"{'' if args.format == 'parquet' else ' (indexed)'}")
     return 0
 
 
@@ -426,10 +432,15 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="print JSON")
     stats.set_defaults(func=_cmd_stats)
 
-    convert = sub.add_parser("convert", help="write WebDataset shards (.jpg/.png + .cls) from a dataset")
+    convert = sub.add_parser("convert", help="write WebDataset shards (.jpg/.png + .cls), or parquet in the "
+                                             "Hugging Face Hub's layout, from a dataset")
     source_arguments(convert)
     convert.add_argument("dst", help="a new or empty folder (or URL prefix: s3://, gs://, ...) for the shards")
     convert.add_argument("--shard-size", type=int, default=1000, help="samples per shard (default 1000)")
+    convert.add_argument("--format", choices=("webdataset", "parquet"), default="webdataset",
+                         help="webdataset (default) or parquet: DST/data/SPLIT-00000-of-0000N.parquet, image "
+                              "{bytes, path} + ClassLabel, as the Hub stores imagenet-1k (a local folder)")
+    convert.add_argument("--split", default="train", help="the parquet files' split name (default train)")
     convert.set_defaults(func=_cmd_convert)
 
     graph = sub.add_parser("graph", help="the DALI operators of a loader and the device each runs on "

@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from pathlib import Path
 
 import pytest
 
-from dali_pipes import SourceError, WebDatasetSource, make_loader
+from dali_pipes import Preprocess, SourceError, TrainTransform, WebDatasetSource, make_loader
 from dali_pipes.cli import main
 from dali_pipes.sources import resolve_source
 
@@ -110,3 +111,30 @@ def test_convert_refuses_a_non_empty_destination(tmp_path, identity_folder):
     (tmp_path / "dst" / "keep.txt").write_text("mine")
     assert main(["convert", str(root), str(tmp_path / "dst"), "--quiet"]) == 1
     assert sorted(p.name for p in (tmp_path / "dst").iterdir()) == ["keep.txt"]
+
+
+def test_convert_writes_parquet_in_the_hubs_layout(tmp_path, identity_folder):
+    """`convert --format parquet`: data/train-0000K-of-0000N.parquet, `image` {bytes, path} and a
+    ClassLabel `label` in each file's Hugging Face metadata, as the Hub stores imagenet-1k; read
+    back by `datasets` itself, the same bytes, labels and class names, and trainable with make_loader."""
+    import datasets as hf
+
+    from dali_pipes.sources import ImageFolderSource
+
+    root, _ = identity_folder
+    out = tmp_path / "hub"
+    assert main(["convert", str(root), str(out), "--format", "parquet", "--shard-size", "10", "--quiet"]) == 0
+    files = sorted(p.name for p in (out / "data").iterdir())
+    assert files == ["train-00000-of-00003.parquet", "train-00001-of-00003.parquet", "train-00002-of-00003.parquet"]
+    source = ImageFolderSource(root)
+    ds = hf.load_dataset("parquet", data_files=str(out / "data" / "*.parquet"), split="train",
+                         cache_dir=str(tmp_path / "cache"))
+    assert ds.features["label"].names == source.classes and isinstance(ds.features["image"], hf.Image)
+    raw = ds.cast_column("image", hf.Image(decode=False))
+    assert [row["image"]["bytes"] for row in raw] == [source.read(i) for i in range(len(source))]
+    assert raw["label"] == source.targets.tolist()
+    assert raw[0]["image"]["path"] == Path(source.describe(0)).name
+    with make_loader(ds, train=True, batch_size=8, backend="torchvision", preset=Preprocess(
+            train=TrainTransform(size=32))) as loader:
+        assert sum(len(y) for _, y in loader) == len(source)
+    assert main(["convert", str(root), str(out), "--format", "parquet", "--quiet"]) == 1  # not empty: refused
