@@ -1,7 +1,7 @@
 """The data code of two real clients with one import changed (`from dali_pipes import DataLoader`):
 pytorch/examples' imagenet/main.py ("examples") and torchvision's references/classification/train.py
 ("references"): their datasets, transforms, samplers, DataLoader arguments, set_epoch calls, the
-distributed validation's leftover Subset, the MixUp/CutMix collate; a tiny model trains an epoch.
+distributed validation's leftover Subset, the MixUp/CutMix collate; a tiny model trains two epochs.
 Run single process or under torchrun (gloo); each rank writes what it saw to OUT/rank{R}.json.
 
     python classification_job.py DATA OUT
@@ -74,9 +74,20 @@ def compare(loader, reference, report: dict) -> None:
         report["val_labels"] += target.tolist()
 
 
-def model_for(classes: int) -> torch.nn.Module:
-    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-                               torch.nn.Flatten(), torch.nn.Linear(8, classes))
+def fit(classes: int, loader, sampler, soft: bool, momentum: float = 0.0) -> list[tuple[int, int]]:
+    """Two epochs of a tiny model (DDP when distributed), the scripts' `sampler.set_epoch` before
+    each: (batches, samples) per epoch."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Flatten(), torch.nn.Linear(8, classes))
+    if dist.is_initialized():
+        model = torch.nn.parallel.DistributedDataParallel(model)
+    optimizer = torch.optim.SGD(model.parameters(), 0.01, momentum=momentum)
+    epochs = []
+    for epoch in range(2):
+        if isinstance(sampler, torch.utils.data.distributed.DistributedSampler):
+            sampler.set_epoch(epoch)
+        epochs.append(train_epoch(model, optimizer, loader, soft=soft))
+    return epochs
 
 
 def train_epoch(model, optimizer, loader, soft: bool) -> tuple[int, int]:
@@ -109,15 +120,8 @@ def examples(data: Path, distributed: bool, world: int) -> dict:
     val_loader = DataLoader(val_dataset, batch_size=4, shuffle=False, num_workers=2, pin_memory=True,
                             sampler=val_sampler)
     reference = torch.utils.data.DataLoader(val_dataset, batch_size=4, shuffle=False, sampler=val_sampler)
-    model = model_for(len(train_dataset.classes))
-    if distributed:
-        model = torch.nn.parallel.DistributedDataParallel(model)
-    optimizer = torch.optim.SGD(model.parameters(), 0.01, momentum=0.9)
-    report = {"train": [], "val_psnr": math.inf, "val_labels": [], "aux_labels": []}
-    for epoch in range(2):
-        if distributed:
-            train_sampler.set_epoch(epoch)
-        report["train"].append(train_epoch(model, optimizer, train_loader, soft=False))
+    report = {"train": fit(len(train_dataset.classes), train_loader, train_sampler, soft=False, momentum=0.9),
+              "val_psnr": math.inf, "val_labels": [], "aux_labels": []}
     with torch.no_grad():
         compare(val_loader, reference, report)
         if distributed and len(val_loader.sampler) * world < len(val_loader.dataset):
@@ -153,15 +157,8 @@ def references(data: Path, distributed: bool, world: int) -> dict:
                              collate_fn=collate_fn)
     data_loader_test = DataLoader(dataset_test, batch_size=4, sampler=test_sampler, num_workers=2, pin_memory=True)
     reference = torch.utils.data.DataLoader(dataset_test, batch_size=4, sampler=test_sampler)
-    model = model_for(num_classes)
-    if distributed:
-        model = torch.nn.parallel.DistributedDataParallel(model)
-    optimizer = torch.optim.SGD(model.parameters(), 0.01)
-    report = {"train": [], "val_psnr": math.inf, "val_labels": []}
-    for epoch in range(2):
-        if distributed:
-            train_sampler.set_epoch(epoch)
-        report["train"].append(train_epoch(model, optimizer, data_loader, soft=True))
+    report = {"train": fit(num_classes, data_loader, train_sampler, soft=True),
+              "val_psnr": math.inf, "val_labels": []}
     with torch.no_grad():
         compare(data_loader_test, reference, report)
     report["train_len"] = len(data_loader)
