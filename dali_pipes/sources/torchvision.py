@@ -1,8 +1,9 @@
 """A user's torchvision dataset as a Source: `ImageFolder` / `DatasetFolder` (their own `samples`,
 `classes` and `class_to_idx`, read as encoded files), `CIFAR10` / `CIFAR100` (their `data` array and
 `targets`), and a `Subset` of any source (what `random_split` returns). The dataset's `transform`
-is not read here (`dali_pipes.from_torchvision` translates it); a `target_transform` is refused:
-labels reach the engines as the dataset's class indices.
+is not read here (`dali_pipes.from_torchvision` translates it); a `target_transform` is applied to
+the labels where it is a lookup (`mapping.__getitem__`), and refused otherwise. `UserDatasetSource`
+runs a dataset as it is, for what has no translation.
 """
 
 from __future__ import annotations
@@ -24,11 +25,18 @@ def is_torchvision_dataset(obj) -> bool:
         cls.__module__.startswith("torchvision.datasets") for cls in type(obj).__mro__)
 
 
+def unwrap_subsets(dataset) -> tuple:
+    """(the dataset under any Subsets, each sample's index in it)."""
+    positions = np.arange(len(dataset))
+    while type(dataset).__name__ == "Subset":
+        positions = np.asarray(dataset.indices, dtype=np.int64)[positions]
+        dataset = dataset.dataset
+    return dataset, positions
+
+
 def base_dataset(dataset):
     """The dataset under any Subsets (whose transform is the one that runs)."""
-    while type(dataset).__name__ == "Subset":
-        dataset = dataset.dataset
-    return dataset
+    return unwrap_subsets(dataset)[0]
 
 
 def torchvision_source(dataset, resolve):
@@ -124,24 +132,15 @@ class UserDatasetSource:
     def __init__(self, dataset, like=None):
         """`like`: the dataset's Source, where one was made, for its labels and classes."""
         self.dataset = dataset
+        self._base, self._positions = unwrap_subsets(dataset)
         if like is not None:
             self.targets, self.classes, self.class_to_idx = np.asarray(like.targets), like.classes, like.class_to_idx
             return
-        targets = getattr(base_dataset(dataset), "targets", None)
+        targets = getattr(self._base, "targets", None)
         if targets is None:
             raise SourceError(f"{type(dataset).__name__} has no `targets`: the loader's labels and reports need them")
-        if type(dataset).__name__ == "Subset":
-            indices = dataset
-            chain = []
-            while type(indices).__name__ == "Subset":
-                chain.append(np.asarray(indices.indices, dtype=np.int64))
-                indices = indices.dataset
-            positions = np.arange(len(dataset))
-            for index in chain:
-                positions = index[positions]
-            targets = np.asarray(targets)[positions]
-        self.targets = np.asarray(targets)
-        classes = getattr(base_dataset(dataset), "classes", None)
+        self.targets = np.asarray(targets)[self._positions]
+        classes = getattr(self._base, "classes", None)
         self.classes = list(classes) if classes is not None else [str(k) for k in range(int(self.targets.max()) + 1)]
         self.class_to_idx = {name: k for k, name in enumerate(self.classes)}
 
@@ -152,9 +151,8 @@ class UserDatasetSource:
         return self.dataset[index]
 
     def describe(self, index: int) -> str:
-        samples = getattr(base_dataset(self.dataset), "samples", None)
-        return samples[index][0] if samples is not None and type(self.dataset).__name__ != "Subset" else \
-            f"{type(self.dataset).__name__}[{index}]"
+        samples = getattr(self._base, "samples", None)
+        return samples[self._positions[index]][0] if samples is not None else f"{type(self.dataset).__name__}[{index}]"
 
     def __repr__(self) -> str:
         return f"UserDatasetSource({type(self.dataset).__name__}, samples={len(self)})"
