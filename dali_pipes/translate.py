@@ -222,8 +222,7 @@ class _State:
         raise UntranslatableTransform(op, "no translation to the engines' ops")
 
     def _timm_erasing(self, op) -> None:
-        if "mean" not in self.normalize:
-            raise UntranslatableTransform(op, "RandomErasing before Normalize: the engines erase the normalized batch")
+        self._after_normalize(op)
         values = {"const": 0.0, "rand": "random_color", "pixel": "random"}
         if op.mode not in values or op.min_count != 1:
             raise UntranslatableTransform(op, f"mode={op.mode!r}, min_count={op.min_count}: modes {sorted(values)} "
@@ -265,9 +264,12 @@ class _State:
         self.normalize["dtype"] = _DTYPES[dtype]
         self.steps.append((_name(op), f"Normalize(dtype={_DTYPES[dtype]!r})"))
 
-    def _erasing(self, op) -> None:
+    def _after_normalize(self, op) -> None:
         if "mean" not in self.normalize:
             raise UntranslatableTransform(op, "RandomErasing before Normalize: the engines erase the normalized batch")
+
+    def _erasing(self, op) -> None:
+        self._after_normalize(op)
         value = op.value
         if isinstance(value, (list, tuple)) and len(set(value)) == 1:
             value = value[0]
@@ -283,6 +285,8 @@ class _State:
                               "scale=True)): the engines give normalized float tensors")
         # no Normalize: torchvision's output is x * scale, which is Normalize(0, 1 / (255 scale)) here
         normalize = Normalize(**{"mean": (0.0,) * 3, "std": (1 / 255 / self.scale,) * 3, **self.normalize})
+        if not self.eval and not self.train and image_size is not None:  # nothing moves pixels: as they are
+            self.eval = {"size": image_size, "resize_size": image_size}
         if self.eval:
             if self.train:
                 raise ConfigError(f"the transform mixes evaluation ops (Resize, CenterCrop) with training ops "
@@ -291,10 +295,6 @@ class _State:
                 raise ConfigError("Resize without CenterCrop: the engines give fixed-size batches")
             evaluation = EvalTransform(**self.eval)
             return Translation(Preprocess(train=TrainTransform(size=evaluation.size), eval=evaluation,
-                                          normalize=normalize), False, tuple(self.steps))
-        if not self.train and image_size is not None:  # no op changes the images' geometry: as they are
-            evaluation = EvalTransform(size=image_size, resize_size=image_size)
-            return Translation(Preprocess(train=TrainTransform(size=image_size), eval=evaluation,
                                           normalize=normalize), False, tuple(self.steps))
         if "geometry" not in self.train and image_size is not None:  # flips and colour only: a crop of 0 padding
             self.train.update(size=image_size, geometry="pad_crop", padding=0)
