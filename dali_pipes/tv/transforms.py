@@ -27,9 +27,6 @@ class TrainKernel:
         self.ops = active_ops(cfg.train)
         self.normalize = _normalize(cfg)
 
-    def __call__(self, image: torch.Tensor, seed: int) -> torch.Tensor:
-        return self.batch([image], [seed])[0]
-
     def batch(self, images: list[torch.Tensor], seeds) -> list[torch.Tensor]:
         """A batch's samples, their parameters drawn at once (the draws are keyed by each seed alone)."""
         params = draw_train_params(self.cfg, [tuple(image.shape[-2:]) for image in images], seeds)
