@@ -20,7 +20,7 @@ from .mix import MixUpCutMix
 from .options import LoaderOptions, check_positive
 from .output import OutputStage
 from .resamplers import resolve_resampler
-from .sampling import EpochPlan, ScheduledPlan, check_sharding
+from .sampling import EpochPlan, RowGroupPlan, ScheduledPlan, check_sharding
 from .scheduled import ScheduledLoader
 from .skips import SkipLog
 from .sources import resolve_source
@@ -180,6 +180,8 @@ def _plan(source, options: LoaderOptions, cfg: Preprocess):
         padding=options.shard_padding,
         repeats=options.aug_repeats,
     )
+    if getattr(src, "row_groups", None) is not None and not plan.repeats:  # parquet: read by row groups
+        plan = RowGroupPlan.of(plan, src.row_groups, src.window)
     return choice, src, plan, shard_source
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -141,6 +141,62 @@ class EpochPlan:
 
     def _split(self, values: np.ndarray) -> list[np.ndarray]:
         return [values[i : i + self.batch_size] for i in range(0, len(values), self.batch_size)]
+
+
+@dataclass(frozen=True)
+class RowGroupPlan(EpochPlan):
+    """An EpochPlan for sources stored in row groups (parquet): `groups` holds each row group's row
+    count, in index order. The global sequence is the row groups in a (seed, epoch) permutation
+    (stored order without shuffle), padded or cut as EpochPlan's; each rank takes a contiguous
+    range of it, so it reads only the row groups of its range (two ranks share at most a boundary
+    group), and shuffles its samples within runs of `window` consecutive row groups. Every rank
+    runs the same number of batches; padding stays the last samples of the last ranks."""
+
+    groups: tuple[int, ...] = ()
+    window: int = 16
+
+    def __post_init__(self):
+        super().__post_init__()
+        if sum(self.groups) != self.num_samples:
+            raise ValueError(f"row groups of {sum(self.groups)} rows for {self.num_samples} samples")
+        if self.repeats:
+            raise ValueError("repeated augmentation deals each sample's copies to different ranks, which "
+                             "reading row groups by rank cannot: use an EpochPlan")
+        if not (isinstance(self.window, int) and self.window >= 1):
+            raise ValueError(f"window: a positive number of row groups, got {self.window!r}")
+
+    @classmethod
+    def of(cls, plan: EpochPlan, groups: tuple[int, ...], window: int) -> "RowGroupPlan":
+        """`plan`'s settings over these row groups."""
+        return cls(**{f.name: getattr(plan, f.name) for f in fields(EpochPlan)}, groups=tuple(groups), window=window)
+
+    @property
+    def _starts(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.groups)]).astype(np.int64)
+
+    def _global_order(self, epoch: int) -> np.ndarray:
+        starts = self._starts
+        visit = np.random.default_rng([self.seed, epoch, 7]).permutation(len(self.groups)) if self.shuffle \
+            else np.arange(len(self.groups))
+        order = np.concatenate([np.arange(starts[g], starts[g + 1]) for g in visit])
+        total = self._total
+        if total > self.num_samples:
+            order = np.concatenate([order, order[: total - self.num_samples]])
+        return order[:total]
+
+    def _mine(self, values: np.ndarray) -> np.ndarray:
+        share = self.shard_size
+        return values[self.shard_id * share: (self.shard_id + 1) * share][: self.samples_per_epoch]
+
+    def order(self, epoch: int) -> np.ndarray:
+        mine = self._mine(self._global_order(epoch))
+        if not self.shuffle:
+            return mine
+        real = len(mine) - self.num_padded
+        group = np.searchsorted(self._starts, mine[:real], side="right") - 1
+        run = np.cumsum(np.r_[True, group[1:] != group[:-1]]) - 1  # the k-th row group this rank visits
+        keys = np.random.default_rng([self.seed, epoch, 8, self.shard_id]).random(real)
+        return np.concatenate([mine[:real][np.lexsort((keys, run // self.window))], mine[real:]])
 
 
 # (epoch, positions in this rank's order) -> the epoch's batches as (choice, positions); positions

@@ -172,3 +172,16 @@ def _is_storage_error(err: BaseException) -> bool:
         return True
     module = type(err).__module__
     return module.startswith(("aiohttp", "botocore", "aiobotocore", "s3fs", "gcsfs", "google", "fsspec", "asyncio"))
+
+
+def etag_of(info: dict) -> str | None:
+    """The object's ETag, or what the store has instead (a hash, a modification time)."""
+    for key in ("ETag", "etag", "md5Hash", "crc32c", "mtime", "LastModified"):
+        if info.get(key) is not None:
+            return str(info[key])
+    return None
+
+
+def object_stamp(info: dict) -> dict:
+    """What tells an object changed: its size and ETag (or the store's equivalent)."""
+    return {"size": info.get("size"), "etag": etag_of(info)}

@@ -69,15 +69,18 @@ def test_torchrun_environment_is_detected(identity_folder, monkeypatch):
         assert len(loader.plan.order(0)) == 8  # ceil(23 / 3)
 
 
-KINDS = ["folder", "hf"]
+KINDS = ["folder", "hf", "parquet"]
 
 
 @pytest.fixture(scope="module")
 def torchrun_ranks(identity_folder, tmp_path_factory) -> list[dict]:
     """One `torchrun --nproc_per_node 2` launch; each rank runs every case ("KIND-BACKEND") in turn."""
     out = tmp_path_factory.mktemp("torchrun")
-    sources = {"folder": str(identity_folder[0]), "hf": str(out / "hf")}
+    sources = {"folder": str(identity_folder[0]), "hf": str(out / "hf"), "parquet": str(out / "parquet")}
     factories.cifar10(23).save_to_disk(sources["hf"])
+    for k in range(4):  # the Hub's layout, 4 shards of row groups of 3
+        factories.cifar10(23).shard(4, k, contiguous=True).to_parquet(
+            f"{sources['parquet']}/train-{k:05d}-of-00004.parquet", batch_size=3)
     cases = {f"{kind}-{backend}": [sources[kind], backend] for kind in KINDS for backend in CPU_BACKENDS}
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     env.pop("RANK", None)

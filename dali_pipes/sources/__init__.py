@@ -1,8 +1,9 @@
 """Turns what the user passed to `make_loader` into a `Source`.
 
 A path or a URL (s3://, gs://, https://, any fsspec protocol: dali_pipes.sources.remote) is
-recognised by what it holds: a `save_to_disk` Hugging Face dataset, WebDataset `.tar` shards, or an
-ImageFolder tree. Objects: a `datasets.Dataset`, a torchvision dataset (ImageFolder, CIFAR, a
+recognised by what it holds: a `save_to_disk` Hugging Face dataset, parquet files in the Hub's
+layout (also a glob or a list of them), WebDataset `.tar` shards, or an ImageFolder tree. Objects:
+a `datasets.Dataset`, a `datasets.IterableDataset` streaming parquet files, a torchvision dataset (ImageFolder, CIFAR, a
 Subset; without a transform: `dali_pipes.DataLoader` translates one), an `(images, labels)` pair of
 arrays, or any ready Source (`CocoSource`, `WebDatasetSource`, ...).
 """
@@ -17,10 +18,11 @@ from .arrays import ArraySource
 from .base import Source, check_encoded, detect_layout, refuse_folder_options, sniff_format
 from .folder import ImageFolderSource
 from .hf import HFDatasetSource
+from .parquet import ParquetSource, iterable_source
 from .timm_reader import TimmDatasetSource, is_timm_dataset
 from .torchvision import base_dataset, is_torchvision_dataset, torchvision_source
 
-__all__ = ["Source", "ImageFolderSource", "HFDatasetSource", "ArraySource", "resolve_source",
+__all__ = ["Source", "ImageFolderSource", "HFDatasetSource", "ParquetSource", "ArraySource", "resolve_source",
            "check_encoded", "sniff_format"]
 
 
@@ -43,10 +45,16 @@ def resolve_source(source, storage_options: dict | None = None, **options) -> So
     if isinstance(source, str) and source.startswith("file://"):
         source = source.removeprefix("file://")
     if isinstance(source, (str, os.PathLike)):
+        if isinstance(source, str) and source.endswith(".parquet") or any(ch in str(source) for ch in "*?["):
+            return ParquetSource(str(source), **options)
         return _source_at_path(Path(source).expanduser(), options)
+    if isinstance(source, (tuple, list)) and source and all(str(p).endswith(".parquet") for p in source):
+        return ParquetSource(list(source), **options)
     if _is_hf(source, "Dataset"):
         return HFDatasetSource(source, **options)
-    if _is_hf(source, "DatasetDict"):
+    if _is_hf(source, "IterableDataset"):
+        return iterable_source(source, **options)
+    if _is_hf(source, "DatasetDict") or _is_hf(source, "IterableDatasetDict"):
         raise SourceError(f"got a DatasetDict with splits {sorted(source)}; pass one split, e.g. ds['train']")
     if isinstance(source, (tuple, list)) and len(source) == 2:
         return ArraySource(*source, **options)
@@ -77,10 +85,14 @@ def resolve_source(source, storage_options: dict | None = None, **options) -> So
 def _source_at_path(path: Path, options) -> Source:
     names = [p.name for p in path.iterdir()] if path.is_dir() else []
     layout = detect_layout(str(path) if path.is_file() else "", names)
+    if layout == "folder" and (path / "data").is_dir() and any((path / "data").rglob("*.parquet")):
+        layout = "parquet"  # a Hub dataset repository: its parquet files under data/
     if layout == "hf":
         from datasets import load_from_disk
 
         return HFDatasetSource(load_from_disk(str(path)), **options)
+    if layout == "parquet":
+        return ParquetSource(str(path), **options)
     if layout == "webdataset":
         from .webdataset import WebDatasetSource
 

@@ -110,11 +110,14 @@ HF_MARKERS = ("state.json", "dataset_info.json")  # datasets' save_to_disk
 
 
 def detect_layout(location: str, names) -> str:
-    """"hf" (a saved Hugging Face dataset), "webdataset" (`.tar` shards: the location itself or
-    names under it) or "folder" (an ImageFolder tree), for a local path or a URL alike."""
+    """"hf" (a saved Hugging Face dataset), "parquet" (`.parquet` files), "webdataset" (`.tar`
+    shards: the location itself or names under it) or "folder" (an ImageFolder tree), for a local
+    path or a URL alike."""
     names = set(names)
     if all(marker in names for marker in HF_MARKERS):
         return "hf"
+    if location.rstrip("/").endswith(".parquet") or any(name.endswith(".parquet") for name in names):
+        return "parquet"
     if location.rstrip("/").endswith(".tar") or any(name.endswith(".tar") for name in names):
         return "webdataset"
     return "folder"

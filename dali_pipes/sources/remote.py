@@ -19,8 +19,9 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from ..cache import FilePlace, default_cache_dir, stamped
 from ..errors import SourceError
-from ..storage import Store
+from ..storage import Store, etag_of, object_stamp
 from .base import detect_layout, refuse_folder_options
+from .parquet import ParquetSource
 from .webdataset import WebDatasetSource, build_index, index_if_current
 
 INDEX_SUFFIX = ".dpidx.json"
@@ -52,18 +53,6 @@ class RemoteReads:
 
 def _relative(store: Store, path: str) -> str:
     return posixpath.relpath(path, store.root) if store.root else path
-
-
-def _etag(info: dict) -> str | None:
-    for key in ("ETag", "etag", "md5Hash", "crc32c", "mtime", "LastModified"):
-        if info.get(key) is not None:
-            return str(info[key])
-    return None
-
-
-def object_stamp(info: dict) -> dict:
-    """What tells an object changed: its size and ETag (or the store's equivalent)."""
-    return {"size": info.get("size"), "etag": _etag(info)}
 
 
 class RemoteImageFolderSource(RemoteReads):
@@ -106,7 +95,7 @@ class RemoteImageFolderSource(RemoteReads):
         self.targets = np.asarray([label for _, label in samples], dtype=np.int64)
         digest = hashlib.sha1(usedforsecurity=False)
         for (rel, label), size in zip(samples, self._sizes):
-            digest.update(f"{rel}|{label}|{size}|{_etag(files[rel])}\n".encode())
+            digest.update(f"{rel}|{label}|{size}|{etag_of(files[rel])}\n".encode())
         self.fingerprint = f"remote-folder:{self.url}:{digest.hexdigest()}"
 
     @property
@@ -184,7 +173,7 @@ class RemoteWebDatasetSource(RemoteReads, WebDatasetSource):
                 listing = {entry["name"]: entry for entry in listing}
             infos = {path: info for path, info in sorted(listing.items()) if path.endswith(".tar")}
             for path, info in infos.items():  # an HTML index page gives neither size nor ETag: ask each
-                if info.get("size") is None and _etag(info) is None:
+                if info.get("size") is None and etag_of(info) is None:
                     infos[path] = self.store.call(f"shard {self.store.url_of(path)}", fs.info, path)
             folder = root
         if not infos:
@@ -200,7 +189,7 @@ class RemoteWebDatasetSource(RemoteReads, WebDatasetSource):
             except Exception:  # noqa: BLE001, S110 - no classes.txt: class names are the indices
                 pass
         self._assemble(indexes, classes, names, unlabeled)
-        stamps = [f"{path}:{info.get('size')}:{_etag(info)}" for path, info in infos.items()]
+        stamps = [f"{path}:{info.get('size')}:{etag_of(info)}" for path, info in infos.items()]
         self.fingerprint = "wds-remote:" + hashlib.sha1("\n".join(stamps).encode(), usedforsecurity=False).hexdigest()
 
     def _requests(self, indices):
@@ -215,11 +204,13 @@ class RemoteWebDatasetSource(RemoteReads, WebDatasetSource):
 
 def resolve_url_source(url: str, storage_options: dict | None = None, **options):
     """The source at `url`, recognised by what it holds (sources.base.detect_layout): a saved HF
-    dataset, `.tar` shards, or an ImageFolder tree."""
+    dataset, parquet files (a `.parquet` URL or a glob too), `.tar` shards, or an ImageFolder tree."""
     store = Store(url, storage_options)
     fs, root = store.fs, store.root
     if root.endswith(".tar"):
         return RemoteWebDatasetSource(url, storage_options, **options)
+    if root.endswith(".parquet") or any(ch in root for ch in "*?["):
+        return ParquetSource(url, storage_options=storage_options, **options)
     entries = store.call(f"listing {store.url}", fs.ls, root, detail=True)
     if not entries:
         raise SourceError(f"{store.url}: nothing under this URL (a missing bucket or prefix?)")
@@ -232,6 +223,8 @@ def resolve_url_source(url: str, storage_options: dict | None = None, **options)
         dataset = store.call(f"loading the dataset at {store.url}", load_from_disk, url,
                              storage_options=storage_options)
         return HFDatasetSource(dataset, **options)
+    if layout == "parquet":
+        return ParquetSource(url, storage_options=storage_options, **options)
     if layout == "webdataset":
         return RemoteWebDatasetSource(url, storage_options, listing={e["name"]: e for e in entries}, **options)
     refuse_folder_options(options)

@@ -1,0 +1,339 @@
+"""Parquet files in the Hugging Face Hub's layout (`data/train-00000-of-00294.parquet`, `image` as
+`{bytes, path}` structs or binary, a ClassLabel `label`) as a source, local or under a URL.
+
+Parquet's footers give every row group's row count before a byte of image data is read, so the
+epoch plan is exact: `sampling.RowGroupPlan` visits the row groups in a (seed, epoch) permutation,
+shuffles samples within a window of `window` row groups, and gives each rank a contiguous range of
+that sequence (no rank reads another's row groups). Labels are read once (their column only);
+images are read a row group at a time (the image column only), on reader threads, and kept while
+the window needs them: at most `2 x window` row groups per process.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import hashlib
+import os
+import posixpath
+import re
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SourceError
+from .hf import IMAGE_COLUMNS, LABEL_COLUMNS, _feature_kind, _multi_hot, _pick
+from .labels import class_names, integer_labels
+
+DEFAULT_WINDOW = 16  # row groups shuffled together (the Hub's image shards: ~100 rows each)
+GROUP_READERS = 8  # row groups read at once per process
+_SHARD_NAME = re.compile(r"^(?P<split>[A-Za-z0-9_.]+?)-\d{5}-of-\d{5}\.parquet$")
+
+
+def split_of(path: str) -> str:
+    """The split a Hub file belongs to: `SPLIT-0000K-of-0000N.parquet`, else its folder's name
+    (the Hub's `refs/convert/parquet` layout: `CONFIG/SPLIT/0000.parquet`)."""
+    name = posixpath.basename(path)
+    match = _SHARD_NAME.match(name)
+    return match["split"] if match else posixpath.basename(posixpath.dirname(path))
+
+
+def is_parquet_location(location: str, names) -> bool:
+    return location.endswith(".parquet") or any(str(name).endswith(".parquet") for name in names)
+
+
+class _Files:
+    """The parquet files and how to open them: local paths, or objects under a URL (fsspec, with
+    the store's retries)."""
+
+    def __init__(self, location, storage_options: dict | None, split: str | None):
+        from ..storage import Store, is_url
+
+        self.store = None
+        if isinstance(location, (list, tuple)):
+            paths = [str(p) for p in location]
+            if paths and all(is_url(p) for p in paths):
+                self.store = Store(paths[0], storage_options)
+                paths = [self.store.fs._strip_protocol(p) for p in paths]
+            elif any(is_url(p) for p in paths):
+                raise SourceError("parquet files: local paths and URLs mixed in one list")
+        elif is_url(str(location)):
+            self.store = Store(str(location), storage_options)
+            paths = self._remote_paths(self.store.root)
+        else:
+            paths = self._local_paths(str(location).removeprefix("file://"))
+        if not paths:
+            raise SourceError(f"{location}: no .parquet files there")
+        splits = sorted({split_of(p) for p in paths})
+        if split is not None:
+            paths = [p for p in paths if split_of(p) == split]
+            if not paths:
+                raise SourceError(f"{location}: no parquet files of split {split!r}; its splits: {splits}")
+        elif len(splits) > 1:
+            raise SourceError(f"{location}: parquet files of several splits {splits}: pass split= (e.g. "
+                              f"ParquetSource(..., split={splits[-1]!r})) or a glob such as "
+                              f"'{location}/data/{splits[-1]}-*.parquet'")
+        self.paths = sorted(paths)
+        self.location = str(location)
+
+    @staticmethod
+    def _local_paths(location: str) -> list[str]:
+        if any(ch in location for ch in "*?["):
+            return [p for p in globlib.glob(os.path.expanduser(location), recursive=True) if p.endswith(".parquet")]
+        path = Path(location).expanduser()
+        if path.is_file():
+            return [str(path)]
+        if not path.is_dir():
+            raise SourceError(f"{location}: no such file or folder")
+        return [str(p) for p in path.rglob("*.parquet")]
+
+    def _remote_paths(self, root: str) -> list[str]:
+        store = self.store
+        if any(ch in root for ch in "*?["):
+            return store.call(f"listing {store.url}", store.fs.glob, root)
+        if root.endswith(".parquet"):
+            return [root]
+        found = store.call(f"listing {store.url}", store.fs.find, root)
+        return [p for p in found if p.endswith(".parquet")]
+
+    def name(self, path: str) -> str:
+        return self.store.url_of(path) if self.store is not None else path
+
+    def call(self, what: str, function, path: str):
+        """`function(file)` on the opened file (retried while a remote error is transient)."""
+        import pyarrow as pa
+
+        def opened():
+            with self.store.fs.open(path, "rb", cache_type="none") as f:
+                return function(f)
+
+        try:
+            return function(path) if self.store is None else self.store.call(what, opened)
+        except (OSError, pa.ArrowException) as err:  # a missing, unreadable or damaged file
+            raise SourceError(f"{what}: {err}") from None
+
+    def stamp(self, path: str) -> str:
+        if self.store is None:
+            stat = os.stat(path)
+            return f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}"
+        from ..storage import object_stamp
+
+        info = self.store.call(f"file {self.name(path)}", self.store.fs.info, path)
+        return f"{self.name(path)}:{object_stamp(info)}"
+
+
+class ParquetSource:
+    """One split of parquet files in the Hub's layout: a folder (searched recursively), a glob, a
+    file, a list of files, or any of these under an s3://, gs://, https:// or hf:// URL.
+    `window`: row groups whose samples are shuffled together (the memory: up to 2 x window row
+    groups of image bytes per process); `split`: which split, where the files hold several."""
+
+    encoded = True
+
+    def __init__(self, location, *, image_column: str | None = None, label_column: str | None = None,
+                 unlabeled: bool = False, split: str | None = None, window: int = DEFAULT_WINDOW,
+                 storage_options: dict | None = None, features=None):
+        import pyarrow.parquet as pq
+        from datasets import Features
+
+        if not (isinstance(window, int) and window >= 1):
+            raise ValueError(f"ParquetSource window: a positive number of row groups, got {window!r}")
+        self.window = window
+        self._files = _Files(location, storage_options, split)
+        paths = self._files.paths
+        self._meta = [self._files.call(f"reading the footer of {self._files.name(p)}", pq.read_metadata, p)
+                      for p in paths]
+        schema = self._meta[0].schema.to_arrow_schema()
+        for path, meta in zip(paths[1:], self._meta[1:]):
+            if meta.schema.to_arrow_schema().remove_metadata() != schema.remove_metadata():
+                raise SourceError(f"{self._files.name(path)}: its columns differ from {self._files.name(paths[0])}'s")
+        features = features if features is not None else Features.from_arrow_schema(schema)
+        self.image_column = _pick(features, IMAGE_COLUMNS, _is_image, "image", image_column)
+        if not _is_image(features[self.image_column]):
+            raise SourceError(f"column {self.image_column!r} is {features[self.image_column]!r}, not encoded images "
+                              "(an Image feature, a {bytes, path} struct or binary)")
+        self.label_column = _pick(features, LABEL_COLUMNS, lambda f: _feature_kind(f)[0] != "other", "label",
+                                  label_column)
+        kind, classlabel = _feature_kind(features[self.label_column])
+        if kind == "other":
+            raise SourceError(f"label column {self.label_column!r} is {features[self.label_column]!r}; expected "
+                              "integer class indices (ClassLabel or int) or a list of ClassLabel")
+        # (file, row group) of each row group in index order, and their first rows
+        self._groups = [(f, g) for f, meta in enumerate(self._meta) for g in range(meta.num_row_groups)]
+        self.row_groups = tuple(self._meta[f].row_group(g).num_rows for f, g in self._groups)
+        self._starts = np.concatenate([[0], np.cumsum(self.row_groups)]).astype(np.int64)
+        labels = self._read_labels()
+        if kind == "multilabel":
+            self.targets = _multi_hot(labels, len(classlabel.names))
+            self.classes = list(classlabel.names)
+        else:
+            column = f"label column {self.label_column!r}"
+            self.targets = integer_labels(labels, column, unlabeled=unlabeled, name=lambda i: f"{self.describe(i)}: "
+                                          f"its label")
+            names = classlabel.names if classlabel is not None else None
+            self.classes = class_names(names, int(self.targets.max(initial=-1)) + 1, column)
+        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+        digest = hashlib.sha1(usedforsecurity=False)
+        for path in paths:
+            digest.update(f"{self._files.stamp(path)}\n".encode())
+        self.fingerprint = f"parquet:{digest.hexdigest()}:{self.image_column}"
+        self.data_dir = os.path.dirname(paths[0]) if self._files.store is None else None
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[int, Future] = OrderedDict()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        for key in ("_lock", "_cache", "_pool"):
+            state.pop(key)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._reset()
+
+    def _read_labels(self) -> list:
+        import pyarrow.parquet as pq
+
+        labels: list = []
+        for f, path in enumerate(self._files.paths):
+            def read(file, meta=self._meta[f]):
+                return pq.ParquetFile(file, metadata=meta).read(columns=[self.label_column])
+
+            table = self._files.call(f"reading column {self.label_column!r} of {self._files.name(path)}", read, path)
+            labels += table.column(self.label_column).to_pylist()
+        return labels
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def _locate(self, index: int) -> tuple[int, int]:
+        """(row group ordinal, row within it) of sample `index`."""
+        group = int(np.searchsorted(self._starts, index, side="right")) - 1
+        return group, index - int(self._starts[group])
+
+    def describe(self, index: int) -> str:
+        group, row = self._locate(int(index))
+        f, g = self._groups[group]
+        return f"{self._files.name(self._files.paths[f])} row group {g} row {row} (column {self.image_column!r})"
+
+    def _load(self, group: int) -> list:
+        """The image bytes of every row of one row group (a SourceError in place of a row without them)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        f, g = self._groups[group]
+        path = self._files.paths[f]
+        what = f"{self._files.name(path)} row group {g}"
+
+        def read(file):
+            return pq.ParquetFile(file, metadata=self._meta[f]).read_row_group(g, columns=[self.image_column])
+
+        column = self._files.call(f"reading column {self.image_column!r} of {what}", read, path).column(
+            self.image_column)
+        if pa.types.is_struct(column.type):
+            column = column.combine_chunks().field("bytes")
+        cells = column.to_pylist()
+        return [cell if cell else SourceError(f"{self.describe(int(self._starts[group]) + r)}: the cell holds no "
+                                              "encoded image bytes") for r, cell in enumerate(cells)]
+
+    def _groups_of(self, groups) -> dict[int, list | SourceError]:
+        """Each row group's rows, read on the reader threads where not kept; failures in place."""
+        if os.getpid() != self._pid:  # a forked worker: its own cache and readers
+            self._reset()
+        mine: list[tuple[int, Future]] = []
+        with self._lock:
+            futures = {}
+            for group in groups:
+                future = self._cache.get(group)
+                if future is None:
+                    future = Future()
+                    self._cache[group] = future
+                    mine.append((group, future))
+                self._cache.move_to_end(group)
+                futures[group] = future
+            while len(self._cache) > 2 * self.window + len(futures):
+                self._cache.popitem(last=False)
+            if len(mine) > 1 and self._pool is None:
+                self._pool = ThreadPoolExecutor(GROUP_READERS, thread_name_prefix="dali-pipes-parquet")
+        for group, future in mine[1:]:
+            self._pool.submit(self._fill, group, future)
+        if mine:
+            self._fill(*mine[0])
+        out = {}
+        for group, future in futures.items():
+            try:
+                out[group] = future.result()
+            except SourceError as err:
+                out[group] = err
+        return out
+
+    def _fill(self, group: int, future: Future) -> None:
+        try:
+            future.set_result(self._load(group))
+        except BaseException as err:  # noqa: BLE001 - handed to whoever waits on the row group
+            with self._lock:
+                if self._cache.get(group) is future:  # a failure is not kept: the next read tries again
+                    del self._cache[group]
+            future.set_exception(err)
+
+    def read_batch(self, indices) -> list:
+        """The samples' bytes, their row groups read at once (a SourceError in place of a sample
+        whose row group or cell could not be read)."""
+        located = [self._locate(int(i)) for i in indices]
+        rows = self._groups_of(dict.fromkeys(group for group, _ in located))
+        return [rows[group] if isinstance(rows[group], SourceError) else rows[group][row] for group, row in located]
+
+    def read(self, index: int) -> bytes:
+        data = self.read_batch([index])[0]
+        if isinstance(data, SourceError):
+            raise data
+        return data
+
+    def __repr__(self) -> str:
+        return (f"ParquetSource({self._files.location!r}, files={len(self._files.paths)}, "
+                f"row_groups={len(self.row_groups)}, rows={len(self)}, classes={len(self.classes)})")
+
+
+def _is_image(feature) -> bool:
+    from datasets import Image, Value
+
+    if isinstance(feature, Image):
+        return True
+    if isinstance(feature, Value) and feature.dtype in ("binary", "large_binary"):
+        return True
+    return isinstance(feature, dict) and set(feature) == {"bytes", "path"}
+
+
+def iterable_source(dataset, **options) -> ParquetSource:
+    """A `datasets.IterableDataset` streaming parquet files (`load_dataset("parquet" or a Hub repo,
+    streaming=True)`), read through those files: the exact order, DDP split and resume of
+    `ParquetSource`, with the dataset's own features (its ClassLabel names, casts). Refused, by
+    what stands in the way, where its examples are not the files' rows as stored."""
+    ex = getattr(dataset, "_ex_iterable", None)  # datasets keeps the files on its examples iterable
+    builder = getattr(getattr(ex, "generate_tables_fn", None), "__self__", None)
+    kwargs = getattr(ex, "kwargs", {}) or {}
+    files = [str(f) for f in kwargs.get("files") or []]
+    if type(ex).__name__ != "ArrowExamplesIterable" or type(builder).__name__ != "Parquet" or not files:
+        raise SourceError(f"this IterableDataset ({type(ex).__name__}) does not stream parquet files as they are "
+                          "stored (a map, filter, shuffle or a generator): dali-pipes reads a streamed dataset through "
+                          "its parquet files. Pass the dataset as loaded (load_dataset(..., streaming=True)), the "
+                          "files themselves (a folder, glob or list), or a datasets.Dataset")
+    if getattr(dataset, "_distributed", None) is not None:
+        raise SourceError("this IterableDataset went through split_dataset_by_node: pass it as loaded; dali-pipes "
+                          "divides its row groups among the ranks itself (every rank the same number of batches)")
+    config = getattr(builder, "config", None)
+    if getattr(config, "filters", None) is not None or any(groups is not None for groups in
+                                                          kwargs.get("row_groups_list") or []):
+        raise SourceError("this IterableDataset reads a filtered subset of its parquet files' rows: "
+                          "pass the files, or a datasets.Dataset of the subset")
+    storage = getattr(builder, "storage_options", None) or None
+    if storage is not None and not any("://" in f for f in files):
+        storage = None
+    return ParquetSource(files, features=dataset.features, storage_options=storage, **options)
