@@ -280,3 +280,21 @@ def test_convert_then_read_back_equals_the_folder(tmp_path, identity_folder):
         ids, labels, _ = collect(parquet)
         assert parquet.dataset.classes == ["ant", "cat", "dog"]
     assert sorted(ids) == sorted(identity_to_class) and labels == [identity_to_class[i] for i in ids]
+
+
+def test_timms_streamed_hub_datasets(tmp_path, hub):
+    """timm's `hfids/` (a Hub dataset streamed) given to dali_pipes.timm.create_loader: its parquet
+    files read with its columns, no sample twice."""
+    timm_data = pytest.importorskip("timm.data", reason="the test extra installs timm")
+    from dali_pipes.timm import create_loader
+
+    (tmp_path / "repo" / "data").mkdir(parents=True)
+    for path in train_files(hub):
+        (tmp_path / "repo" / "data" / Path(path).name).write_bytes(Path(path).read_bytes())
+    dataset = timm_data.create_dataset(f"hfids/{tmp_path / 'repo'}", split="train", is_training=True,
+                                       num_samples=N)
+    loader = create_loader(dataset, input_size=(3, 16, 16), batch_size=4, is_training=True, use_prefetcher=False,
+                           color_jitter=0, num_workers=1, device=torch.device("cpu"), backend="torchvision", seed=1)
+    assert isinstance(loader.loader.dataset, ParquetSource) and len(loader) == 5  # timm trains with drop_last
+    ids, labels, _ = collect(loader)
+    assert len(set(ids)) == 20 and set(ids) <= set(range(N)) and labels == [label_of(i) for i in ids]

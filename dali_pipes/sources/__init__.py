@@ -19,7 +19,7 @@ from .base import Source, check_encoded, detect_layout, refuse_folder_options, s
 from .folder import ImageFolderSource
 from .hf import HFDatasetSource
 from .parquet import ParquetSource, iterable_source
-from .timm_reader import TimmDatasetSource, is_timm_dataset
+from .timm_reader import is_timm_dataset, timm_source
 from .torchvision import base_dataset, is_torchvision_dataset, torchvision_source
 
 __all__ = ["Source", "ImageFolderSource", "HFDatasetSource", "ParquetSource", "ArraySource", "resolve_source",
@@ -61,7 +61,7 @@ def resolve_source(source, storage_options: dict | None = None, **options) -> So
     if is_timm_dataset(source):
         if options:
             raise SourceError(f"source options {sorted(options)} do not apply to a timm dataset (its reader has them)")
-        return TimmDatasetSource(source)
+        return timm_source(source)
     if is_torchvision_dataset(source):
         if options:
             raise SourceError(f"source options {sorted(options)} do not apply to a torchvision dataset")

@@ -320,7 +320,9 @@ def iterable_source(dataset, **options) -> ParquetSource:
     builder = getattr(getattr(ex, "generate_tables_fn", None), "__self__", None)
     kwargs = getattr(ex, "kwargs", {}) or {}
     files = [str(f) for f in kwargs.get("files") or []]
-    if type(ex).__name__ != "ArrowExamplesIterable" or type(builder).__name__ != "Parquet" or not files:
+    parquet_builder = any(f"{c.__module__}.{c.__name__}" == "datasets.packaged_modules.parquet.parquet.Parquet"
+                          for c in type(builder).__mro__)  # also a repository's subclass of it
+    if type(ex).__name__ != "ArrowExamplesIterable" or not parquet_builder or not files:
         raise SourceError(f"this IterableDataset ({type(ex).__name__}) does not stream parquet files as they are "
                           "stored (a map, filter, shuffle or a generator): dali-pipes reads a streamed dataset through "
                           "its parquet files. Pass the dataset as loaded (load_dataset(..., streaming=True)), the "

@@ -1,6 +1,7 @@
 """A timm `ImageDataset` (from `timm.data.create_dataset`: folder, tar and HF readers) as a Source:
 its reader's own sample list and labels, read as encoded bytes; its transforms are not used (the
-loader's preprocessing replaces them)."""
+loader's preprocessing replaces them). timm's streamed `hfids/` datasets are read through their
+parquet files (`sources.parquet`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,22 @@ from ..errors import SourceError
 
 def is_timm_dataset(obj) -> bool:
     return type(obj).__module__.startswith("timm.") and hasattr(obj, "reader")
+
+
+def timm_source(dataset):
+    """The Source of a timm dataset: its reader's samples, or for timm's `hfids/` (a streamed Hub
+    dataset, `ReaderHfids`) the parquet files that stream holds, read with its columns (exact order,
+    ranks and resume instead of its shuffle buffer and per-rank skipping)."""
+    reader = dataset.reader
+    if type(reader).__name__ != "ReaderHfids":
+        return TimmDatasetSource(dataset)
+    if getattr(reader, "remap_class", False) or getattr(reader, "target_keys", None):
+        raise SourceError("timm hfids/ dataset with a class_map or several target keys: not provided; pass the "
+                          "dataset's parquet files (or load_dataset(..., streaming=True)) with label_column=")
+    from .parquet import iterable_source
+
+    streamed = reader.builder.as_streaming_dataset(split=reader.split)
+    return iterable_source(streamed, image_column=reader.input_key, label_column=reader.target_key)
 
 
 class TimmDatasetSource:
