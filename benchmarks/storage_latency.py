@@ -1,11 +1,11 @@
 """The loader reading from object storage with 20 ms per request, against the same data on local disk.
 
 Same files, same run, side by side: a synthetic ImageNet-like set (JPEG, 500 px long side) as an
-ImageFolder tree and as WebDataset shards, served by real servers on loopback in a process of their
-own - moto's S3 server and an aiohttp file server (Range requests) - each behind a proxy that adds a
-fixed latency to every request. For each layout, store and backend: one warm-up epoch, then the
-median of `--repeats` epochs (train, batch 64), images/s and the ratio to local disk; and the peak
-of the read-ahead's held bytes. Results go to RESULTS.md.
+ImageFolder tree, as WebDataset shards and as parquet files in the Hub's layout, served by real
+servers on loopback in a process of their own - moto's S3 server and an aiohttp file server (Range
+requests) - each behind a proxy that adds a fixed latency to every request. For each layout, store
+and backend: one warm-up epoch, then the median of `--repeats` epochs (train, batch 64), images/s and
+the ratio to local disk; and the peak of the read-ahead's held bytes. Results go to RESULTS.md.
 
     python benchmarks/storage_latency.py [--images 1024] [--latency-ms 20] [--repeats 3]
 """
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import psutil
 
-from dali_pipes import make_loader
+from dali_pipes import ParquetSource, make_loader
 from dali_pipes.bench.runner import loader_choice
-from dali_pipes.convert import convert_to_shards
+from dali_pipes.convert import convert_to_parquet, convert_to_shards
 from dali_pipes.sources import resolve_source
 from dali_pipes.synthetic import make_synthetic_imagefolder
 
@@ -48,11 +48,14 @@ class Served:
         return requests
 
 
-def epochs(source, backend: str, repeats: int, batch_size: int, threads: int, storage_options=None, server=None):
+def epochs(source, backend: str, repeats: int, batch_size: int, threads: int, storage_options=None, server=None,
+           window: int | None = None):
     """Median images/s after a warm-up epoch, peak RSS of the loader's process tree (not the server's)
     and the read-ahead's peak."""
     rates, peak_rss, ahead = [], 0, 0
     me = psutil.Process()
+    if window is not None:  # parquet: a window smaller than the data, so each epoch reads it again
+        source, storage_options = ParquetSource(source, window=window, storage_options=storage_options), None
     with make_loader(source, train=True, batch_size=batch_size, seed=0, num_threads=threads,
                      storage_options=storage_options, **loader_choice(backend)) as loader:
         for epoch in range(repeats + 1):
@@ -79,7 +82,10 @@ def main() -> int:
     parser.add_argument("--backends", nargs="+", default=["dali-cpu", "torchvision"],
                         help="bench contender names: BACKEND[:RESAMPLER], e.g. dali-cpu:dali")
     parser.add_argument("--stores", nargs="+", default=["http", "s3"])
-    parser.add_argument("--layouts", nargs="+", default=["shards", "folder"])
+    parser.add_argument("--layouts", nargs="+", default=["shards", "folder", "parquet"])
+    parser.add_argument("--parquet-rows", type=int, default=100, help="rows per parquet file (its row group)")
+    parser.add_argument("--parquet-window", type=int, default=1,
+                        help="ParquetSource window (row groups; it keeps 2 x window): small, so the epochs stream")
     parser.add_argument("--json", default=None, help="also write the rows here")
     args = parser.parse_args()
 
@@ -90,10 +96,13 @@ def main() -> int:
         convert_to_shards(resolve_source(str(folder)), shards, shard_size=256)
         for index in shards.glob("*.dpidx.json"):
             index.unlink()  # the remote copy builds (and caches) its own
-        local = {"folder": folder, "shards": shards}
+        convert_to_parquet(resolve_source(str(folder)), Path(tmp) / "parquet", shard_size=args.parquet_rows)
+        local = {"folder": folder, "shards": shards, "parquet": Path(tmp) / "parquet" / "data"}
         for layout in args.layouts:
             for backend in args.backends:
-                base, base_rss, _ = epochs(str(local[layout]), backend, args.repeats, args.batch_size, args.threads)
+                window = args.parquet_window if layout == "parquet" else None
+                base, base_rss, _ = epochs(str(local[layout]), backend, args.repeats, args.batch_size, args.threads,
+                                           window=window)
                 rows.append(dict(layout=layout, backend=backend, store="local disk", rate=base, ratio=1.0,
                                  rss=base_rss, ahead=0, requests=None))
                 print(f"{layout:6s} {backend:11s} local disk        {base:7.0f} images/s", flush=True)
@@ -102,7 +111,7 @@ def main() -> int:
                     try:
                         rate, rss, ahead = epochs(served.info["url"], backend, args.repeats, args.batch_size,
                                                   args.threads, served.info["storage_options"],
-                                                  served.process.pid)
+                                                  served.process.pid, window)
                     finally:
                         requests = served.close()
                     name = f"{store} +{args.latency_ms:g} ms"

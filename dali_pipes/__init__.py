@@ -20,7 +20,7 @@ from .ops.color_jitter import ColorJitter
 from .ops.erasing import RandomErasing
 from .ops.grayscale import RandomGrayscale
 from .ops.timm_augment import TimmAugment
-from .sources import ArraySource, HFDatasetSource, ImageFolderSource
+from .sources import ArraySource, HFDatasetSource, ImageFolderSource, ParquetSource
 from .sources.coco import CocoSource
 from .sources.webdataset import WebDatasetSource
 from .stats import DatasetStats, cached_stats, compute_stats
@@ -61,6 +61,7 @@ __all__ = [
     "ArraySource",
     "CocoSource",
     "WebDatasetSource",
+    "ParquetSource",
     "DatasetStats",
     "compute_stats",
     "cached_stats",

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from dali_pipes import ColorJitter, EvalTransform, Preprocess, SourceError, TrainTransform, make_loader
+from dali_pipes import ColorJitter, EvalTransform, ParquetSource, Preprocess, SourceError, TrainTransform, make_loader
 from dali_pipes.sampling import RowGroupPlan
-from dali_pipes.sources import ParquetSource, resolve_source
+from dali_pipes.sources import resolve_source
 
 from . import factories
 from .conftest import CPU_BACKENDS, collect

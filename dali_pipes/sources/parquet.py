@@ -6,7 +6,7 @@ epoch plan is exact: `sampling.RowGroupPlan` visits the row groups in a (seed, e
 shuffles samples within a window of `window` row groups, and gives each rank a contiguous range of
 that sequence (no rank reads another's row groups). Labels are read once (their column only);
 images are read a row group at a time (the image column only), on reader threads, and kept while
-the window needs them: at most `2 x window` row groups per process.
+the window needs them: at most `2 x window` row groups per process (by default ~512 MiB).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from ..errors import SourceError
 from .hf import IMAGE_COLUMNS, LABEL_COLUMNS, _feature_kind, _multi_hot, _pick
 from .labels import class_names, integer_labels
 
-DEFAULT_WINDOW = 16  # row groups shuffled together (the Hub's image shards: ~100 rows each)
+WINDOW_BYTES = 256 * 2**20  # the default window: as many row groups as hold this much image data
+MAX_WINDOW = 64
 GROUP_READERS = 8  # row groups read at once per process
 _SHARD_NAME = re.compile(r"^(?P<split>[A-Za-z0-9_.]+?)-\d{5}-of-\d{5}\.parquet$")
 
@@ -127,20 +128,21 @@ class _Files:
 class ParquetSource:
     """One split of parquet files in the Hub's layout: a folder (searched recursively), a glob, a
     file, a list of files, or any of these under an s3://, gs://, https:// or hf:// URL.
-    `window`: row groups whose samples are shuffled together (the memory: up to 2 x window row
-    groups of image bytes per process); `split`: which split, where the files hold several."""
+    `window`: row groups whose samples are shuffled together (default: as many as hold 256 MiB of
+    image data, from the footers; the memory: up to 2 x window row groups per process); `split`:
+    which split, where the files hold several; `features`: the `datasets.Features` to read them by
+    (default: the files' own Hugging Face metadata)."""
 
     encoded = True
 
     def __init__(self, location, *, image_column: str | None = None, label_column: str | None = None,
-                 unlabeled: bool = False, split: str | None = None, window: int = DEFAULT_WINDOW,
+                 unlabeled: bool = False, split: str | None = None, window: int | None = None,
                  storage_options: dict | None = None, features=None):
         import pyarrow.parquet as pq
         from datasets import Features
 
-        if not (isinstance(window, int) and window >= 1):
+        if not (window is None or isinstance(window, int) and window >= 1):
             raise ValueError(f"ParquetSource window: a positive number of row groups, got {window!r}")
-        self.window = window
         self._files = _Files(location, storage_options, split)
         paths = self._files.paths
         self._meta = [self._files.call(f"reading the footer of {self._files.name(p)}", pq.read_metadata, p)
@@ -164,6 +166,7 @@ class ParquetSource:
         self._groups = [(f, g) for f, meta in enumerate(self._meta) for g in range(meta.num_row_groups)]
         self.row_groups = tuple(self._meta[f].row_group(g).num_rows for f, g in self._groups)
         self._starts = np.concatenate([[0], np.cumsum(self.row_groups)]).astype(np.int64)
+        self.window = window or self._default_window()
         labels = self._read_labels()
         if kind == "multilabel":
             self.targets = _multi_hot(labels, len(classlabel.names))
@@ -181,6 +184,15 @@ class ParquetSource:
         self.fingerprint = f"parquet:{digest.hexdigest()}:{self.image_column}"
         self.data_dir = os.path.dirname(paths[0]) if self._files.store is None else None
         self._reset()
+
+    def _default_window(self) -> int:
+        """As many row groups as hold WINDOW_BYTES of (compressed) image data, from the footers."""
+        largest = 1
+        for f, g in self._groups:
+            group = self._meta[f].row_group(g)
+            largest = max(largest, sum(group.column(k).total_compressed_size for k in range(group.num_columns)
+                                       if group.column(k).path_in_schema.split(".")[0] == self.image_column))
+        return max(1, min(MAX_WINDOW, WINDOW_BYTES // largest))
 
     def _reset(self) -> None:
         self._pid = os.getpid()

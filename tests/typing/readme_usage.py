@@ -19,6 +19,7 @@ from dali_pipes import (
     ImageDecodeError,
     MixUpCutMix,
     Normalize,
+    ParquetSource,
     Preprocess,
     RandomErasing,
     RandomGrayscale,
@@ -56,6 +57,10 @@ def train(model: torch.nn.Module, epochs: int) -> None:
     val = make_loader("data/val", train=False, batch_size=256, preset="imagenet", shard_padding="pad")
     make_loader("data/train", train=True, batch_size=64, preset=timm_cfg)
     make_loader("data/train", train=True, batch_size=64, preset=per_dataset, storage_options={"anon": True})
+    hub = ParquetSource("imagenet-1k/data", split="train", window=32)
+    make_loader(hub, train=True, batch_size=256, preset="imagenet")
+    make_loader("hf://datasets/uoft-cs/cifar10/plain_text/train-*.parquet", train=True, batch_size=128,
+                preset="cifar10")
     state = loader.state_dict()
     loader.load_state_dict(state)
     for epoch in range(loader.epoch, epochs):
