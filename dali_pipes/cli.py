@@ -361,8 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="stream a dataset (default: a built-in synthetic JPEG set) "
                                        "through the loader and print images/s")
-    demo.add_argument("--data", default=None, help="an ImageFolder tree, shards, a saved HF dataset, or a URL "
-                                                   "of one (default: synthetic, made and cached)")
+    demo.add_argument("--data", default=None, help="an ImageFolder tree, shards, parquet files, a saved HF dataset, "
+                                                   "or a URL of one (default: synthetic, made and cached)")
     _storage_argument(demo)
     demo.add_argument("--images", type=int, default=512, help="synthetic set size (default 512)")
     demo.add_argument("--backend", default="auto", help="auto | dali | dali-gpu | dali-cpu | torchvision")
@@ -376,8 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def source_arguments(p, optional=False):
         p.add_argument("source", nargs="?" if optional else None,
-                       help="an ImageFolder tree, a saved HF dataset, a folder of .tar shards (each a path or a "
-                            "URL: s3://, gs://, https://), or a COCO instances JSON (with --coco-images)"
+                       help="an ImageFolder tree, a saved HF dataset, a folder of .tar shards, parquet files "
+                            "(each a path or a URL: s3://, gs://, https://, hf://), or a COCO instances JSON (with --coco-images)"
                             + (" (default: the synthetic set)" if optional else ""))
         p.add_argument("--image-column", default=None, help="HF datasets: the image column")
         p.add_argument("--label-column", default=None, help="HF datasets: the label column")
@@ -386,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
         _storage_argument(p)
 
     bench = sub.add_parser("bench", help="throughput of every loader side by side (table, JSON, PNG chart)")
-    bench.add_argument("--data", default=None, help="an ImageFolder tree, saved HF dataset or shards "
+    bench.add_argument("--data", default=None, help="an ImageFolder tree, saved HF dataset, shards or parquet files "
                                                     "(default: synthetic ImageNet-like JPEGs, made and cached)")
     _storage_argument(bench)
     bench.add_argument("--images", type=int, default=512, help="synthetic set size (default 512)")

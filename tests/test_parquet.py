@@ -13,6 +13,7 @@ import torch
 
 from dali_pipes import ColorJitter, EvalTransform, ParquetSource, Preprocess, SourceError, TrainTransform, make_loader
 from dali_pipes.sampling import RowGroupPlan
+from dali_pipes.stats import compute_stats
 from dali_pipes.sources import resolve_source
 
 from . import factories
@@ -280,6 +281,9 @@ def test_convert_then_read_back_equals_the_folder(tmp_path, identity_folder):
         ids, labels, _ = collect(parquet)
         assert parquet.dataset.classes == ["ant", "cat", "dog"]
     assert sorted(ids) == sorted(identity_to_class) and labels == [identity_to_class[i] for i in ids]
+    assert compute_stats(resolve_source(tmp_path / "out"), num_workers=0) == compute_stats(
+        resolve_source(root), num_workers=0)  # per-dataset statistics: the same bytes, the same figures
+    assert main(["demo", "--data", str(tmp_path / "out"), "--epochs", "1", "--batch-size", "8", "--quiet"]) == 0
 
 
 def test_timms_streamed_hub_datasets(tmp_path, hub):
