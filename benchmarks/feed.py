@@ -5,18 +5,23 @@ Storage: the page cache (warm), the page cache dropped before every epoch (root 
 (tests/harness/latencyfs.py, mounted here: root, libfuse2, fusepy). Rows: the concurrent-read ceiling
 (threads reading the epoch's files, nothing else), the DALI feeder alone (read-ahead, header checks,
 parameter draws; no decoding), dali-cpu, dali-cpu with DALI's resampler (the GPU's graph), the
-torchvision backend, the classic DataLoader (PIL ImageFolder). Figures: images/s (median of the
+torchvision backend, the classic DataLoader (PIL ImageFolder). `--layouts` adds the same images as
+Hub-style parquet files (`window` 1, so each epoch reads them again) and WebDataset shards, each on
+the same storages (the feeder-alone and classic rows are the tree's). Figures: images/s (median of the
 timed epochs after a warm-up), the training thread's time per batch inside the feeder, peak RSS.
 
     python benchmarks/feed.py [--images 2048] [--batch-size 256] [--delays-ms 0 2 10] [--repeats 2]
+                              [--layouts folder parquet shards]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,8 +30,9 @@ from types import SimpleNamespace
 
 import psutil
 
-from dali_pipes import PRESETS, make_loader
+from dali_pipes import PRESETS, ParquetSource, make_loader
 from dali_pipes.bench.runner import _classic_loader, loader_choice
+from dali_pipes.convert import convert_to_parquet, convert_to_shards
 from dali_pipes.dali.pipeline import BatchFeeder
 from dali_pipes.dali.prefetch import default_read_threads
 from dali_pipes.sampling import EpochPlan
@@ -82,13 +88,15 @@ def feeder_alone(root: Path, batch_size: int, repeats: int, prepare) -> tuple[fl
     return statistics.median(rates), 1e3 * statistics.median(calls)
 
 
-def loader_rate(root: Path, contender: str, batch_size: int, threads: int, repeats: int, prepare):
+def loader_rate(root: Path, contender: str, batch_size: int, threads: int, repeats: int, prepare,
+                layout: str = "folder"):
     """(images/s, the training thread's median ms per call of the DALI feeder or None, peak RSS MiB)."""
     me, peak = psutil.Process(), 0
     if contender == "classic":
         loader, closing = _classic_loader(root, True, batch_size, threads), None
     else:
-        loader = make_loader(root, train=True, batch_size=batch_size, seed=0, num_threads=threads,
+        source = ParquetSource(root, window=1) if layout == "parquet" else root
+        loader = make_loader(source, train=True, batch_size=batch_size, seed=0, num_threads=threads,
                              **loader_choice(contender))
         closing = loader
     feeder = getattr(getattr(loader, "engine", None), "_feeder", None)
@@ -126,9 +134,18 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="decode threads / workers (default: cores)")
     parser.add_argument("--contenders", nargs="+", default=["dali-cpu", "dali-cpu:dali", "torchvision", "classic"])
+    parser.add_argument("--layouts", nargs="+", default=["folder"], choices=["folder", "parquet", "shards"])
     args = parser.parse_args()
     threads = args.threads or len(os.sched_getaffinity(0))
-    data = make_synthetic_imagefolder(num_images=args.images)
+    folder = make_synthetic_imagefolder(num_images=args.images)
+    work = Path(tempfile.mkdtemp(prefix="dali-pipes-feed-"))
+    layouts = {"folder": folder}
+    if "parquet" in args.layouts:
+        convert_to_parquet(resolve_source(folder), work / "parquet", shard_size=100)  # the Hub's older row groups
+        layouts["parquet"] = work / "parquet" / "data"
+    if "shards" in args.layouts:
+        convert_to_shards(resolve_source(folder), work / "shards", shard_size=256)
+        layouts["shards"] = work / "shards"
     storages = [("page cache", None, lambda: None)]
     if drop_caches():
         storages.append(("page cache dropped", None, drop_caches))
@@ -145,20 +162,27 @@ def main() -> int:
     print("| storage | row | images/s | training thread ms/batch | peak RSS MiB |")
     print("| --- | --- | ---: | ---: | ---: |")
     for name, delay, prepare in storages:
-        mount = LatencyMount(data, delay, count=False) if delay is not None else None
-        root = mount.point if mount else data
-        try:
-            top = ceiling(root, readers, prepare)
-            print(f"| {name} | ceiling: {readers} threads read | {top:,.0f} | | |", flush=True)
-            rate, ms = feeder_alone(root, args.batch_size, args.repeats, prepare)
-            print(f"| {name} | the feeder alone | {rate:,.0f} | {ms:.2f} | |", flush=True)
-            for contender in args.contenders:
-                rate, ms, rss = loader_rate(root, contender, args.batch_size, threads, args.repeats, prepare)
-                shown = f"{ms:.2f}" if ms is not None else ""
-                print(f"| {name} | {contender} | {rate:,.0f} | {shown} | {rss:,.0f} |", flush=True)
-        finally:
-            if mount:
-                mount.close()
+        for layout in args.layouts:
+            data = layouts[layout]
+            mount = LatencyMount(data, delay, count=False) if delay is not None else None
+            root = mount.point if mount else data
+            try:
+                top = ceiling(root, readers, prepare)
+                print(f"| {name} | {layout}: ceiling, {readers} threads read | {top:,.0f} | | |", flush=True)
+                if layout == "folder":
+                    rate, ms = feeder_alone(root, args.batch_size, args.repeats, prepare)
+                    print(f"| {name} | folder: the feeder alone | {rate:,.0f} | {ms:.2f} | |", flush=True)
+                for contender in args.contenders:
+                    if contender == "classic" and layout != "folder":
+                        continue
+                    rate, ms, rss = loader_rate(root, contender, args.batch_size, threads, args.repeats, prepare,
+                                                layout)
+                    shown = f"{ms:.2f}" if ms is not None else ""
+                    print(f"| {name} | {layout}: {contender} | {rate:,.0f} | {shown} | {rss:,.0f} |", flush=True)
+            finally:
+                if mount:
+                    mount.close()
+    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
