@@ -34,7 +34,7 @@ from dali_pipes import PRESETS, ParquetSource, make_loader
 from dali_pipes.bench.runner import _classic_loader, loader_choice
 from dali_pipes.convert import convert_to_parquet, convert_to_shards
 from dali_pipes.dali.pipeline import BatchFeeder
-from dali_pipes.dali.prefetch import default_read_threads
+from dali_pipes.readers import default_read_threads
 from dali_pipes.sampling import EpochPlan
 from dali_pipes.sources import resolve_source
 from dali_pipes.state import LoaderState
@@ -50,14 +50,15 @@ def drop_caches() -> bool:
         return False
 
 
-def ceiling(root: Path, threads: int, prepare) -> float:
-    """Images/s of `threads` threads reading every file once (the storage's concurrent ceiling)."""
+def ceiling(root: Path, threads: int, prepare, images: int) -> float:
+    """Images/s of `threads` threads reading every file under `root` once (the storage's concurrent
+    ceiling): `images` over the seconds it takes."""
     files = [p for p in sorted(root.rglob("*")) if p.is_file()]
     prepare()
     start = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(Path.read_bytes, files))
-    return len(files) / (time.perf_counter() - start)
+    return images / (time.perf_counter() - start)
 
 
 def feeder_alone(root: Path, batch_size: int, repeats: int, prepare) -> tuple[float, float]:
@@ -117,6 +118,8 @@ def loader_rate(root: Path, contender: str, batch_size: int, threads: int, repea
     finally:
         if closing is not None:
             closing.close()
+        elif getattr(loader, "_iterator", None) is not None:  # the classic loader's persistent workers
+            loader._iterator._shutdown_workers()
     if feeder is not None and feeder.call_seconds:
         waited = 1e3 * statistics.median(feeder.call_seconds)
     return statistics.median(rates), waited, peak / 2**20
@@ -167,7 +170,7 @@ def main() -> int:
             mount = LatencyMount(data, delay, count=False) if delay is not None else None
             root = mount.point if mount else data
             try:
-                top = ceiling(root, readers, prepare)
+                top = ceiling(root, readers, prepare, args.images)
                 print(f"| {name} | {layout}: ceiling, {readers} threads read | {top:,.0f} | | |", flush=True)
                 if layout == "folder":
                     rate, ms = feeder_alone(root, args.batch_size, args.repeats, prepare)

@@ -377,7 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     def source_arguments(p, optional=False):
         p.add_argument("source", nargs="?" if optional else None,
                        help="an ImageFolder tree, a saved HF dataset, a folder of .tar shards, parquet files "
-                            "(each a path or a URL: s3://, gs://, https://, hf://), or a COCO instances JSON (with --coco-images)"
+                            "(each a path or a URL: s3://, gs://, https://, hf://), or a COCO instances JSON "
+                            "(with --coco-images)"
                             + (" (default: the synthetic set)" if optional else ""))
         p.add_argument("--image-column", default=None, help="HF datasets: the image column")
         p.add_argument("--label-column", default=None, help="HF datasets: the label column")

@@ -118,7 +118,8 @@ def make_loader(
     `read_threads`, `read_ahead_bytes` (DALI backends): the coming batches are read by this many
     threads at once (default: 8 per core, 32 to 64) and prepared off the training thread, holding at
     most this many bytes ahead (default 256 MiB). The torchvision backend's workers read ahead by
-    `prefetch_factor` batches instead.
+    `prefetch_factor` batches instead, each reading a batch's files on `read_threads` threads where
+    storage is slow.
     """
     options = LoaderOptions(
         train=train, batch_size=batch_size, backend=backend, preset=preset, seed=seed, shuffle=shuffle,

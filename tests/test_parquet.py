@@ -13,8 +13,8 @@ import torch
 
 from dali_pipes import ColorJitter, EvalTransform, ParquetSource, Preprocess, SourceError, TrainTransform, make_loader
 from dali_pipes.sampling import RowGroupPlan
-from dali_pipes.stats import compute_stats
 from dali_pipes.sources import resolve_source
+from dali_pipes.stats import compute_stats
 
 from . import factories
 from .conftest import CPU_BACKENDS, collect

@@ -22,12 +22,13 @@ from ..errors import ImageDecodeError, SourceError
 from ..kernels.nodes import on_device
 from ..ops import active_ops
 from ..params import draw_train_params
+from ..readers import default_read_threads
 from ..sampling import EpochPlan
 from ..sources.base import check_encoded, has_batch_reads, read_batch
 from ..sources.header import DEFAULT_MAX_PIXELS, checked_size
 from ..state import LoaderState
 from . import graph
-from .prefetch import Prefetcher, default_read_threads
+from .prefetch import Prefetcher
 
 _DALI_TYPES = {"int32": types.INT32, "float32": types.FLOAT, "float64": types.FLOAT64}
 

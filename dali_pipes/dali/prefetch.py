@@ -8,34 +8,15 @@ with the epoch, on `stop()` and on `close()`.
 
 from __future__ import annotations
 
-import os
 import threading
-import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
 from ..constants import READ_AHEAD_BYTES
+from ..readers import ProbedReads, serial_map
 
 MAX_BATCHES_AHEAD = 8  # also bounds the parameter arrays of tiny images
-PROBE = 8  # reads timed before a batch's reads go to the readers
-FAST_READ_S = 100e-6  # a read this fast comes from memory: no thread hop for it
-REPROBE = 8  # batches between probes while reads are slow
-
-
-def default_read_threads() -> int:
-    """Readers mostly wait on storage, and a network filesystem serves requests in flight / latency:
-    8 per core, at least 32, at most 64. Reads from memory do not go to them (see `PROBE`), so many
-    cost nothing when storage is fast."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    return max(32, min(64, 8 * cores))
-
-
-def serial_map(fn, items) -> list:
-    return [fn(item) for item in items]
 
 
 class Prefetcher:
@@ -61,7 +42,7 @@ class Prefetcher:
         self._seen_bytes, self._seen_batches = 0, 0
         self.peak_bytes = 0  # the most prepared-but-untaken bytes held at once
         self.prepared_on_caller = 0  # batches `take` prepared itself (none while the read-ahead keeps up)
-        self._slow_streak = 0  # batches read on the readers since the last probe found slow reads
+        self._probe = ProbedReads(threads)
 
     def plan(self, batches, prepare: Callable) -> None:
         self.stop()
@@ -74,32 +55,8 @@ class Prefetcher:
         self._top_up()
 
     def _parallel_map(self, readers: ThreadPoolExecutor):
-        """`map` on the readers when reads are slow. Reads from memory (the page cache) take
-        microseconds, and many threads taking turns at the GIL for them are slower than one, so a
-        batch's first `PROBE` reads are made here and timed: when their median is under
-        `FAST_READ_S` the batch is read here; else the rest go to the readers, one contiguous chunk
-        each (a future per sample would cost more than a fast read), and the next `REPROBE - 1`
-        batches go straight to them."""
-        def run(fn, items) -> list:
-            if self.threads < 2 or len(items) <= PROBE:
-                return serial_map(fn, items)
-            head = []
-            if self._slow_streak % REPROBE == 0:
-                head, seconds = [], []
-                for item in items[:PROBE]:
-                    start = time.perf_counter()
-                    head.append(fn(item))
-                    seconds.append(time.perf_counter() - start)
-                if sorted(seconds)[PROBE // 2] < FAST_READ_S:
-                    self._slow_streak = 0
-                    return head + serial_map(fn, items[PROBE:])
-            self._slow_streak += 1
-            rest = items[len(head):]
-            chunks = min(self.threads, len(rest))
-            bounds = [len(rest) * k // chunks for k in range(chunks + 1)]
-            parts = [readers.submit(serial_map, fn, rest[lo:hi]) for lo, hi in zip(bounds, bounds[1:])]
-            return head + [out for part in parts for out in part.result()]
-        return run
+        """`map` on the readers when reads are slow (`readers.ProbedReads`)."""
+        return lambda fn, items: self._probe.run(fn, items, readers)
 
     def _estimate(self) -> int:
         return self._seen_bytes // self._seen_batches if self._seen_batches else self.budget // 2

@@ -17,8 +17,9 @@ from ..engine import Engine
 from ..errors import ImageDecodeError, SourceError
 from ..options import LoaderOptions
 from ..output import OutputStage
+from ..readers import ProcessReaders
 from ..skips import SkipLog
-from ..sources.base import read_batch
+from ..sources.base import has_batch_reads, read_batch
 from ..sources.decode import to_image_tensor
 from ..sources.header import DEFAULT_MAX_PIXELS
 from ..state import LoaderState
@@ -63,8 +64,9 @@ class TransformedSource(Dataset):
     """Sample (index, seed) -> (tensor, label): decode, then the train kernel or the eval transform."""
 
     def __init__(self, source, preprocess, train: bool, skip: bool = False,
-                 max_pixels: int | None = DEFAULT_MAX_PIXELS):
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS, read_threads: int | None = None):
         self.skip = skip
+        self.readers = ProcessReaders(read_threads)  # a batch's files at once where storage is slow
         self.max_pixels = max_pixels
         self.source = source
         self.train_kernel = TrainKernel(preprocess) if train else None
@@ -75,11 +77,12 @@ class TransformedSource(Dataset):
 
     def __getitems__(self, keys):
         """A whole batch: a source that reads batches (remote data: concurrently) reads it at once,
-        and the train kernel draws the batch's parameters at once."""
+        other files are read on threads where storage is slow (`readers`), and the train kernel
+        draws the batch's parameters at once."""
         if getattr(self.source, "transformed", False):  # the user's own dataset and transform, run as they are
             return [self.source.read(index) for index, _ in keys]
         try:
-            datas = read_batch(self.source, [index for index, _ in keys])
+            datas = self._read_all([index for index, _ in keys])
         except (ImageDecodeError, SourceError):
             datas = [None] * len(keys)  # read sample by sample: each error goes to its own sample
         decoded = [self._decode(index, data) for (index, _), data in zip(keys, datas)]
@@ -95,6 +98,11 @@ class TransformedSource(Dataset):
 
     def __getitem__(self, key):
         return self.__getitems__([key])[0]
+
+    def _read_all(self, indices) -> list:
+        if has_batch_reads(self.source) or not self.source.encoded:
+            return read_batch(self.source, indices)  # its own batched read, or arrays in memory
+        return self.readers.map(self.source.read, indices)
 
     def _decode(self, index: int, data):
         """The sample's uint8 (3, H, W) image, or what was skipped (on_error="skip")."""
@@ -123,7 +131,7 @@ class TorchvisionEngine(Engine):
         self._sampler = PlannedBatchSampler(state)
         self._loader = DataLoader(
             TransformedSource(source, preprocess, options.train, skip=options.on_error == "skip",
-                              max_pixels=options.max_pixels),
+                              max_pixels=options.max_pixels, read_threads=options.read_threads),
             batch_sampler=self._sampler,
             collate_fn=collate_readable,
             num_workers=num_workers,
