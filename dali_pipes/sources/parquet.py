@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob as globlib
 import hashlib
+import io
 import os
 import posixpath
 import re
@@ -24,12 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SourceError
+from ..readers import ProcessReaders
 from .hf import IMAGE_COLUMNS, LABEL_COLUMNS, _feature_kind, _multi_hot, _pick
 from .labels import class_names, integer_labels
 
 WINDOW_BYTES = 256 * 2**20  # the default window: as many row groups as hold this much image data
 MAX_WINDOW = 64
 GROUP_READERS = 8  # row groups read at once per process
+PART = 256 * 2**10  # a row group's bytes are fetched in pieces of this size, at once where storage is slow
 _SHARD_NAME = re.compile(r"^(?P<split>[A-Za-z0-9_.]+?)-\d{5}-of-\d{5}\.parquet$")
 
 
@@ -78,6 +81,8 @@ class _Files:
                               f"'{location}/data/{splits[-1]}-*.parquet'")
         self.paths = sorted(paths)
         self.location = str(location)
+        self.sizes: dict[str, int] = {}
+        self.readers = ProcessReaders(16)
 
     @staticmethod
     def _local_paths(location: str) -> list[str]:
@@ -116,13 +121,42 @@ class _Files:
             raise SourceError(f"{what}: {err}") from None
 
     def stamp(self, path: str) -> str:
+        """What tells the file changed (its size and mtime or ETag); records its size."""
         if self.store is None:
             stat = os.stat(path)
+            self.sizes[path] = stat.st_size
             return f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}"
         from ..storage import object_stamp
 
         info = self.store.call(f"file {self.name(path)}", self.store.fs.info, path)
+        self.sizes[path] = int(info["size"])
         return f"{self.name(path)}:{object_stamp(info)}"
+
+    def fetch(self, path: str, start: int, end: int, what: str) -> bytes:
+        """Bytes [start, end) of the file, in PART-sized pieces read at once: by the store's
+        concurrent, retried ranged reads, or locally on reader threads where storage is slow."""
+        bounds = list(range(start, end, PART)) + [end]
+        if self.store is not None:
+            parts = self.store.fetch([path] * (len(bounds) - 1), bounds[:-1], bounds[1:])
+            failed = [part for part in parts if isinstance(part, BaseException)]
+            if failed:
+                raise SourceError(f"{what}: {failed[0]}")
+            return b"".join(parts)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as err:
+            raise SourceError(f"{what}: {err}") from None
+        try:
+            parts = self.readers.map(lambda lo_hi: os.pread(fd, lo_hi[1] - lo_hi[0], lo_hi[0]),
+                                     list(zip(bounds[:-1], bounds[1:])))
+        except OSError as err:
+            raise SourceError(f"{what}: {err}") from None
+        finally:
+            os.close(fd)
+        data = b"".join(parts)
+        if len(data) != end - start:
+            raise SourceError(f"{what}: the file ends early ({len(data)} of {end - start} bytes)")
+        return data
 
 
 class ParquetSource:
@@ -236,24 +270,46 @@ class ParquetSource:
         return f"{self._files.name(self._files.paths[f])} row group {g} row {row} (column {self.image_column!r})"
 
     def _load(self, group: int) -> list:
-        """The image bytes of every row of one row group (a SourceError in place of a row without them)."""
+        """The image bytes of every row of one row group (a SourceError in place of a row without
+        them): the image column's byte range fetched at once (`_Files.fetch`), then decoded by
+        pyarrow from memory."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         f, g = self._groups[group]
         path = self._files.paths[f]
         what = f"{self._files.name(path)} row group {g}"
-
-        def read(file):
-            return pq.ParquetFile(file, metadata=self._meta[f]).read_row_group(g, columns=[self.image_column])
-
-        column = self._files.call(f"reading column {self.image_column!r} of {what}", read, path).column(
-            self.image_column)
+        start, end = self._chunk_range(f, g)
+        window = _Window(self._files.fetch(path, start, end, f"reading column {self.image_column!r} of {what}"),
+                         start, self._files.sizes[path])
+        columns = [self.image_column]
+        try:
+            table = pq.ParquetFile(window, metadata=self._meta[f]).read_row_group(g, columns=columns)
+        except _OutsideWindow:  # a writer whose reader wants more than the chunks: read the file itself
+            table = self._files.call(f"reading column {self.image_column!r} of {what}", lambda file: pq.ParquetFile(
+                file, metadata=self._meta[f]).read_row_group(g, columns=columns), path)
+        except (OSError, pa.ArrowException) as err:
+            raise SourceError(f"reading column {self.image_column!r} of {what}: {err}") from None
+        column = table.column(self.image_column)
         if pa.types.is_struct(column.type):
             column = column.combine_chunks().field("bytes")
         cells = column.to_pylist()
         return [cell if cell else SourceError(f"{self.describe(int(self._starts[group]) + r)}: the cell holds no "
                                               "encoded image bytes") for r, cell in enumerate(cells)]
+
+    def _chunk_range(self, f: int, g: int) -> tuple[int, int]:
+        """[start, end) of the image column's chunks in row group `g` of file `f` (from the footer)."""
+        group = self._meta[f].row_group(g)
+        starts, ends = [], []
+        for k in range(group.num_columns):
+            chunk = group.column(k)
+            if chunk.path_in_schema.split(".")[0] != self.image_column:
+                continue
+            first = chunk.dictionary_page_offset if chunk.has_dictionary_page and chunk.dictionary_page_offset \
+                else chunk.data_page_offset
+            starts.append(first)
+            ends.append(first + chunk.total_compressed_size)
+        return min(starts), max(ends)
 
     def _groups_of(self, groups) -> dict[int, list | SourceError]:
         """Each row group's rows, read on the reader threads where not kept; failures in place."""
@@ -351,3 +407,43 @@ def iterable_source(dataset, **options) -> ParquetSource:
     if storage is not None and not any("://" in f for f in files):
         storage = None
     return ParquetSource(files, features=dataset.features, storage_options=storage, **options)
+
+
+class _OutsideWindow(OSError):
+    """pyarrow read beyond the fetched byte range."""
+
+
+class _Window(io.RawIOBase):
+    """A read-only file of `size` bytes of which only [start, start + len(data)) is held: what
+    pyarrow reads of a row group's column once its byte range is fetched (a read elsewhere fails,
+    naming the offset)."""
+
+    def __init__(self, data: bytes, start: int, size: int):
+        super().__init__()
+        self._data, self._start, self._size, self._pos = memoryview(data), start, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        want = min(len(buffer), self._size - self._pos)
+        if want <= 0:
+            return 0
+        lo = self._pos - self._start
+        if lo < 0 or lo + want > len(self._data):
+            raise _OutsideWindow(f"read of {want} bytes at offset {self._pos}: outside the column's byte range "
+                          f"[{self._start}, {self._start + len(self._data)})")
+        buffer[:want] = self._data[lo: lo + want]
+        self._pos += want
+        return want
