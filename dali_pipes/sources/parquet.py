@@ -32,7 +32,8 @@ from .labels import class_names, integer_labels
 WINDOW_BYTES = 256 * 2**20  # the default window: as many row groups as hold this much image data
 MAX_WINDOW = 64
 GROUP_READERS = 8  # row groups read at once per process
-PART = 256 * 2**10  # a row group's bytes are fetched in pieces of this size, at once where storage is slow
+PART = 256 * 2**10  # a row group's bytes are read in pieces of this size, at once where storage is slow
+REMOTE_PART = 2 * 2**20  # ... and fetched from object storage in these (fewer requests; each one pays a round trip)
 _SHARD_NAME = re.compile(r"^(?P<split>[A-Za-z0-9_.]+?)-\d{5}-of-\d{5}\.parquet$")
 
 
@@ -133,9 +134,9 @@ class _Files:
         return f"{self.name(path)}:{object_stamp(info)}"
 
     def fetch(self, path: str, start: int, end: int, what: str) -> bytes:
-        """Bytes [start, end) of the file, in PART-sized pieces read at once: by the store's
-        concurrent, retried ranged reads, or locally on reader threads where storage is slow."""
-        bounds = list(range(start, end, PART)) + [end]
+        """Bytes [start, end) of the file, in pieces read at once: by the store's concurrent,
+        retried ranged reads, or locally on reader threads where storage is slow."""
+        bounds = list(range(start, end, PART if self.store is None else REMOTE_PART)) + [end]
         if self.store is not None:
             parts = self.store.fetch([path] * (len(bounds) - 1), bounds[:-1], bounds[1:])
             failed = [part for part in parts if isinstance(part, BaseException)]
