@@ -22,6 +22,7 @@ from .ops.grayscale import RandomGrayscale
 from .ops.timm_augment import TimmAugment
 from .sources import ArraySource, HFDatasetSource, ImageFolderSource, ParquetSource
 from .sources.coco import CocoSource
+from .sources.stream import StreamedSource
 from .sources.webdataset import WebDatasetSource
 from .stats import DatasetStats, cached_stats, compute_stats
 from .translate import Translation, UntranslatableTransform, from_torchvision
@@ -62,6 +63,7 @@ __all__ = [
     "CocoSource",
     "WebDatasetSource",
     "ParquetSource",
+    "StreamedSource",
     "DatasetStats",
     "compute_stats",
     "cached_stats",

@@ -8,6 +8,7 @@ import os
 import warnings
 from dataclasses import replace
 
+import numpy as np
 import torch
 
 from .backend import resolve_backend
@@ -168,6 +169,9 @@ def _plan(source, options: LoaderOptions, cfg: Preprocess):
     shard, shards, shard_source = detect_shard(options.shard_id, options.num_shards)
     check_sharding(shard, shards, options.shard_padding)
     src = resolve_source(source, **options.source_options())
+    seed = shared_seed(shards, random=options.train or options.shuffled) if options.seed is None else options.seed
+    if getattr(src, "sequential", False):  # a stream: its own order and division among ranks
+        return choice, src, _stream_plan(src, options, seed, shard, shards), shard_source
     if len(src) == 0:
         raise ValueError(f"source {src!r} has no samples")
     plan = EpochPlan(
@@ -175,7 +179,7 @@ def _plan(source, options: LoaderOptions, cfg: Preprocess):
         batch_size=options.batch_size,
         shuffle=options.shuffled,
         drop_last=options.drop_last,
-        seed=shared_seed(shards, random=options.train or options.shuffled) if options.seed is None else options.seed,
+        seed=seed,
         shard_id=shard,
         num_shards=shards,
         padding=options.shard_padding,
@@ -184,6 +188,19 @@ def _plan(source, options: LoaderOptions, cfg: Preprocess):
     if getattr(src, "row_groups", None) is not None and not plan.repeats:  # parquet: read by row groups
         plan = RowGroupPlan.of(plan, src.row_groups, src.window)
     return choice, src, plan, shard_source
+
+
+def _stream_plan(src, options: LoaderOptions, seed: int, shard: int, shards: int) -> EpochPlan:
+    """The plan of a stream (sources.stream): this rank's positions in order; the stream shuffles
+    and divides itself. The augmentation seeds differ by rank (every rank has a position k)."""
+    if options.aug_repeats:
+        raise ValueError("repeated augmentation (aug_repeats) deals each sample's copies to different ranks, which a "
+                         "stream read through its own iteration cannot")
+    share = src.bind(shard, shards, options.shard_padding, seed=seed, shuffle=options.shuffled)
+    if share == 0:
+        raise ValueError(f"source {src!r} has no samples for rank {shard} of {shards}")
+    rank_seed = int(np.random.default_rng([seed, shard]).integers(0, 2**62))
+    return EpochPlan(share, options.batch_size, shuffle=False, drop_last=options.drop_last, seed=rank_seed)
 
 
 def _build(options: LoaderOptions, src, cfg: Preprocess, plan, choice) -> Loader:

@@ -93,6 +93,9 @@ class BatchFeeder:
         when batches were left out: its first call is then aligned to `first_batch`."""
         batches = self.plan.batches(epoch)
         seeds = self.plan.batch_seeds(epoch) if self.train_cfg is not None else None
+        begin = getattr(self.source, "start_epoch", None)  # a stream (sources.stream): its epoch, its position
+        if begin is not None:
+            begin(epoch, int(batches[first_batch][0]) if first_batch < len(batches) else len(self.source))
         self._batches = batches
         self._first, self._shift, self._align = first_batch, 0, restored
         self._stopped = False

@@ -380,30 +380,28 @@ def _is_image(feature) -> bool:
     return isinstance(feature, dict) and set(feature) == {"bytes", "path"}
 
 
-def iterable_source(dataset, **options) -> ParquetSource:
+def iterable_source(dataset, **options):
     """A `datasets.IterableDataset` streaming parquet files (`load_dataset("parquet" or a Hub repo,
     streaming=True)`), read through those files: the exact order, DDP split and resume of
-    `ParquetSource`, with the dataset's own features (its ClassLabel names, casts). Refused, by
-    what stands in the way, where its examples are not the files' rows as stored."""
+    `ParquetSource`, with the dataset's own features (its ClassLabel names, casts). One whose
+    examples are not the files' rows as stored (a generator, a map, a filter, a shuffle) is read
+    through its own iteration (`sources.stream.StreamedSource`, weaker guarantees)."""
     ex = getattr(dataset, "_ex_iterable", None)  # datasets keeps the files on its examples iterable
     builder = getattr(getattr(ex, "generate_tables_fn", None), "__self__", None)
     kwargs = getattr(ex, "kwargs", {}) or {}
     files = [str(f) for f in kwargs.get("files") or []]
     parquet_builder = any(f"{c.__module__}.{c.__name__}" == "datasets.packaged_modules.parquet.parquet.Parquet"
                           for c in type(builder).__mro__)  # also a repository's subclass of it
-    if type(ex).__name__ != "ArrowExamplesIterable" or not parquet_builder or not files:
-        raise SourceError(f"this IterableDataset ({type(ex).__name__}) does not stream parquet files as they are "
-                          "stored (a map, filter, shuffle or a generator): dali-pipes reads a streamed dataset through "
-                          "its parquet files. Pass the dataset as loaded (load_dataset(..., streaming=True)), the "
-                          "files themselves (a folder, glob or list), or a datasets.Dataset")
     if getattr(dataset, "_distributed", None) is not None:
         raise SourceError("this IterableDataset went through split_dataset_by_node: pass it as loaded; dali-pipes "
-                          "divides its row groups among the ranks itself (every rank the same number of batches)")
+                          "divides it among the ranks itself (every rank the same number of batches)")
     config = getattr(builder, "config", None)
-    if getattr(config, "filters", None) is not None or any(groups is not None for groups in
-                                                          kwargs.get("row_groups_list") or []):
-        raise SourceError("this IterableDataset reads a filtered subset of its parquet files' rows: "
-                          "pass the files, or a datasets.Dataset of the subset")
+    subset = getattr(config, "filters", None) is not None or any(groups is not None for groups in
+                                                                 kwargs.get("row_groups_list") or [])
+    if type(ex).__name__ != "ArrowExamplesIterable" or not parquet_builder or not files or subset:
+        from .stream import StreamedSource  # a map, filter, shuffle, generator: its own iteration
+
+        return StreamedSource(dataset, **options)
     storage = getattr(builder, "storage_options", None) or None
     if storage is not None and not any("://" in f for f in files):
         storage = None

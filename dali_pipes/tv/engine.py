@@ -124,8 +124,11 @@ class TorchvisionEngine(Engine):
     def __init__(self, source, preprocess, state: LoaderState, skips: SkipLog, output: OutputStage,
                  options: LoaderOptions, *, device: torch.device, num_workers: int):
         """`options`: make_loader's (train, on_error and max_pixels are read here)."""
+        if getattr(source, "sequential", False):
+            num_workers = 0  # a stream is read in order by one process (workers would each read all of it)
         self.num_workers = num_workers
         self.device = device
+        self._source = source
         self._skips = skips
         self._output = output
         self._sampler = PlannedBatchSampler(state)
@@ -141,6 +144,10 @@ class TorchvisionEngine(Engine):
 
     def run_epoch(self, epoch: int, first_batch: int):
         self._sampler.epoch, self._sampler.first = epoch, first_batch
+        begin = getattr(self._source, "start_epoch", None)  # a stream (sources.stream): its epoch, its position
+        if begin is not None:
+            batches = self._sampler.loader_state.plan.batches(epoch)
+            begin(epoch, int(batches[first_batch][0]) if first_batch < len(batches) else len(self._source))
         for index, (batch, skipped) in enumerate(_worker_errors_surfaced(self._loader), start=first_batch):
             for s in skipped:
                 self._skips.note(s.where, s.reason)

@@ -24,6 +24,7 @@ from dali_pipes import (
     RandomErasing,
     RandomGrayscale,
     SourceError,
+    StreamedSource,
     TimmAugment,
     TrainTransform,
     Translation,
@@ -59,6 +60,7 @@ def train(model: torch.nn.Module, epochs: int) -> None:
     make_loader("data/train", train=True, batch_size=64, preset=per_dataset, storage_options={"anon": True})
     hub = ParquetSource("imagenet-1k/data", split="train", window=32)
     make_loader(hub, train=True, batch_size=256, preset="imagenet")
+    make_loader(StreamedSource(object(), num_samples=1000), train=True, batch_size=64)
     make_loader("hf://datasets/uoft-cs/cifar10/plain_text/train-*.parquet", train=True, batch_size=128,
                 preset="cifar10")
     state = loader.state_dict()
