@@ -320,3 +320,34 @@ def test_timms_streamed_hub_datasets(tmp_path, hub):
     assert isinstance(loader.loader.dataset, ParquetSource) and len(loader) == 5  # timm trains with drop_last
     ids, labels, _ = collect(loader)
     assert len(set(ids)) == 20 and set(ids) <= set(range(N)) and labels == [label_of(i) for i in ids]
+
+
+@pytest.mark.parametrize("fault", [503, "reset"])
+def test_transient_faults_on_a_url_are_retried(tmp_path, hub, fault):
+    """A loopback HTTP server behind a proxy that fails reads of one shard: retried, nothing changes."""
+    from tests.harness.servers import FaultyProxy, HTTPServer
+
+    served = tmp_path / "served"
+    served.mkdir()
+    for path in train_files(hub):
+        (served / Path(path).name).write_bytes(Path(path).read_bytes())
+    kw = dict(train=True, batch_size=4, backend="dali-cpu", seed=5, preset=SMALL, num_threads=2)
+    with make_loader(hub / "data" / "train-*.parquet", **kw) as local:
+        expected = collect(local)
+    with HTTPServer(served) as server, FaultyProxy(server.url) as proxy:
+        with make_loader(f"{proxy.url}/", **kw) as loader:
+            proxy.fail("train-00002", 3, fault)  # the footers and labels are read: now the images
+            assert collect(loader) == expected
+        assert proxy.failed == 3
+
+
+def test_the_kept_row_groups_stay_within_the_window(hub):
+    source = ParquetSource(hub, split="train", window=1)
+    with make_loader(source, train=True, batch_size=4, backend="torchvision", preset=SMALL) as loader:
+        plan = loader.plan
+    assert isinstance(plan, RowGroupPlan) and plan.window == 1
+    most = 0
+    for batch in plan.batches(0):
+        source.read_batch(batch)
+        most = max(most, len(source._cache))
+    assert most <= 2 * source.window + 2  # two windows' row groups, and a batch's own (4 rows: 2 at most)
