@@ -351,3 +351,17 @@ def test_the_kept_row_groups_stay_within_the_window(hub):
         source.read_batch(batch)
         most = max(most, len(source._cache))
     assert most <= 2 * source.window + 2  # two windows' row groups, and a batch's own (4 rows: 2 at most)
+
+
+def test_bench_runs_every_contender_on_parquet(tmp_path, identity_folder, capsys):
+    """`dali-pipes bench --data` on Hub-style parquet: the classic contender decodes its rows with
+    PIL (as ImageFolder would the files), beside the loaders and the decode ceiling."""
+    from dali_pipes.cli import main
+
+    assert main(["convert", str(identity_folder[0]), str(tmp_path / "pq"), "--format", "parquet", "--quiet"]) == 0
+    assert main(["bench", "--data", str(tmp_path / "pq"), "--batch-size", "4", "--repeats", "1", "--threads", "2",
+                 "--modes", "train", "--contenders", "dali-cpu", "torchvision", "classic-torchvision", "decode-only",
+                 "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    for contender in ("dali-cpu", "torchvision", "classic-torchvision", "decode-only"):
+        assert f"| train | {contender} |" in printed

@@ -10,7 +10,9 @@ Timings are ratios measured side by side: never assertions in tests.
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import statistics
 import threading
 import time
@@ -98,11 +100,37 @@ def _classic_loader(root, train: bool, batch_size: int, workers: int, recipe=Non
     transform = T.Compose([T.RandomResizedCrop(224), T.RandomHorizontalFlip(), *pil, T.ToTensor(), normalize,
                            *tensor]) if train \
         else T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), normalize])
-    dataset = datasets.ImageFolder(str(root), transform)
+    dataset = datasets.ImageFolder(str(root), transform) if _is_image_tree(root) else _SourceImages(root, transform)
     mixer = recipe.classic_mixer(len(dataset.classes)) if recipe is not None and train else None
     return _ForkSafe(torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=train, num_workers=workers, pin_memory=torch.cuda.is_available(),
         persistent_workers=workers > 0, collate_fn=_MixingCollate(mixer) if mixer is not None else None))
+
+
+def _is_image_tree(root) -> bool:
+    from ..sources import ImageFolderSource, resolve_source
+
+    return isinstance(root, (str, os.PathLike)) and isinstance(resolve_source(root), ImageFolderSource)
+
+
+class _SourceImages(torch.utils.data.Dataset):
+    """The classic loader's dataset over data that is not an ImageFolder tree (parquet, shards, a
+    saved HF dataset): each sample's bytes decoded by PIL, then the transform, as ImageFolder does."""
+
+    def __init__(self, root, transform):
+        from ..sources import resolve_source
+
+        self.source, self.transform = resolve_source(root), transform
+        self.classes = self.source.classes
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int):
+        from PIL import Image
+
+        image = Image.open(io.BytesIO(self.source.read(index))).convert("RGB")
+        return self.transform(image), int(self.source.targets[index])
 
 
 class _MixingCollate:
