@@ -365,3 +365,26 @@ def test_bench_runs_every_contender_on_parquet(tmp_path, identity_folder, capsys
     printed = capsys.readouterr().out
     for contender in ("dali-cpu", "torchvision", "classic-torchvision", "decode-only"):
         assert f"| train | {contender} |" in printed
+
+
+def test_hf_urls_through_huggingface_hubs_filesystem(tmp_path, hub):
+    """hf://datasets/ORG/NAME/... read by huggingface_hub's own HfFileSystem from a loopback server
+    answering the Hub's endpoints (what HF_ENDPOINT points it at): the same samples as the files."""
+    from tests.harness.servers import HubServer
+
+    repo = tmp_path / "hub" / "org" / "imagenet-like"
+    (repo / "data").mkdir(parents=True)
+    for path in train_files(hub):
+        (repo / "data" / Path(path).name).write_bytes(Path(path).read_bytes())
+    kw = dict(train=True, batch_size=4, backend="dali-cpu", seed=5, preset=SMALL, num_threads=2)
+    with make_loader(hub / "data" / "train-*.parquet", **kw) as local:
+        expected = collect(local)
+    with HubServer(tmp_path / "hub") as server:
+        url = "hf://datasets/org/imagenet-like/data/train-*.parquet"
+        with make_loader(url, storage_options={"endpoint": server.url}, **kw) as loader:
+            assert isinstance(loader.dataset, ParquetSource) and len(loader.dataset.classes) == 1000
+            assert loader.dataset.describe(0).startswith("hf://datasets/org/imagenet-like/data/train-00000")
+            assert collect(loader) == expected
+        with pytest.raises(SourceError, match=r"listing hf://datasets/org/imagenet-like/nothing/\*\.parquet: .*404"):
+            make_loader("hf://datasets/org/imagenet-like/nothing/*.parquet", storage_options={"endpoint": server.url},
+                        **kw)

@@ -3,6 +3,9 @@
 - `S3Server()`: moto's S3 server (`moto[server]`, what s3fs's own tests use) on a free port;
 - `HTTPServer(folder)`: an aiohttp file server with Range requests, ETags and directory index pages
   whose folder links end in "/" (as nginx's and Python's http.server's do, so fsspec can walk them);
+- `HubServer(folder)`: the Hugging Face Hub's endpoints that `huggingface_hub`'s `HfFileSystem`
+  (hf://) calls, answering for the dataset repositories laid out under `folder` (ORG/NAME/...):
+  repository info, tree listings, paths-info and `resolve` downloads with Range requests;
 - `FaultyProxy(upstream)`: a reverse proxy that adds a per-request latency and fails chosen
   requests (an HTTP status, or a dropped connection) a given number of times: the transient and
   permanent faults of real object stores, injected in front of a real server.
@@ -14,6 +17,7 @@ Needs the test extra (moto, aiohttp).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import html
 import logging
 import re
@@ -147,6 +151,93 @@ class HTTPServer(_LoopThread):
         app.router.add_route("GET", "/{path:.*}", handle)
         app.router.add_route("HEAD", "/{path:.*}", handle)
         return app
+
+
+class HubServer(_LoopThread):
+    """The Hub's file endpoints for the dataset repositories under `folder` (`folder/ORG/NAME/...`),
+    at revision "main" (one fixed commit): what `HfFileSystem(endpoint=server.url)` needs to list,
+    stat and read files (`hf://datasets/ORG/NAME/...`)."""
+
+    COMMIT = "0" * 40
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder).resolve()
+        self.requests = 0
+        super().__init__(self._app)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _entry(self, repo: Path, path: Path) -> dict:
+        rel = path.relative_to(repo).as_posix()
+        oid = hashlib.sha1(rel.encode(), usedforsecurity=False).hexdigest()
+        if path.is_dir():
+            return {"type": "directory", "path": rel, "oid": oid}
+        return {"type": "file", "path": rel, "size": path.stat().st_size, "oid": oid}
+
+    def _app(self):
+        from aiohttp import web
+
+        routes = [
+            (r"api/datasets/([^/]+/[^/]+)(?:/revision/[^/]+)?", self._info),
+            (r"api/datasets/([^/]+/[^/]+)/tree/[^/]+/?(.*)", self._tree),
+            (r"api/datasets/([^/]+/[^/]+)/paths-info/[^/]+", self._paths_info),
+            (r"datasets/([^/]+/[^/]+)/resolve/[^/]+/(.+)", self._resolve),
+        ]
+
+        async def handle(request):
+            self.requests += 1
+            for pattern, answer in routes:
+                match = re.fullmatch(pattern, request.match_info["path"])
+                if match:
+                    repo = (self.folder / match[1]).resolve()
+                    if self.folder not in repo.parents or not repo.is_dir():
+                        raise web.HTTPNotFound()
+                    return await answer(request, repo, *match.groups()[1:])
+            raise web.HTTPNotFound()
+
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", handle)
+        return app
+
+    def _inside(self, repo: Path, rel: str) -> Path:
+        from aiohttp import web
+
+        path = (repo / rel).resolve()
+        if path != repo and repo not in path.parents:
+            raise web.HTTPForbidden()
+        return path
+
+    async def _info(self, request, repo: Path):
+        from aiohttp import web
+
+        files = [self._entry(repo, p)["path"] for p in sorted(repo.rglob("*")) if p.is_file()]
+        return web.json_response({"id": repo.relative_to(self.folder).as_posix(), "sha": self.COMMIT,
+                                  "private": False, "siblings": [{"rfilename": f} for f in files]})
+
+    async def _tree(self, request, repo: Path, rel: str):
+        from aiohttp import web
+
+        base = self._inside(repo, rel)
+        if not base.is_dir():
+            raise web.HTTPNotFound()
+        found = base.rglob("*") if request.query.get("recursive", "").lower() in ("1", "true") else base.iterdir()
+        return web.json_response([self._entry(repo, p) for p in sorted(found)])
+
+    async def _paths_info(self, request, repo: Path):
+        from aiohttp import web
+
+        form = await request.post()
+        paths = [self._inside(repo, p) for p in form.getall("paths", [])]
+        return web.json_response([self._entry(repo, p) for p in paths if p.exists()])
+
+    async def _resolve(self, request, repo: Path, rel: str):
+        from aiohttp import web
+
+        path = self._inside(repo, rel)
+        if not path.is_file():
+            raise web.HTTPNotFound()
+        response = _file_response(request, path)
+        response.headers["X-Repo-Commit"] = self.COMMIT
+        return response
 
 
 def _file_response(request, path: Path):
