@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from dali_pipes import SourceError, make_loader
-from dali_pipes.convert import convert_to_shards
+from dali_pipes.convert import convert_to_parquet, convert_to_shards
 from dali_pipes.sources import resolve_source
 from dali_pipes.sources.remote import INDEX_SUFFIX, RemoteImageFolderSource, RemoteWebDatasetSource, object_stamp
 from dali_pipes.storage import Store, is_transient
@@ -32,11 +32,13 @@ BATCH = 8
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory):
-    """A photo-like ImageFolder tree (40 JPEGs, 10 classes) and the same data as 3 shards."""
+    """A photo-like ImageFolder tree (40 JPEGs, 10 classes) and the same data as 3 shards and as 3
+    parquet files in the Hub's layout."""
     folder = make_synthetic_imagefolder(num_images=40, long_side=160)
-    shards = tmp_path_factory.mktemp("store") / "shards"
-    convert_to_shards(resolve_source(str(folder)), shards, shard_size=16)
-    return {"folder": folder, "shards": shards}
+    store = tmp_path_factory.mktemp("store")
+    convert_to_shards(resolve_source(str(folder)), store / "shards", shard_size=16)
+    convert_to_parquet(resolve_source(str(folder)), store / "hub", shard_size=16)
+    return {"folder": folder, "shards": store / "shards", "parquet": store / "hub" / "data"}
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +47,7 @@ def s3(local):
         server.create_bucket("bkt")
         server.upload(local["folder"], "s3://bkt/folder")
         server.upload(local["shards"], "s3://bkt/shards")
+        server.upload(local["parquet"], "s3://bkt/parquet")
         yield server
 
 
@@ -53,6 +56,7 @@ def http(local, tmp_path_factory):
     root = tmp_path_factory.mktemp("www")
     shutil.copytree(local["folder"], root / "folder")
     shutil.copytree(local["shards"], root / "shards", ignore=shutil.ignore_patterns(f"*{INDEX_SUFFIX}"))
+    shutil.copytree(local["parquet"], root / "parquet")
     with HTTPServer(root) as server:
         yield server
 
@@ -71,7 +75,7 @@ def _epoch(source, backend, storage_options=None, **options):
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
-@pytest.mark.parametrize("layout", ["folder", "shards"])
+@pytest.mark.parametrize("layout", ["folder", "shards", "parquet"])
 @pytest.mark.parametrize("store", ["s3", "http"])
 def test_remote_data_gives_the_local_outputs_exactly(local, s3, http, store, layout, backend):
     url, options = _remote(store, s3, http, layout)
