@@ -253,8 +253,12 @@ def _cmd_bench(args) -> int:
     variants = [dict(threads=t, batch_size=args.batch_size) for t in range(1, cores + 1)] if args.sweep == "threads" \
         else [dict(threads=args.threads, batch_size=b) for b in args.batch_sizes] if args.sweep == "batch" \
         else [dict(threads=args.threads, batch_size=args.batch_size)]
-    results = []
+    results, ceilings = [], {}
     for label, root in _bench_sources(args):
+        physical = ceilings[label] = bench.physical_ceiling(root, cores)
+        print(f"== {label}: physical ceiling {physical['images_per_s']:,.0f} images/s (one core decodes "
+              f"{physical['per_core']:,.0f} images/s, {physical['megapixels_per_s_per_core']:.0f} MP/s, "
+              f"x {cores} cores)", flush=True)
         for variant in variants:
             print(f"== {label}, threads={variant['threads'] or cores}, batch={variant['batch_size']}", flush=True)
             rows = bench.run_suite(root, contenders_=names, repeats=args.repeats, modes=args.modes,
@@ -263,9 +267,10 @@ def _cmd_bench(args) -> int:
                                    **variant)
             for r in rows:
                 r.extra.update(data=label, **variant)
-            print(bench.table(rows), flush=True)
+            print(bench.table(rows, physical), flush=True)
             results += rows
-    bench.write_json(results, out / "throughput.json", machine=bench.machine(), repeats=args.repeats)
+    bench.write_json(results, out / "throughput.json", machine=bench.machine(), repeats=args.repeats,
+                     physical_ceiling=ceilings)
     bench.bar_chart(results, out / "throughput.png")
     print(f"wrote {out / 'throughput.json'} and {out / 'throughput.png'}")
     return 0

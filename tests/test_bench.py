@@ -21,6 +21,9 @@ def test_bench_writes_table_json_and_chart(tmp_path, monkeypatch, capsys):
     assert "| train | dali-cpu |" in printed and "| eval | decode-only |" in printed and "1.00x" in printed
     report = json.loads((out / "throughput.json").read_text())
     assert report["meta"]["machine"]["cpu_cores"] >= 1
+    (ceiling,) = report["meta"]["physical_ceiling"].values()  # one core's decode rate x the cores
+    assert ceiling["per_core"] > 0 and ceiling["images_per_s"] == ceiling["per_core"] * ceiling["cores"]
+    assert "physical ceiling" in printed and "| vs physical ceiling |" in printed
     rows = report["results"]
     assert {(r["contender"], r["mode"]) for r in rows} == {
         (c, m) for c in ("dali-cpu", "torchvision", "classic-torchvision", "decode-only") for m in ("train", "eval")}

@@ -348,10 +348,39 @@ def _ratio(value: float, base: float | None, fmt: str) -> str:
     return format(value / base, fmt) if base else "-"
 
 
-def table(results: list[Result]) -> str:
-    """Markdown: images/s, ratio to the classic pipeline and to the decode ceiling, CPU, memory."""
-    lines = ["| mode | contender | images/s | vs classic | vs decode ceiling | CPU util | peak RSS MB | peak GPU MB |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+def physical_ceiling(root, cores: int, limit: int = 256) -> dict:
+    """What no loader that decodes every image on this CPU can beat: one core's rate decoding these
+    files (up to `limit` of them, from memory, with libjpeg-turbo / libpng through
+    `torchvision.io.decode_image`, one thread), times the cores."""
+    from torchvision.io import ImageReadMode, decode_image
+
+    from ..sources import resolve_source
+
+    source = resolve_source(root)
+    count = min(limit, len(source))
+    datas = [torch.frombuffer(bytearray(source.read(i)), dtype=torch.uint8) for i in range(count)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        decode_image(datas[0], mode=ImageReadMode.RGB)  # warm-up
+        start = time.perf_counter()
+        for data in datas:
+            decode_image(data, mode=ImageReadMode.RGB)
+        per_core = count / (time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+    shapes = [decode_image(d, mode=ImageReadMode.RGB).shape for d in datas[:32]]
+    pixels = sum(h * w for _, h, w in shapes)
+    return {"per_core": per_core, "cores": cores, "images_per_s": per_core * cores,
+            "megapixels_per_s_per_core": per_core * pixels / min(32, count) / 1e6, "images": count}
+
+
+def table(results: list[Result], physical: dict | None = None) -> str:
+    """Markdown: images/s, ratio to the classic pipeline, to the decode-only contender and to the
+    physical ceiling (`physical_ceiling`), CPU, memory."""
+    lines = ["| mode | contender | images/s | vs classic | vs decode ceiling | vs physical ceiling | CPU util | "
+             "peak RSS MB | peak GPU MB |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for mode in ("train", "eval"):
         rows = [r for r in results if r.mode == mode]
         classic = next((r.images_per_s for r in rows if r.contender == CLASSIC), None)
@@ -359,9 +388,11 @@ def table(results: list[Result]) -> str:
         for r in rows:
             gpu = f"{r.peak_gpu_mb:.0f}" if r.peak_gpu_mb is not None else "-"
             cpu = f"{r.cpu_util:.0%}" if r.cpu_util is not None else "-"
+            top = physical["images_per_s"] if physical else None
             lines.append(f"| {mode} | {r.contender} | {r.images_per_s:.0f} | "
                          f"{_ratio(r.images_per_s, classic, '.2f')}x | "
-                         f"{_ratio(r.images_per_s, ceiling, '.0%')} | {cpu} | {r.peak_rss_mb:.0f} | {gpu} |")
+                         f"{_ratio(r.images_per_s, ceiling, '.0%')} | {_ratio(r.images_per_s, top, '.0%')} | "
+                         f"{cpu} | {r.peak_rss_mb:.0f} | {gpu} |")
     return "\n".join(lines)
 
 
