@@ -28,7 +28,8 @@ from dali_pipes.synthetic import make_synthetic_imagefolder
 
 ADDED = {
     "recipe only": {},
-    "+ color jitter 0.4": {"color_jitter": ColorJitter(0.4, 0.4, 0.4, 0.1)},
+    "+ color jitter 0.4, hue 0.1": {"color_jitter": ColorJitter(0.4, 0.4, 0.4, 0.1)},
+    "+ color jitter 0.4 (no hue)": {"color_jitter": ColorJitter(0.4, 0.4, 0.4)},
     "+ RandAugment(2, 9)": {"auto_augment": AutoAugment("randaugment")},
     "+ AutoAugment (ImageNet)": {"auto_augment": AutoAugment("autoaugment")},
     "+ TrivialAugmentWide": {"auto_augment": AutoAugment("trivialaugment")},

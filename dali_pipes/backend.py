@@ -47,9 +47,10 @@ def cuda_device(device) -> torch.device:
     return torch.device("cuda", torch.cuda.current_device())
 
 
-# ms per image of the bare train recipe on each CPU backend (2 cores, benchmarks/augment_cost.py);
-# the ops add theirs (SampleOp.cpu_cost). Ratios matter, not the machine's absolute speed.
-CPU_BASE_MS = {"dali-cpu": 0.86, "torchvision": 1.60}
+# ms per image of the bare train recipe on each CPU backend (2 cores, benchmarks/augment_cost.py, two
+# rounds in alternated order: RESULTS.md 2026-12-04); the ops add theirs (SampleOp.cpu_cost). Ratios
+# matter, not the machine's absolute speed.
+CPU_BASE_MS = {"dali-cpu": 0.69, "torchvision": 0.90}
 
 
 def cpu_estimates(train_cfg) -> dict[str, float]:

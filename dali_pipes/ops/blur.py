@@ -53,7 +53,7 @@ class Blur(SampleOp):
     timm_args = ("gaussian_blur_prob",)
 
     def cpu_cost(self, cfg):  # kernel 23, on the samples the coin picks on both CPU backends
-        return 2.6 * cfg.blur.p, 7.0 * cfg.blur.p
+        return 2.4 * cfg.blur.p, 18.0 * cfg.blur.p
 
     def check(self, cfg):
         # reflected borders need the kernel's half inside the image
