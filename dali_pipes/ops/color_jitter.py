@@ -44,6 +44,7 @@ class ColorJitter:
         return max(0.0, 1.0 - value), 1.0 + value
 
 
+_KERNELS = (F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue)
 
 
 _IDENTITY = (1.0, 1.0, 1.0, 0.0)
@@ -120,35 +121,12 @@ class ColorJitterOp(SampleOp):
         return dali_hue(pixels, h * 360.0) if rotates else pixels.to(torch.uint8)
 
     def torch(self, image, values, cfg):
-        """torchvision's ColorJitter in the sample's random order, its results computed faster: runs
-        of brightness and contrast (point ops given the contrast's grey mean) compose into one table
-        of the 256 levels, looked up once (the torch node's arithmetic); saturation and hue are
-        torchvision's kernels on the levels the table gives."""
         cj = cfg.color_jitter
         on = (cj.brightness > 0, cj.contrast > 0, cj.saturation > 0, cj.hue > 0)
-        levels, table, changed = np.asarray(image), None, False
         for k in values["jitter_order"]:  # torchvision's ColorJitter: a random order per sample
-            if not on[k]:
-                continue
-            factor = float(values["jitter"][k])
-            if k == 0:
-                table = (torch.arange(256, dtype=torch.float32) if table is None else table).mul(factor) \
-                    .clamp_(0, 255).floor_()
-            elif k == 1:
-                current = _levels(levels, table) if table is not None else torch.from_numpy(levels).float()
-                mean = torch.mean(luma(current), dim=(-3, -2, -1), keepdim=True)
-                table = (torch.arange(256, dtype=torch.float32) if table is None else table).mul(factor) \
-                    .add_(mean.view(1), alpha=1.0 - factor).clamp_(0, 255).floor_()
-            else:
-                pixels = _levels(levels, table) if table is not None else torch.from_numpy(levels).float()
-                table, changed = None, True
-                if k == 2:
-                    levels = saturation(pixels, factor).to(torch.uint8).numpy()
-                else:
-                    levels = F.adjust_hue(pixels.to(torch.uint8), factor).numpy()
-        if table is not None:
-            return torch.from_numpy(np.take(table.to(torch.uint8).numpy(), levels))
-        return torch.from_numpy(levels) if changed else image
+            if on[k]:
+                image = _KERNELS[k](image, float(values["jitter"][k]))
+        return image
 
     def add_arguments(self, parser):
         parser.add_argument("--color-jitter", type=float, nargs=4, metavar=("B", "C", "S", "H"), default=None,
