@@ -75,6 +75,18 @@ def collect(loader, **norm):
     return identities, labels, sizes
 
 
+def epoch_and_state(loader, epoch: int, taken: int):
+    """(every batch of `epoch`, the loader's state after its first `taken` batches): what a resumed
+    loader must continue exactly."""
+    loader.set_epoch(epoch)
+    whole = list(loader)
+    loader.set_epoch(epoch)
+    batches = iter(loader)
+    for _ in range(taken):
+        next(batches)
+    return whole, loader.state_dict()
+
+
 @pytest.fixture(params=CPU_BACKENDS)
 def backend(request):
     """Each CPU backend in turn (the GPU one has its own marked tests)."""

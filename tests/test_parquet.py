@@ -26,7 +26,7 @@ from dali_pipes.sources import resolve_source
 from dali_pipes.stats import compute_stats
 
 from . import factories
-from .conftest import CPU_BACKENDS, collect
+from .conftest import CPU_BACKENDS, collect, epoch_and_state
 
 N = 23
 ROWS_PER_GROUP = 3
@@ -164,13 +164,7 @@ def test_resume_mid_epoch_is_exact_and_skips_what_it_skips(hub, backend, monkeyp
     preset = Preprocess(train=TrainTransform(size=16, color_jitter=ColorJitter(0.4, 0.4, 0.4)))
     kw = dict(train=True, batch_size=4, backend=backend, seed=9, num_threads=1, preset=preset)
     with make_loader(hub / "data" / "train-*.parquet", **kw) as reference:
-        reference.set_epoch(2)
-        whole = list(reference)
-        reference.set_epoch(2)
-        it = iter(reference)
-        for _ in range(3):
-            next(it)
-        state = reference.state_dict()
+        whole, state = epoch_and_state(reference, 2, 3)
     log, real = tmp_path / "loads", ParquetSource._load
 
     def load(self, group):  # recorded in a file: the torchvision backend's workers are processes

@@ -13,7 +13,7 @@ from dali_pipes import EvalTransform, Preprocess, SourceError, StreamedSource, T
 from dali_pipes.sources import stream
 
 from . import factories
-from .conftest import CPU_BACKENDS, collect
+from .conftest import CPU_BACKENDS, collect, epoch_and_state
 
 N = 23
 SMALL = Preprocess(train=TrainTransform(size=16), eval=EvalTransform(16, 16))
@@ -86,13 +86,7 @@ def test_ranks_get_equal_shares(world):
 def test_resume_mid_epoch_is_exact(backend):
     kw = dict(train=True, batch_size=4, backend=backend, seed=9, num_threads=1, preset=SMALL)
     with make_loader(source(), **kw) as reference:
-        reference.set_epoch(1)
-        whole = list(reference)
-        reference.set_epoch(1)
-        it = iter(reference)
-        for _ in range(2):
-            next(it)
-        state = reference.state_dict()
+        whole, state = epoch_and_state(reference, 1, 2)
     with make_loader(source(), **kw) as loader:
         loader.load_state_dict(state)
         rest = list(loader)
