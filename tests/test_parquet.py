@@ -296,6 +296,9 @@ def test_convert_then_read_back_equals_the_folder(tmp_path, identity_folder):
     assert compute_stats(resolve_source(tmp_path / "out"), num_workers=0) == compute_stats(
         resolve_source(root), num_workers=0)  # per-dataset statistics: the same bytes, the same figures
     assert main(["demo", "--data", str(tmp_path / "out"), "--epochs", "1", "--batch-size", "8", "--quiet"]) == 0
+    assert main(["preview", str(tmp_path / "out"), "--out", str(tmp_path / "grid.png"), "--count", "4", "--size", "32",
+                 "--quiet"]) == 0
+    assert (tmp_path / "grid.png").stat().st_size > 0
 
 
 def test_timms_streamed_hub_datasets(tmp_path, hub):
