@@ -18,7 +18,7 @@ from .arrays import ArraySource
 from .base import Source, check_encoded, detect_layout, refuse_folder_options, sniff_format
 from .folder import ImageFolderSource
 from .hf import HFDatasetSource
-from .parquet import ParquetSource, iterable_source
+from .parquet import ParquetSource, is_glob, iterable_source
 from .timm_reader import is_timm_dataset, timm_source
 from .torchvision import base_dataset, is_torchvision_dataset, torchvision_source
 
@@ -45,7 +45,7 @@ def resolve_source(source, storage_options: dict | None = None, **options) -> So
     if isinstance(source, str) and source.startswith("file://"):
         source = source.removeprefix("file://")
     if isinstance(source, (str, os.PathLike)):
-        if isinstance(source, str) and source.endswith(".parquet") or any(ch in str(source) for ch in "*?["):
+        if isinstance(source, str) and source.endswith(".parquet") or is_glob(str(source)):
             return ParquetSource(str(source), **options)
         return _source_at_path(Path(source).expanduser(), options)
     if isinstance(source, (tuple, list)) and source and all(str(p).endswith(".parquet") for p in source):

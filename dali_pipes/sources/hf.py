@@ -54,6 +54,36 @@ def _pick(columns, preferred, accept, what: str, given):
                       f"(expected one of {list(preferred)}, or pass {what}_column=)")
 
 
+def pick_columns(features, image_column: str | None, label_column: str | None, is_image=None,
+                 images: str = "an Image feature of encoded images"):
+    """(image column, label column, label kind, its ClassLabel or None) of a dataset's `features`:
+    the given names, else the schemas' usual ones (`IMAGE_COLUMNS`, `LABEL_COLUMNS`), else the first
+    that fits; refused by name where the image column is not `is_image` or the label not class indices."""
+    from datasets import Image
+
+    is_image = is_image or (lambda f: isinstance(f, Image))
+    image = _pick(features, IMAGE_COLUMNS, is_image, "image", image_column)
+    if not is_image(features[image]):
+        raise SourceError(f"column {image!r} is {type(features[image]).__name__}, not {images}")
+    label = _pick(features, LABEL_COLUMNS, lambda f: _feature_kind(f)[0] != "other", "label", label_column)
+    kind, classlabel = _feature_kind(features[label])
+    if kind == "other":
+        raise SourceError(f"label column {label!r} is {features[label]!r}; "
+                          "expected integer class indices (ClassLabel or int) or a list of ClassLabel")
+    return image, label, kind, classlabel
+
+
+def targets_and_classes(labels, kind: str, classlabel, label_column: str, *, unlabeled: bool, name):
+    """(targets, class names) from a label column's values: multi-hot (N, K) float32 for lists of a
+    ClassLabel, else checked int64 class indices (`name(i)` says where label i came from)."""
+    if kind == "multilabel":
+        return _multi_hot(labels, len(classlabel.names)), list(classlabel.names)
+    column = f"label column {label_column!r}"
+    targets = integer_labels(labels, column, unlabeled=unlabeled, name=name)
+    names = classlabel.names if classlabel is not None else None
+    return targets, class_names(names, int(targets.max(initial=-1)) + 1, f"column {label_column!r}")
+
+
 class HFDatasetSource:
     """One split of a Hugging Face dataset (`Dataset`, not `DatasetDict`)."""
 
@@ -63,29 +93,15 @@ class HFDatasetSource:
                  unlabeled: bool = False):
         from datasets import Image
 
-        features = dataset.features
-        self.image_column = _pick(features, IMAGE_COLUMNS, lambda f: isinstance(f, Image), "image", image_column)
-        if not isinstance(features[self.image_column], Image):
-            raise SourceError(f"column {self.image_column!r} is {type(features[self.image_column]).__name__}, "
-                              "not an Image feature of encoded images")
-        self.label_column = _pick(features, LABEL_COLUMNS, lambda f: _feature_kind(f)[0] != "other",
-                                  "label", label_column)
-        kind, classlabel = _feature_kind(features[self.label_column])
-        if kind == "other":
-            raise SourceError(f"label column {self.label_column!r} is {features[self.label_column]!r}; "
-                              "expected integer class indices (ClassLabel or int) or a list of ClassLabel")
+        self.image_column, self.label_column, kind, classlabel = pick_columns(dataset.features, image_column,
+                                                                              label_column)
         self.name = getattr(dataset.info, "dataset_name", None) or "HF dataset"
         self._images = dataset.cast_column(self.image_column, Image(decode=False)).select_columns(
             [self.image_column])
         labels = dataset.select_columns([self.label_column])[self.label_column]
-        if kind == "multilabel":
-            self.targets = _multi_hot(labels, len(classlabel.names))
-            self.classes = list(classlabel.names)
-        else:
-            column = f"label column {self.label_column!r}"
-            self.targets = integer_labels(labels, column, unlabeled=unlabeled, name=lambda i: f"{column} row {i}")
-            names = classlabel.names if classlabel is not None else None
-            self.classes = class_names(names, int(self.targets.max(initial=-1)) + 1, f"column {self.label_column!r}")
+        column = f"label column {self.label_column!r}"
+        self.targets, self.classes = targets_and_classes(labels, kind, classlabel, self.label_column,
+                                                         unlabeled=unlabeled, name=lambda i: f"{column} row {i}")
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
         base = getattr(dataset, "_fingerprint", None)
         self.fingerprint = f"hf:{base}:{self.image_column}" if base else None

@@ -26,8 +26,7 @@ import numpy as np
 
 from ..errors import SourceError
 from ..readers import ProcessReaders
-from .hf import IMAGE_COLUMNS, LABEL_COLUMNS, _feature_kind, _multi_hot, _pick
-from .labels import class_names, integer_labels
+from .hf import pick_columns, targets_and_classes
 
 WINDOW_BYTES = 256 * 2**20  # the default window: as many row groups as hold this much image data
 MAX_WINDOW = 64
@@ -45,8 +44,9 @@ def split_of(path: str) -> str:
     return match["split"] if match else posixpath.basename(posixpath.dirname(path))
 
 
-def is_parquet_location(location: str, names) -> bool:
-    return location.endswith(".parquet") or any(str(name).endswith(".parquet") for name in names)
+def is_glob(location: str) -> bool:
+    """Whether a path or URL is a pattern (`*`, `?`, `[...]`) naming several files."""
+    return any(ch in location for ch in "*?[")
 
 
 class _Files:
@@ -87,7 +87,7 @@ class _Files:
 
     @staticmethod
     def _local_paths(location: str) -> list[str]:
-        if any(ch in location for ch in "*?["):
+        if is_glob(location):
             return [p for p in globlib.glob(os.path.expanduser(location), recursive=True) if p.endswith(".parquet")]
         path = Path(location).expanduser()
         if path.is_file():
@@ -98,7 +98,7 @@ class _Files:
 
     def _remote_paths(self, root: str) -> list[str]:
         store = self.store
-        if any(ch in root for ch in "*?["):
+        if is_glob(root):
             return store.call(f"listing {store.url}", store.fs.glob, root)
         if root.endswith(".parquet"):
             return [root]
@@ -187,31 +187,17 @@ class ParquetSource:
             if meta.schema.to_arrow_schema().remove_metadata() != schema.remove_metadata():
                 raise SourceError(f"{self._files.name(path)}: its columns differ from {self._files.name(paths[0])}'s")
         features = features if features is not None else Features.from_arrow_schema(schema)
-        self.image_column = _pick(features, IMAGE_COLUMNS, _is_image, "image", image_column)
-        if not _is_image(features[self.image_column]):
-            raise SourceError(f"column {self.image_column!r} is {features[self.image_column]!r}, not encoded images "
-                              "(an Image feature, a {bytes, path} struct or binary)")
-        self.label_column = _pick(features, LABEL_COLUMNS, lambda f: _feature_kind(f)[0] != "other", "label",
-                                  label_column)
-        kind, classlabel = _feature_kind(features[self.label_column])
-        if kind == "other":
-            raise SourceError(f"label column {self.label_column!r} is {features[self.label_column]!r}; expected "
-                              "integer class indices (ClassLabel or int) or a list of ClassLabel")
+        self.image_column, self.label_column, kind, classlabel = pick_columns(
+            features, image_column, label_column, _is_image,
+            images="encoded images (an Image feature, a {bytes, path} struct or binary)")
         # (file, row group) of each row group in index order, and their first rows
         self._groups = [(f, g) for f, meta in enumerate(self._meta) for g in range(meta.num_row_groups)]
         self.row_groups = tuple(self._meta[f].row_group(g).num_rows for f, g in self._groups)
         self._starts = np.concatenate([[0], np.cumsum(self.row_groups)]).astype(np.int64)
         self.window = window or self._default_window()
-        labels = self._read_labels()
-        if kind == "multilabel":
-            self.targets = _multi_hot(labels, len(classlabel.names))
-            self.classes = list(classlabel.names)
-        else:
-            column = f"label column {self.label_column!r}"
-            self.targets = integer_labels(labels, column, unlabeled=unlabeled, name=lambda i: f"{self.describe(i)}: "
-                                          f"its label")
-            names = classlabel.names if classlabel is not None else None
-            self.classes = class_names(names, int(self.targets.max(initial=-1)) + 1, column)
+        self.targets, self.classes = targets_and_classes(self._read_labels(), kind, classlabel, self.label_column,
+                                                         unlabeled=unlabeled,
+                                                         name=lambda i: f"{self.describe(i)}: its label")
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
         digest = hashlib.sha1(usedforsecurity=False)
         for path in paths:
@@ -220,14 +206,17 @@ class ParquetSource:
         self.data_dir = os.path.dirname(paths[0]) if self._files.store is None else None
         self._reset()
 
+    def _image_chunks(self, f: int, g: int) -> list:
+        """The footer's column chunks of the image column (a struct's fields are chunks of their own)
+        in row group `g` of file `f`."""
+        group = self._meta[f].row_group(g)
+        chunks = [group.column(k) for k in range(group.num_columns)]
+        return [chunk for chunk in chunks if chunk.path_in_schema.split(".")[0] == self.image_column]
+
     def _default_window(self) -> int:
         """As many row groups as hold WINDOW_BYTES of (compressed) image data, from the footers."""
-        largest = 1
-        for f, g in self._groups:
-            group = self._meta[f].row_group(g)
-            largest = max(largest, sum(group.column(k).total_compressed_size for k in range(group.num_columns)
-                                       if group.column(k).path_in_schema.split(".")[0] == self.image_column))
-        return max(1, min(MAX_WINDOW, WINDOW_BYTES // largest))
+        largest = max(sum(chunk.total_compressed_size for chunk in self._image_chunks(f, g)) for f, g in self._groups)
+        return max(1, min(MAX_WINDOW, WINDOW_BYTES // max(1, largest)))
 
     def _reset(self) -> None:
         self._pid = os.getpid()
@@ -300,12 +289,8 @@ class ParquetSource:
 
     def _chunk_range(self, f: int, g: int) -> tuple[int, int]:
         """[start, end) of the image column's chunks in row group `g` of file `f` (from the footer)."""
-        group = self._meta[f].row_group(g)
         starts, ends = [], []
-        for k in range(group.num_columns):
-            chunk = group.column(k)
-            if chunk.path_in_schema.split(".")[0] != self.image_column:
-                continue
+        for chunk in self._image_chunks(f, g):
             first = chunk.dictionary_page_offset if chunk.has_dictionary_page and chunk.dictionary_page_offset \
                 else chunk.data_page_offset
             starts.append(first)

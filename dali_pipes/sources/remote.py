@@ -21,7 +21,7 @@ from ..cache import FilePlace, default_cache_dir, stamped
 from ..errors import SourceError
 from ..storage import Store, etag_of, object_stamp
 from .base import detect_layout, refuse_folder_options
-from .parquet import ParquetSource
+from .parquet import ParquetSource, is_glob
 from .webdataset import WebDatasetSource, build_index, index_if_current
 
 INDEX_SUFFIX = ".dpidx.json"
@@ -209,7 +209,7 @@ def resolve_url_source(url: str, storage_options: dict | None = None, **options)
     fs, root = store.fs, store.root
     if root.endswith(".tar"):
         return RemoteWebDatasetSource(url, storage_options, **options)
-    if root.endswith(".parquet") or any(ch in root for ch in "*?["):
+    if root.endswith(".parquet") or is_glob(root):
         return ParquetSource(url, storage_options=storage_options, **options)
     entries = store.call(f"listing {store.url}", fs.ls, root, detail=True)
     if not entries:

@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 
 from ..errors import SourceError
-from .hf import IMAGE_COLUMNS, LABEL_COLUMNS, _feature_kind, _pick
+from .hf import pick_columns
 
 SHUFFLE_BUFFER = 4096  # timm's hfids default
 HELD = 4096  # rows pulled ahead of the positions asked for, at most (read-ahead asks out of order)
@@ -45,11 +45,8 @@ class StreamedSource:
         if features is None:
             raise SourceError("this IterableDataset does not declare its features: give it features= (an Image "
                               "column and a ClassLabel or int label)")
-        self.image_column = _pick(features, IMAGE_COLUMNS, lambda f: isinstance(f, Image), "image", image_column)
-        self.label_column = _pick(features, LABEL_COLUMNS, lambda f: _feature_kind(f)[0] in ("classlabel", "int"),
-                                  "label", label_column)
-        kind, classlabel = _feature_kind(features[self.label_column])
-        if kind not in ("classlabel", "int"):
+        self.image_column, self.label_column, kind, classlabel = pick_columns(features, image_column, label_column)
+        if kind == "multilabel":
             raise SourceError(f"label column {self.label_column!r} is {features[self.label_column]!r}; a streamed "
                               "dataset needs integer class indices (ClassLabel or int)")
         self.num_total = num_samples or _split_size(dataset)
