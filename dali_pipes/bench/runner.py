@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import statistics
 import threading
 import time
@@ -100,27 +99,23 @@ def _classic_loader(root, train: bool, batch_size: int, workers: int, recipe=Non
     transform = T.Compose([T.RandomResizedCrop(224), T.RandomHorizontalFlip(), *pil, T.ToTensor(), normalize,
                            *tensor]) if train \
         else T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), normalize])
-    dataset = datasets.ImageFolder(str(root), transform) if _is_image_tree(root) else _SourceImages(root, transform)
+    from ..sources import ImageFolderSource, resolve_source
+
+    source = resolve_source(root)
+    dataset = datasets.ImageFolder(str(root), transform) if isinstance(source, ImageFolderSource) \
+        else _SourceImages(source, transform)
     mixer = recipe.classic_mixer(len(dataset.classes)) if recipe is not None and train else None
     return _ForkSafe(torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=train, num_workers=workers, pin_memory=torch.cuda.is_available(),
         persistent_workers=workers > 0, collate_fn=_MixingCollate(mixer) if mixer is not None else None))
 
 
-def _is_image_tree(root) -> bool:
-    from ..sources import ImageFolderSource, resolve_source
-
-    return isinstance(root, (str, os.PathLike)) and isinstance(resolve_source(root), ImageFolderSource)
-
-
 class _SourceImages(torch.utils.data.Dataset):
     """The classic loader's dataset over data that is not an ImageFolder tree (parquet, shards, a
     saved HF dataset): each sample's bytes decoded by PIL, then the transform, as ImageFolder does."""
 
-    def __init__(self, root, transform):
-        from ..sources import resolve_source
-
-        self.source, self.transform = resolve_source(root), transform
+    def __init__(self, source, transform):
+        self.source, self.transform = source, transform
         self.classes = self.source.classes
 
     def __len__(self) -> int:
@@ -361,18 +356,17 @@ def physical_ceiling(root, cores: int, limit: int = 256) -> dict:
     datas = [torch.frombuffer(bytearray(source.read(i)), dtype=torch.uint8) for i in range(count)]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    pixels = 0
     try:
         decode_image(datas[0], mode=ImageReadMode.RGB)  # warm-up
         start = time.perf_counter()
         for data in datas:
-            decode_image(data, mode=ImageReadMode.RGB)
+            pixels += decode_image(data, mode=ImageReadMode.RGB)[0].numel()
         per_core = count / (time.perf_counter() - start)
     finally:
         torch.set_num_threads(threads)
-    shapes = [decode_image(d, mode=ImageReadMode.RGB).shape for d in datas[:32]]
-    pixels = sum(h * w for _, h, w in shapes)
     return {"per_core": per_core, "cores": cores, "images_per_s": per_core * cores,
-            "megapixels_per_s_per_core": per_core * pixels / min(32, count) / 1e6, "images": count}
+            "megapixels_per_s_per_core": per_core * pixels / count / 1e6, "images": count}
 
 
 def table(results: list[Result], physical: dict | None = None) -> str:

@@ -24,7 +24,7 @@ from ..ops import active_ops
 from ..params import draw_train_params
 from ..readers import default_read_threads
 from ..sampling import EpochPlan
-from ..sources.base import check_encoded, has_batch_reads, read_batch
+from ..sources.base import check_encoded, has_batch_reads, read_batch, start_epoch
 from ..sources.header import DEFAULT_MAX_PIXELS, checked_size
 from ..state import LoaderState
 from . import graph
@@ -93,9 +93,7 @@ class BatchFeeder:
         when batches were left out: its first call is then aligned to `first_batch`."""
         batches = self.plan.batches(epoch)
         seeds = self.plan.batch_seeds(epoch) if self.train_cfg is not None else None
-        begin = getattr(self.source, "start_epoch", None)  # a stream (sources.stream): its epoch, its position
-        if begin is not None:
-            begin(epoch, int(batches[first_batch][0]) if first_batch < len(batches) else len(self.source))
+        start_epoch(self.source, self.plan, epoch, first_batch)
         self._batches = batches
         self._first, self._shift, self._align = first_batch, 0, restored
         self._stopped = False

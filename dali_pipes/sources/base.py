@@ -97,6 +97,15 @@ def read_batch(source, indices) -> list:
     return batched(indices) if batched is not None else [source.read(int(i)) for i in indices]
 
 
+def start_epoch(source, plan, epoch: int, first_batch: int) -> None:
+    """Tell a source that reads positions in order (`start_epoch`: sources.stream) that `epoch`
+    starts, at the first position of the plan's batch `first_batch` (a resume) or past the end."""
+    begin = getattr(source, "start_epoch", None)
+    if begin is not None:
+        batches = plan.batches(epoch)
+        begin(epoch, int(batches[first_batch][0]) if first_batch < len(batches) else len(source))
+
+
 def source_fingerprint(source) -> str | None:
     return getattr(source, "fingerprint", None)
 

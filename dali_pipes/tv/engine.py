@@ -19,7 +19,7 @@ from ..options import LoaderOptions
 from ..output import OutputStage
 from ..readers import ProcessReaders
 from ..skips import SkipLog
-from ..sources.base import has_batch_reads, read_batch
+from ..sources.base import has_batch_reads, read_batch, start_epoch
 from ..sources.decode import to_image_tensor
 from ..sources.header import DEFAULT_MAX_PIXELS
 from ..state import LoaderState
@@ -144,10 +144,7 @@ class TorchvisionEngine(Engine):
 
     def run_epoch(self, epoch: int, first_batch: int):
         self._sampler.epoch, self._sampler.first = epoch, first_batch
-        begin = getattr(self._source, "start_epoch", None)  # a stream (sources.stream): its epoch, its position
-        if begin is not None:
-            batches = self._sampler.loader_state.plan.batches(epoch)
-            begin(epoch, int(batches[first_batch][0]) if first_batch < len(batches) else len(self._source))
+        start_epoch(self._source, self._sampler.loader_state.plan, epoch, first_batch)
         for index, (batch, skipped) in enumerate(_worker_errors_surfaced(self._loader), start=first_batch):
             for s in skipped:
                 self._skips.note(s.where, s.reason)
