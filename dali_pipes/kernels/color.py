@@ -17,6 +17,18 @@ def luma(pixels: torch.Tensor) -> torch.Tensor:
     return r.mul(LUMA[0]).add_(g, alpha=LUMA[1]).add_(b, alpha=LUMA[2]).unsqueeze(-3).floor_()
 
 
+def brightness(pixels: torch.Tensor, factor: float) -> torch.Tensor:
+    """torchvision's adjust_brightness on float pixels holding uint8 values, in place, floored (its truncation)."""
+    return pixels.mul_(factor).clamp_(0, 255).floor_()
+
+
+def contrast(pixels: torch.Tensor, factor: float) -> torch.Tensor:
+    """torchvision's adjust_contrast (a blend with the mean of the floored grey) on float pixels
+    holding uint8 values, in place, floored."""
+    mean = torch.mean(luma(pixels), dim=(-3, -2, -1), keepdim=True)
+    return pixels.mul_(factor).add_(mean, alpha=1.0 - factor).clamp_(0, 255).floor_()
+
+
 def saturation(pixels: torch.Tensor, factor: float) -> torch.Tensor:
     """torchvision's adjust_saturation on float pixels holding uint8 values, floored (its truncation)."""
     return pixels.mul(factor).add_(luma(pixels), alpha=1.0 - factor).clamp_(0, 255).floor_()

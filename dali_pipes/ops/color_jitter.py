@@ -16,7 +16,7 @@ import torch
 from torchvision.transforms.v2 import functional as F
 
 from ..checks import each_field, probability, require
-from ..kernels.color import dali_hue, luma, saturation
+from ..kernels.color import brightness, contrast, dali_hue, luma, saturation
 from .base import Feed, SampleOp
 
 
@@ -44,7 +44,7 @@ class ColorJitter:
         return max(0.0, 1.0 - value), 1.0 + value
 
 
-_KERNELS = (F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue)
+_FLOAT_KERNELS = (brightness, contrast, saturation)  # torchvision's arithmetic on float levels (kernels.color)
 
 
 _IDENTITY = (1.0, 1.0, 1.0, 0.0)
@@ -121,12 +121,22 @@ class ColorJitterOp(SampleOp):
         return dali_hue(pixels, h * 360.0) if rotates else pixels.to(torch.uint8)
 
     def torch(self, image, values, cfg):
+        """torchvision's ColorJitter: its kernels in a random order per sample. Brightness, contrast
+        and saturation run their arithmetic on float levels converted once (each kernel's uint8
+        truncation is a floor: the same pixels at half the cost); the hue is torchvision's kernel."""
         cj = cfg.color_jitter
         on = (cj.brightness > 0, cj.contrast > 0, cj.saturation > 0, cj.hue > 0)
-        for k in values["jitter_order"]:  # torchvision's ColorJitter: a random order per sample
-            if on[k]:
-                image = _KERNELS[k](image, float(values["jitter"][k]))
-        return image
+        pixels = None  # the float levels, while the image is held as such
+        for k in values["jitter_order"]:
+            if not on[k]:
+                continue
+            factor = float(values["jitter"][k])
+            if k == 3:
+                image = F.adjust_hue(image if pixels is None else pixels.to(torch.uint8), factor)
+                pixels = None
+            else:
+                pixels = _FLOAT_KERNELS[k](image.to(torch.float32) if pixels is None else pixels, factor)
+        return image if pixels is None else pixels.to(torch.uint8)
 
     def add_arguments(self, parser):
         parser.add_argument("--color-jitter", type=float, nargs=4, metavar=("B", "C", "S", "H"), default=None,

@@ -24,7 +24,7 @@ from ..sources.decode import to_image_tensor
 from ..sources.header import DEFAULT_MAX_PIXELS
 from ..state import LoaderState
 from . import workers
-from .transforms import TrainKernel, build_eval_transform
+from .transforms import EvalKernel, TrainKernel
 
 
 class PlannedBatchSampler(Sampler):
@@ -53,8 +53,20 @@ class Skipped:
     reason: str
 
 
+@dataclass(frozen=True)
+class Collated:
+    """What a worker returns for a batch: (images, labels) of the readable samples (None: none was),
+    and the skipped ones."""
+
+    batch: tuple[torch.Tensor, torch.Tensor] | None
+    skipped: list[Skipped]
+
+
 def collate_readable(samples):
-    """default_collate over the readable samples; returns (batch or None, the skipped ones)."""
+    """(batch or None, the skipped ones): a batch the dataset collated itself as it is, else
+    default_collate over the readable samples (the user's own dataset and transform)."""
+    if isinstance(samples, Collated):
+        return samples.batch, samples.skipped
     readable = [s for s in samples if not isinstance(s, Skipped)]
     skipped = [s for s in samples if isinstance(s, Skipped)]
     return (default_collate(readable) if readable else None), skipped
@@ -69,16 +81,15 @@ class TransformedSource(Dataset):
         self.readers = ProcessReaders(read_threads)  # a batch's files at once where storage is slow
         self.max_pixels = max_pixels
         self.source = source
-        self.train_kernel = TrainKernel(preprocess) if train else None
-        self.eval_transform = None if train else build_eval_transform(preprocess)
+        self.kernel = TrainKernel(preprocess) if train else EvalKernel(preprocess)
 
     def __len__(self) -> int:
         return len(self.source)
 
     def __getitems__(self, keys):
-        """A whole batch: a source that reads batches (remote data: concurrently) reads it at once,
-        other files are read on threads where storage is slow (`readers`), and the train kernel
-        draws the batch's parameters at once."""
+        """A whole batch, collated here: a source that reads batches (remote data: concurrently)
+        reads it at once, other files are read on threads where storage is slow (`readers`), the
+        train kernel draws the batch's parameters at once and writes the batch in place."""
         if getattr(self.source, "transformed", False):  # the user's own dataset and transform, run as they are
             return [self.source.read(index) for index, _ in keys]
         try:
@@ -86,18 +97,21 @@ class TransformedSource(Dataset):
         except (ImageDecodeError, SourceError):
             datas = [None] * len(keys)  # read sample by sample: each error goes to its own sample
         decoded = [self._decode(index, data) for (index, _), data in zip(keys, datas)]
-        ready = [k for k, image in enumerate(decoded) if not isinstance(image, Skipped)]
-        images = [decoded[k] for k in ready]
-        if self.train_kernel is not None:
-            images = self.train_kernel.batch(images, [keys[k][1] for k in ready])
+        skipped = [image for image in decoded if isinstance(image, Skipped)]
+        ready = [(key, image) for key, image in zip(keys, decoded) if not isinstance(image, Skipped)]
+        if not ready:
+            return Collated(None, skipped)
+        images = [image for _, image in ready]
+        if isinstance(self.kernel, TrainKernel):
+            pixels = self.kernel.batch(images, [seed for (_, seed), _ in ready])
         else:
-            images = [self.eval_transform(image) for image in images]
-        for k, image in zip(ready, images):
-            decoded[k] = (image, self.source.targets[keys[k][0]])
-        return decoded
+            pixels = self.kernel.batch(images)
+        labels = default_collate([self.source.targets[index] for (index, _), _ in ready])
+        return Collated((pixels, labels), skipped)
 
     def __getitem__(self, key):
-        return self.__getitems__([key])[0]
+        """One (index, seed) as a batch of one (the loader always asks for whole batches)."""
+        return self.__getitems__([key])
 
     def _read_all(self, indices) -> list:
         if has_batch_reads(self.source) or not self.source.encoded:

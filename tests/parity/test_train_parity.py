@@ -189,6 +189,33 @@ def test_dali_cpu_jitter_is_torchvisions_kernels_in_the_graphs_order(photo_folde
         assert_images_close(output, image.double(), min_psnr=100.0, max_abs=ROUND_TRIP, what=path)
 
 
+@pytest.mark.parametrize("jitter", [ColorJitter(0.4, 0.4, 0.4), ColorJitter(0.8, 0.6, 1.0, 0.2, p=0.8),
+                                    ColorJitter(0.0, 0.5, 0.0), ColorJitter(0.3, 0.0, 0.6, 0.5)],
+                         ids=["bcs", "bcsh-p", "contrast", "bsh"])
+def test_torchvision_backends_jitter_is_torchvisions_color_jitter(photo_folder, jitter):
+    """The torchvision backend's jitter (brightness, contrast and saturation in float from one
+    conversion) gives exactly torchvision's own ColorJitter.transform with the sample's factors and
+    random order: on crops of photos and on random pixels (saturated and flat levels included)."""
+    from dali_pipes.ops.color_jitter import ColorJitterOp
+
+    cfg = TrainTransform(color_jitter=jitter)
+    theirs = v2.ColorJitter(jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue or None)
+    rng = np.random.default_rng(3)
+    photos = [decode_rgb(path.read_bytes(), str(path))[:, :160, :200] for path in sorted(photo_folder.rglob("*.jpg"))]
+    randoms = [torch.from_numpy(rng.integers(0, 256, (3, 48, 40), dtype=np.uint8)) for _ in range(8)]
+    flat = [torch.full((3, 16, 16), 255, dtype=torch.uint8), torch.zeros(3, 9, 7, dtype=torch.uint8)]
+    images = photos[:24] + randoms + flat
+    params = draw_train_params(cfg, [tuple(image.shape[-2:]) for image in images], list(range(len(images))))
+    for i, image in enumerate(images):
+        values = params.sample(i)
+        b, c, s, h = (float(v) for v in values["jitter"])
+        reference = theirs.transform(image, dict(
+            fn_idx=torch.as_tensor(values["jitter_order"]), brightness_factor=b if jitter.brightness else None,
+            contrast_factor=c if jitter.contrast else None, saturation_factor=s if jitter.saturation else None,
+            hue_factor=h if jitter.hue else None))
+        assert torch.equal(ColorJitterOp().torch(image, values, cfg), reference), f"image {i}"
+
+
 @pytest.mark.parametrize("factors", [(0.4, 0, 0), (0, 0.4, 0), (0, 0, 0.4)],
                          ids=["brightness", "contrast", "saturation"])
 def test_each_jitter_factor_with_dalis_resampler(photo_folder, factors):
