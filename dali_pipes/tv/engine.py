@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from ..engine import Engine
 from ..errors import ImageDecodeError, SourceError
+from ..kernels.tv import EvalGeometry
 from ..options import LoaderOptions
 from ..output import OutputStage
 from ..readers import ProcessReaders
@@ -24,7 +25,8 @@ from ..sources.decode import to_image_tensor
 from ..sources.header import DEFAULT_MAX_PIXELS
 from ..state import LoaderState
 from . import workers
-from .transforms import EvalKernel, TrainKernel
+from .pool import BatchPool, Lease
+from .transforms import Normalize, TrainKernel
 
 
 class PlannedBatchSampler(Sampler):
@@ -56,32 +58,38 @@ class Skipped:
 @dataclass(frozen=True)
 class Collated:
     """What a worker returns for a batch: (images, labels) of the readable samples (None: none was),
-    and the skipped ones."""
+    the skipped ones, and the lease of the images' pool segment (tv.pool)."""
 
     batch: tuple[torch.Tensor, torch.Tensor] | None
     skipped: list[Skipped]
+    lease: Lease | None = None
 
 
 def collate_readable(samples):
-    """(batch or None, the skipped ones): a batch the dataset collated itself as it is, else
-    default_collate over the readable samples (the user's own dataset and transform)."""
+    """(batch or None, the skipped ones, the lease): a batch the dataset collated itself as it is,
+    else default_collate over the readable samples (the user's own dataset and transform). The
+    lease only rides along to the main process, where it frees segments (None there)."""
     if isinstance(samples, Collated):
-        return samples.batch, samples.skipped
+        return samples.batch, samples.skipped, samples.lease
     readable = [s for s in samples if not isinstance(s, Skipped)]
     skipped = [s for s in samples if isinstance(s, Skipped)]
-    return (default_collate(readable) if readable else None), skipped
+    return (default_collate(readable) if readable else None), skipped, None
 
 
 class TransformedSource(Dataset):
     """Sample (index, seed) -> (tensor, label): decode, then the train kernel or the eval transform."""
 
     def __init__(self, source, preprocess, train: bool, skip: bool = False,
-                 max_pixels: int | None = DEFAULT_MAX_PIXELS, read_threads: int | None = None):
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS, read_threads: int | None = None,
+                 pool: BatchPool | None = None):
         self.skip = skip
+        self.pool = pool
         self.readers = ProcessReaders(read_threads)  # a batch's files at once where storage is slow
         self.max_pixels = max_pixels
         self.source = source
-        self.kernel = TrainKernel(preprocess) if train else EvalKernel(preprocess)
+        self.kernel = TrainKernel(preprocess) if train else None
+        self.geometry = None if train else EvalGeometry(preprocess)
+        self.normalize = Normalize(preprocess)
 
     def __len__(self) -> int:
         return len(self.source)
@@ -102,12 +110,13 @@ class TransformedSource(Dataset):
         if not ready:
             return Collated(None, skipped)
         images = [image for _, image in ready]
-        if isinstance(self.kernel, TrainKernel):
-            pixels = self.kernel.batch(images, [seed for (_, seed), _ in ready])
+        if self.kernel is not None:
+            images = self.kernel.batch(images, [seed for (_, seed), _ in ready])
         else:
-            pixels = self.kernel.batch(images)
+            images = [self.geometry(image) for image in images]
+        pixels, lease = self.normalize.batch(images, self.pool)
         labels = default_collate([self.source.targets[index] for (index, _), _ in ready])
-        return Collated((pixels, labels), skipped)
+        return Collated((pixels, labels), skipped, lease)
 
     def __getitem__(self, key):
         """One (index, seed) as a batch of one (the loader always asks for whole batches)."""
@@ -146,9 +155,10 @@ class TorchvisionEngine(Engine):
         self._skips = skips
         self._output = output
         self._sampler = PlannedBatchSampler(state)
+        self._pool = BatchPool(num_workers)
         self._loader = DataLoader(
             TransformedSource(source, preprocess, options.train, skip=options.on_error == "skip",
-                              max_pixels=options.max_pixels, read_threads=options.read_threads),
+                              max_pixels=options.max_pixels, read_threads=options.read_threads, pool=self._pool),
             batch_sampler=self._sampler,
             collate_fn=collate_readable,
             num_workers=num_workers,
@@ -159,7 +169,7 @@ class TorchvisionEngine(Engine):
     def run_epoch(self, epoch: int, first_batch: int):
         self._sampler.epoch, self._sampler.first = epoch, first_batch
         start_epoch(self._source, self._sampler.loader_state.plan, epoch, first_batch)
-        for index, (batch, skipped) in enumerate(_worker_errors_surfaced(self._loader), start=first_batch):
+        for index, (batch, skipped, _) in enumerate(_worker_errors_surfaced(self._loader), start=first_batch):
             for s in skipped:
                 self._skips.note(s.where, s.reason)
             if batch is None:  # nothing readable in this batch
@@ -179,6 +189,7 @@ class TorchvisionEngine(Engine):
         if iterator is not None and hasattr(iterator, "_shutdown_workers"):
             _release_workers(iterator)
         self._loader._iterator = None
+        self._pool.close()
 
 
 def fork_safe_iter(loader: DataLoader):
