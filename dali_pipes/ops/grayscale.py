@@ -42,7 +42,7 @@ class Grayscale(SampleOp):
     stream, draws = 1, 1
     feeds = (Feed("grayscale_matrix", "float32", (3, 3)),)
     timm_args = ("grayscale_prob",)
-    cpu_ms = (0.11, 0.07)
+    cpu_ms = (0.01, 0.03)
 
     def draw(self, cfg, hw, u):
         return {"grayscale": u[:, 0] < cfg.grayscale.p}
