@@ -274,3 +274,33 @@ def test_sampler_and_batch_sampler_tell_the_truth(identity_folder, backend):
         identities = [int(Path(p).stem) for p in paths]
         delivered = sum((read_identities(images) for images, _ in loader), [])
         assert delivered == identities
+
+
+def test_batch_ops_run_on_one_thread_and_leave_the_callers_count(identity_folder, backend, monkeypatch):
+    """The output stage's random erasing runs with one intra-op thread on the CPU (the engine keeps
+    the cores busy) and the training thread's torch thread count is what it was, between batches
+    and after an error inside the stage."""
+    from dali_pipes import RandomErasing
+    from dali_pipes.ops import erasing
+
+    root, _ = identity_folder
+    seen: list[int] = []
+    apply = erasing.Erasing.apply
+
+    def recorded(self, images, settings, rng, *, in_place=False):
+        seen.append(torch.get_num_threads())
+        if len(seen) == 3:
+            raise RuntimeError("planted")
+        return apply(self, images, settings, rng, in_place=in_place)
+
+    monkeypatch.setattr(erasing.Erasing, "apply", recorded)
+    torch.set_num_threads(2)  # the autouse _quiet_threads fixture restores the count after the test
+    cfg = Preprocess(train=TrainTransform(size=32, random_erasing=RandomErasing(0.5)))
+    with make_loader(root, train=True, batch_size=4, backend=backend, preset=cfg, seed=0, num_threads=2) as loader:
+        batches = iter(loader)
+        for _ in range(2):
+            next(batches)
+            assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError, match="planted"):
+            next(batches)
+    assert seen == [1, 1, 1] and torch.get_num_threads() == 2
