@@ -53,8 +53,8 @@ def cuda_device(device) -> torch.device:
 CPU_BASE_MS = {"dali-cpu": 0.69, "torchvision": 0.65}
 # The torchvision backend only where its estimate is lower by more than this fraction: closer than
 # that, the measurement cannot tell them apart (this machine's run-to-run spread), and DALI's CPU
-# mode keeps what the estimate does not count - its read-ahead on slow storage (979 vs 734 images/s
-# at +2 ms a read) and about half the memory (RESULTS.md).
+# mode keeps what the estimate does not count - one read-ahead per process (parquet with 10 ms a
+# read: 1,079 vs 746 images/s) and about half the memory (RESULTS.md).
 TIE_MARGIN = 0.10
 
 

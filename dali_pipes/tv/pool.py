@@ -1,8 +1,8 @@
 """Batch memory the torchvision backend's DataLoader workers reuse.
 
 A worker's batch reaches the main process in shared memory. A fresh segment per batch (what
-`default_collate` does) costs the kernel ~0.2 ms per 224 x 224 float image to allocate and zero,
-and the main process as much again to map it: a tenth of a worker's time on the RandAugment recipe.
+`default_collate` does) costs the kernel ~0.2 ms per 224 x 224 float image to allocate and zero:
+a tenth of a worker's time on the RandAugment recipe (benchmarks/RESULTS.md).
 So each worker keeps a few segments and writes a batch into one the main process no longer uses.
 
 The main process says which: a flag per segment in a shared array, set once nothing there holds

@@ -1,7 +1,7 @@
 """`Preprocess` translated to `torchvision.transforms.v2`.
 
-Eval runs the shared eval geometry (dali_pipes.kernels.tv: torchvision's own Resize + CenterCrop
-kernels). Train runs each op's `v2.functional` kernel (dali_pipes.ops) with parameters from
+Eval runs the shared eval geometry (dali_pipes.kernels.tv.EvalGeometry: torchvision's own Resize +
+CenterCrop kernels). Train runs each op's `v2.functional` kernel (dali_pipes.ops) with parameters from
 `dali_pipes.params` (torchvision's sampling algorithms, keyed by the sample's seed), so the DALI
 backend can apply the very same crop, flip, jitter, grey and blur to the same sample.
 
