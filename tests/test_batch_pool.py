@@ -19,7 +19,8 @@ def arrivals(monkeypatch):
     arrived = BatchPool.arrived
 
     def record(self, segment, images):
-        seen.append(segment)
+        if segment is not None:  # None: a batch in memory of its own (every segment was in use)
+            seen.append(segment)
         arrived(self, segment, images)
 
     monkeypatch.setattr(BatchPool, "arrived", record)
@@ -63,3 +64,17 @@ def test_segments_are_reused_when_the_loop_lets_batches_go(arrivals):
     assert len(arrivals) >= len(got) - 2 * SEGMENTS_PER_WORKER  # most batches came in a pool segment
     assert len(set(arrivals)) <= 2 * SEGMENTS_PER_WORKER < len(arrivals)
     assert all(torch.equal(a, b) for a, b in zip(got, expected))
+
+
+def test_segments_kept_then_let_go_are_reused(arrivals):
+    """A loop that keeps a whole epoch uses up the segments (later batches come in memory of their
+    own); once it lets them go, the next epoch's batches come in segments again."""
+    with _loader() as loader:
+        kept = [images for images, _ in loader]
+        batches, first = len(kept), len(arrivals)
+        assert first <= 2 * SEGMENTS_PER_WORKER < batches
+        del kept
+        for _ in loader:
+            pass
+    # the batches prefetched before the first arrival of the epoch come in memory of their own
+    assert len(arrivals) - first >= batches - 2 * SEGMENTS_PER_WORKER > 0

@@ -46,8 +46,9 @@ class BatchPool:
         self.__dict__.update(state, _buffers={}, _held=[], _lock=threading.Lock())
 
     def empty(self, shape: tuple[int, ...], dtype: torch.dtype) -> tuple[torch.Tensor, Lease | None]:
-        """An uninitialized tensor for a batch, and the lease that returns its segment (None: memory
-        of its own, outside a worker or with every segment still in use)."""
+        """An uninitialized tensor for a batch, and the lease that travels with it (None outside a
+        worker). With every segment still in use it is memory of its own, and its lease (segment
+        None) still makes the main process look at the segments out there as it arrives."""
         worker = get_worker_info()
         if worker is None:
             return torch.empty(shape, dtype=dtype), None
@@ -62,10 +63,12 @@ class BatchPool:
             self.free[segment] = 0
             images = buffer[:numel].view(shape)
             return images, Lease(self.id, segment, images)
-        return shared_empty(shape, dtype), None
+        images = shared_empty(shape, dtype)
+        return images, Lease(self.id, None, images)
 
-    def arrived(self, segment: int, images: torch.Tensor) -> None:
-        """Main process: a batch in `segment` came; segments whose batches are gone are freed."""
+    def arrived(self, segment: int | None, images: torch.Tensor) -> None:
+        """Main process: a batch came (in `segment`, or in memory of its own: None); segments whose
+        batches are gone are freed."""
         with self._lock:
             out = []
             for held, ref in self._held:
@@ -73,7 +76,9 @@ class BatchPool:
                     self.free[held] = 1
                 else:
                     out.append((held, ref))
-            self._held = [*out, (segment, StorageWeakRef(images.untyped_storage()))]
+            if segment is not None:
+                out.append((segment, StorageWeakRef(images.untyped_storage())))
+            self._held = out
 
     def close(self) -> None:
         _POOLS.pop(self.id, None)
@@ -83,14 +88,14 @@ class Lease:
     """Travels with a batch written into a pool's segment; rebuilt in the main process, it tells
     the pool (`BatchPool.arrived`)."""
 
-    def __init__(self, pool_id: str, segment: int, images: torch.Tensor):
+    def __init__(self, pool_id: str, segment: int | None, images: torch.Tensor):
         self.pool_id, self.segment, self.images = pool_id, segment, images
 
     def __reduce__(self):
         return _arrive, (self.pool_id, self.segment, self.images)
 
 
-def _arrive(pool_id: str, segment: int, images: torch.Tensor) -> None:
+def _arrive(pool_id: str, segment: int | None, images: torch.Tensor) -> None:
     pool = _POOLS.get(pool_id)
     if pool is not None:
         pool.arrived(segment, images)
