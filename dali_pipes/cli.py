@@ -331,8 +331,8 @@ def _cmd_info(args) -> int:
     choice = resolve_backend("auto")
     rows.append(("backend 'auto'", f"{choice.name} ({choice.reason})"))
     if choice.name == "dali-cpu":
-        rows.append(("backend 'auto', train", "torchvision when the train transform's ops cost more on DALI's CPU "
-                     "operators (each op's measured cost, summed); loader.backend_reason says why"))
+        rows.append(("backend 'auto', train", "torchvision where the train transform's estimate there (each op's "
+                     "measured cost, summed) is lower by more than 10%; loader.backend_reason says why"))
     if choice.name.startswith("dali"):
 
         kind = resolve_resampler("auto", choice.name)
