@@ -22,10 +22,12 @@ def brightness(pixels: torch.Tensor, factor: float) -> torch.Tensor:
     return pixels.mul_(factor).clamp_(0, 255).floor_()
 
 
-def contrast(pixels: torch.Tensor, factor: float) -> torch.Tensor:
+def contrast(pixels: torch.Tensor, factor: float, mean: torch.Tensor | None = None) -> torch.Tensor:
     """torchvision's adjust_contrast (a blend with the mean of the floored grey) on float pixels
-    holding uint8 values, in place, floored."""
-    mean = torch.mean(luma(pixels), dim=(-3, -2, -1), keepdim=True)
+    holding uint8 values, in place, floored; `mean`: that grey mean, when `pixels` are not the image
+    it comes from (a table of the 256 levels)."""
+    if mean is None:
+        mean = torch.mean(luma(pixels), dim=(-3, -2, -1), keepdim=True)
     return pixels.mul_(factor).add_(mean, alpha=1.0 - factor).clamp_(0, 255).floor_()
 
 

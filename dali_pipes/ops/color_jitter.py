@@ -108,10 +108,10 @@ class ColorJitterOp(SampleOp):
         levels = np.asarray(image)  # (3, H, W) in its memory layout; each lookup writes it contiguous
         table = torch.arange(256, dtype=torch.float32)
         if cj.brightness > 0:
-            table = table.mul(b).clamp_(0, 255).floor_()
+            table = brightness(table, b)
         if cj.contrast > 0:
             mean = torch.mean(luma(_levels(levels, table)), dim=(-3, -2, -1), keepdim=True)
-            table = table.mul(c).add_(mean.view(1), alpha=1.0 - c).clamp_(0, 255).floor_()
+            table = contrast(table, c, mean.view(1))
         rotates = cj.hue > 0 and h != 0
         if cj.saturation == 0 and not rotates:
             return torch.from_numpy(np.take(table.to(torch.uint8).numpy(), levels))
