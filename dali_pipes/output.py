@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .config import Preprocess
-from .kernels.tv import torch_dtype
+from .kernels.tv import intra_op_threads, torch_dtype
 from .ops import active_batch_ops
 
 
@@ -32,12 +32,8 @@ class OutputStage:
         noise cost the training thread 3x the CPU time with 2 threads beside 2 busy workers)."""
         if images.device.type != "cpu":
             return self._finish(images, labels, plan, epoch, index)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with intra_op_threads(1):
             return self._finish(images, labels, plan, epoch, index)
-        finally:
-            torch.set_num_threads(threads)
 
     def _finish(self, images, labels, plan, epoch, index):
         # bfloat16 is made here: the engines emit float32/float16

@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 import torch
 
+from ..kernels.tv import intra_op_threads
 from ..loader import default_num_threads, make_loader
 from . import ffcv as ffcv_contender
 
@@ -354,17 +355,13 @@ def physical_ceiling(root, cores: int, limit: int = 256) -> dict:
     source = resolve_source(root)
     count = min(limit, len(source))
     datas = [torch.frombuffer(bytearray(source.read(i)), dtype=torch.uint8) for i in range(count)]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     pixels = 0
-    try:
+    with intra_op_threads(1):
         decode_image(datas[0], mode=ImageReadMode.RGB)  # warm-up
         start = time.perf_counter()
         for data in datas:
             pixels += decode_image(data, mode=ImageReadMode.RGB)[0].numel()
         per_core = count / (time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(threads)
     return {"per_core": per_core, "cores": cores, "images_per_s": per_core * cores,
             "megapixels_per_s_per_core": per_core * pixels / count / 1e6, "images": count}
 

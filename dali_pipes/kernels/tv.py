@@ -1,8 +1,11 @@
 """torchvision's kernels as the torchvision backend, the torch resampler inside DALI's CPU graph and the
 batch stage all run them: resampling (the config's interpolation names mapped to torchvision's
-modes, antialiased), the eval geometry, timm's border fill, box masks and output dtypes."""
+modes, antialiased), the eval geometry, timm's border fill, box masks, output dtypes, and the
+intra-op thread count they run with."""
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -65,6 +68,19 @@ class EvalGeometry:
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         return eval_resize_crop(image, self.cfg, self.fill)
+
+
+@contextmanager
+def intra_op_threads(count: int):
+    """torch's intra-op threads set to `count` for the block, the caller's count restored after it
+    (also after an error): kernels that must not spread over cores others keep busy, or that are
+    timed on one core."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def box_mask(boxes: np.ndarray, height: int, width: int, device) -> torch.Tensor:
