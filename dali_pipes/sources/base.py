@@ -106,6 +106,24 @@ def start_epoch(source, plan, epoch: int, first_batch: int) -> None:
         begin(epoch, int(batches[first_batch][0]) if first_batch < len(batches) else len(source))
 
 
+class ProcessLocal:
+    """A source whose locks, caches, iterators and threads belong to one process: `_reset` makes
+    them; a pickled copy (a DataLoader worker, a spawned process) leaves the `_LOCAL` ones behind
+    and makes its own."""
+
+    _LOCAL: tuple[str, ...] = ()
+
+    def _reset(self) -> None:
+        raise NotImplementedError
+
+    def __getstate__(self):
+        return {key: value for key, value in self.__dict__.items() if key not in self._LOCAL}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._reset()
+
+
 def source_fingerprint(source) -> str | None:
     return getattr(source, "fingerprint", None)
 

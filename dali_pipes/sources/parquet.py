@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import SourceError
 from ..readers import ProcessReaders
+from .base import ProcessLocal
 from .hf import pick_columns, targets_and_classes
 
 WINDOW_BYTES = 256 * 2**20  # the default window: as many row groups as hold this much image data
@@ -160,7 +161,7 @@ class _Files:
         return data
 
 
-class ParquetSource:
+class ParquetSource(ProcessLocal):
     """One split of parquet files in the Hub's layout: a folder (searched recursively), a glob, a
     file, a list of files, or any of these under an s3://, gs://, https:// or hf:// URL.
     `window`: row groups whose samples are shuffled together (default: as many as hold 256 MiB of
@@ -169,6 +170,7 @@ class ParquetSource:
     (default: the files' own Hugging Face metadata)."""
 
     encoded = True
+    _LOCAL = ("_lock", "_cache", "_pool")
 
     def __init__(self, location, *, image_column: str | None = None, label_column: str | None = None,
                  unlabeled: bool = False, split: str | None = None, window: int | None = None,
@@ -223,16 +225,6 @@ class ParquetSource:
         self._lock = threading.Lock()
         self._cache: OrderedDict[int, Future] = OrderedDict()
         self._pool: ThreadPoolExecutor | None = None
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        for key in ("_lock", "_cache", "_pool"):
-            state.pop(key)
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._reset()
 
     def _read_labels(self) -> list:
         import pyarrow.parquet as pq

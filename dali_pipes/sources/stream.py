@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 
 from ..errors import SourceError
+from .base import ProcessLocal
 from .hf import pick_columns
 
 SHUFFLE_BUFFER = 4096  # timm's hfids default
@@ -30,11 +31,12 @@ HELD = 4096  # rows pulled ahead of the positions asked for, at most (read-ahead
 _warned = False
 
 
-class StreamedSource:
+class StreamedSource(ProcessLocal):
     """Reads positions 0, 1, 2, ... of this rank's stream of an epoch, in order (`sequential`)."""
 
     encoded = True
     sequential = True  # positions are read in order, by one process
+    _LOCAL = ("_lock", "_iterator", "_held")
 
     def __init__(self, dataset, *, num_samples: int | None = None, image_column: str | None = None,
                  label_column: str | None = None, unlabeled: bool = False, buffer_size: int = SHUFFLE_BUFFER):
@@ -83,16 +85,6 @@ class StreamedSource:
     def _reset(self) -> None:
         self._lock = threading.Lock()
         self._epoch, self._iterator, self._next, self._held = 0, None, 0, {}
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        for key in ("_lock", "_iterator", "_held"):
-            state.pop(key)
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._reset()
 
     def __len__(self) -> int:
         return self.share
